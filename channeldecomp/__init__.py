@@ -4,5 +4,6 @@ Channel decomposition of a global data-quality flag, as scikit-learn estimators.
 """
 
 from ._version import __version__
+from .features import LumiSections
 
-__all__ = ["__version__"]
+__all__ = ["LumiSections", "__version__"]
