@@ -1048,6 +1048,8 @@ def _require_columns(table, frame, names):
 
 def _key_column(table, frame, name):
     values = frame[name]
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
     if values.isna().any():
         position = int(np.flatnonzero(values.isna().to_numpy())[0])
         raise ValueError(
@@ -1063,6 +1065,8 @@ def _key_column(table, frame, name):
 
 def _check_numeric_column(table, frame, name):
     values = frame[name]
+    if len(values) == 0:
+        return
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         raise TypeError(
             f"Column {name!r} of {table} is not numeric (dtype {values.dtype}). Properties and "
