@@ -4,5 +4,6 @@ Channel decomposition of a global data-quality flag, as scikit-learn estimators.
 """
 
 from ._version import __version__
+from .features import LumiSectionPercentiles, LumiSections
 
-__all__ = ["__version__"]
+__all__ = ["LumiSectionPercentiles", "LumiSections", "__version__"]
