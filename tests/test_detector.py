@@ -240,3 +240,57 @@ def test_bad_arguments_are_named(kwargs):
     name = next(iter(kwargs))
     with pytest.raises(ValueError, match=name.split("_")[0]):
         _simulate_arrays(**{"n_lumisections": 5, "events_per_lumisection": 5, **kwargs})
+
+
+def test_simulate_lumisections_returns_the_documented_bunch():
+    from channeldecomp import LumiSectionPercentiles, LumiSections
+    from channeldecomp.datasets import simulate_lumisections
+
+    data = simulate_lumisections(n_lumisections=50, events_per_lumisection=40, random_state=2)
+    assert isinstance(data.lumisections, LumiSections)
+    assert len(data.lumisections) == 50
+    assert data.y.shape == data.luminosity.shape == (50,)
+    np.testing.assert_array_equal(data.target, data.y)
+    keys = data["keys"]
+    assert list(keys.names) == ["run", "lumi"] and keys.is_unique
+    np.testing.assert_array_equal(
+        data.lumisections.n_events, _simulate_arrays(50, 40, random_state=2)[0]["n_events"]
+    )
+    for frame in (data.subsystems, data.channel_truth, data.fault_mode, data.fault_strength):
+        assert len(frame) == 50
+    assert data.visibility.equals(detector_visibility())
+    features = LumiSectionPercentiles(n_quantiles=2, percentiles=[50], statistics=["mean"])
+    X = features.set_output(transform="pandas").fit_transform(data.lumisections)
+    assert {name.split("__")[0] for name in X.columns} == {*DETECTOR_CHANNELS, "ls"}
+    np.testing.assert_allclose(X["ls__luminosity_mean"], data.luminosity)
+    assert X.index.equals(keys)
+
+
+def test_spurious_objects_are_added_to_the_right_events():
+    kwargs = dict(n_lumisections=40, events_per_lumisection=50, random_state=8)
+    noisy, truth = _simulate_arrays(
+        **kwargs,
+        subsystems=["ECAL", "HCAL"],
+        fault_modes=["noisy_cells"],
+        multi_fault_fraction=1.0,
+        bad_fraction=0.6,
+    )
+    clean, _ = _simulate_arrays(**kwargs, bad_fraction=0.0)
+    both = ((truth["subsystems"] == 0).sum(axis=1) == 2).to_numpy()
+    assert both.any()
+    event_ls = np.repeat(np.arange(40), noisy["n_events"])
+    for channel in ("pf", "calo_jets"):
+        n_noisy, p_noisy = noisy["objects"][channel]
+        n_clean, p_clean = clean["objects"][channel]
+        extra = n_noisy - n_clean
+        assert extra.min() == 0 and extra[both[event_ls]].sum() > 0
+        assert extra[~(truth["subsystems"] == 0).any(axis=1).to_numpy()[event_ls]].sum() == 0
+        # Every event keeps its own fault-free objects first, then the spurious ones.
+        start_noisy = np.r_[0, np.cumsum(n_noisy)[:-1]]
+        positions = np.repeat(start_noisy, n_clean) + (
+            np.arange(n_clean.sum()) - np.repeat(np.r_[0, np.cumsum(n_clean)[:-1]], n_clean)
+        )
+        np.testing.assert_array_equal(p_noisy["pt"][positions], p_clean["pt"])
+        hot = np.ones(n_noisy.sum(), dtype=bool)
+        hot[positions] = False
+        assert (p_noisy["pt"][hot] >= 10.0).all()

@@ -379,6 +379,9 @@ def _collect(event, n_events_total, properties, keep=None, extra=None):
         properties = {k: v[keep] for k, v in properties.items()}
     if extra is not None and extra[0].size:
         extra_event, extra_properties = extra
+        order = np.argsort(extra_event, kind="stable")
+        extra_event = extra_event[order]
+        extra_properties = {k: v[order] for k, v in extra_properties.items()}
         position = _merge_positions(event, extra_event, n_events_total)
         event = _scatter(position, event, extra_event)
         properties = {k: _scatter(position, v, extra_properties[k]) for k, v in properties.items()}
@@ -828,7 +831,9 @@ def simulate_lumisections(
         - ``subsystems``: DataFrame, one 0/1 column per subsystem, 1 = good;
         - ``channel_truth``: DataFrame, one 0/1 column per channel, 1 = no fault visible there;
         - ``luminosity``: mean instantaneous luminosity per LS (usable as ``sample_weight``);
-        - ``keys``: DataFrame with the ``run`` and ``lumi`` of each LS;
+        - ``keys``: the ``(run, lumi)`` MultiIndex of the LS, the index of
+          ``LumiSectionPercentiles``' output (read it as ``data["keys"]``: ``data.keys`` is the
+          dict method);
         - ``fault_mode`` / ``fault_strength``: DataFrames (LS x subsystem) of the active mode
           (``""`` if none) and its strength;
         - ``faults``: one row per fault episode (subsystem, mode, strength, first and last LS
@@ -871,12 +876,11 @@ def simulate_lumisections(
         arrays["objects"],
         event_columns=arrays["event_columns"],
     )
-    keys = pd.DataFrame({"run": arrays["run"], "lumi": arrays["lumi"]})
     return Bunch(
         lumisections=lumisections,
         y=truth["y"],
         target=truth["y"],
-        keys=keys,
+        keys=lumisections.keys,
         **{k: v for k, v in truth.items() if k != "y"},
         visibility=detector_visibility(),
     )
