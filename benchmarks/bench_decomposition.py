@@ -72,12 +72,13 @@ def make_split(difficulty, seed, n_lumisections, events_per_lumisection, test_fr
     rng = np.random.default_rng(seed)
     unique_runs = rng.permutation(np.unique(runs))
     sizes = pd.Series(runs).value_counts()
+    # Whole runs go to the test set until it holds about test_fraction of the LS.
+    target = test_fraction * len(runs)
     test_runs, n_test = [], 0
     for run in unique_runs:
-        if n_test >= test_fraction * len(runs):
-            break
-        test_runs.append(run)
-        n_test += sizes[run]
+        if n_test + sizes[run] <= target + 0.05 * len(runs):
+            test_runs.append(run)
+            n_test += sizes[run]
     test = np.isin(runs, test_runs)
     y = np.asarray(data.y)
     truth = data.channel_truth.to_numpy()

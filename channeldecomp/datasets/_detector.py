@@ -312,9 +312,9 @@ def _draw_faults(
             eta_min, eta_max = _ETA_RANGE[subsystem]
             side = rng.choice([-1.0, 1.0])
             if mode == "dead_region":
-                eta_width = (eta_max - eta_min) * min(strength, 1.0)
+                eta_width = (eta_max - eta_min) * min(1.5 * strength, 1.0)
                 low = eta_min + rng.random() * max(eta_max - eta_min - eta_width, 0.0)
-                phi_width = _TWO_PI * min(0.4 * strength, 0.75)
+                phi_width = _TWO_PI * min(0.5 * strength, 0.75)
             else:  # noisy cells: a small hot spot
                 low = eta_min + rng.random() * (eta_max - eta_min - 0.1)
                 eta_width, phi_width = 0.1, 0.1
@@ -410,7 +410,7 @@ def _noisy_cell_objects(rng, faults, subsystem, event_ls, *, rate, pt_min, pt_sc
 
 
 def _muons(rng, faults, event_ls, n_events_total):
-    counts, event = _per_event(rng, np.full(n_events_total, 1.0))
+    counts, event = _per_event(rng, np.full(n_events_total, 1.5))
     n = event.size
     ls = event_ls[event]
     pt_true = _pareto(rng, n, _MUON_PT_MIN, 2.5)
@@ -445,7 +445,7 @@ def _muons(rng, faults, event_ls, n_events_total):
     # The muon stream is read from muon-triggered events: an RPC trigger inefficiency loses
     # the muons of a fraction of the events.
     rpc_drop = faults.active("RPC", "efficiency_drop") * np.minimum(
-        0.25 * faults.strength["RPC"], 0.9
+        0.35 * faults.strength["RPC"], 0.9
     )
     event_lost = rng.random(n_events_total) < rpc_drop[event_ls]
     found &= ~event_lost[event]
@@ -455,7 +455,7 @@ def _muons(rng, faults, event_ls, n_events_total):
 
 def _drop(faults, subsystem, ls):
     """Probability of losing an object under an efficiency drop."""
-    return np.minimum(0.25 * faults.strength[subsystem][ls], 0.9)
+    return np.minimum(0.35 * faults.strength[subsystem][ls], 0.9)
 
 
 def _extra_resolution(faults, subsystem, ls, scale):
@@ -561,11 +561,15 @@ def _jets(rng, noise_rng, faults, event_ls, event_pileup, n_events_total, ecal_n
     # --- PF candidates: one charged, one photon and one neutral hadron per jet + pile-up. ---
     # kind: 0 charged hadron (tracker), 1 photon (ECAL), 2 neutral hadron (HCAL)
     # Jet constituents, jet by jet (so already in event order).
-    j_pt = np.column_stack([charged_pt, photon_pt, neutral_pt]).ravel()
-    j_kind = np.tile(np.array([0, 1, 2]), n)
-    j_event = np.repeat(event, 3)
-    j_eta = np.repeat(eta, 3) + rng.normal(0.0, 0.08, 3 * n)
-    j_phi = _wrap_phi(np.repeat(phi, 3) + rng.normal(0.0, 0.08, 3 * n))
+    # The photon part comes as two photons (a neutral pion), sharing it at random.
+    photon_share = rng.uniform(0.2, 0.8, n)
+    j_pt = np.column_stack(
+        [charged_pt, photon_pt * photon_share, photon_pt * (1.0 - photon_share), neutral_pt]
+    ).ravel()
+    j_kind = np.tile(np.array([0, 1, 1, 2]), n)
+    j_event = np.repeat(event, 4)
+    j_eta = np.repeat(eta, 4) + rng.normal(0.0, 0.08, 4 * n)
+    j_phi = _wrap_phi(np.repeat(phi, 4) + rng.normal(0.0, 0.08, 4 * n))
     n_pu = rng.poisson(0.5 * event_pileup)
     pu_event = np.repeat(np.arange(n_events_total), n_pu)
     m = pu_event.size
@@ -763,14 +767,14 @@ def simulate_lumisections(
     **Objects.** Four channels of objects per event, each with ``pt``, ``eta`` and ``phi``
     (uniform in phi, falling power-law pT spectra, per-type eta acceptance):
 
-    - ``muons`` (about one per event, pT > 3, abs(eta) < 2.4): found by the DT chambers
+    - ``muons`` (1.5 per event, pT > 3, abs(eta) < 2.4): found by the DT chambers
       (abs(eta) < 1.2) or the CSC chambers (abs(eta) > 0.9), with an inner tracker track whose
       resolution grows with pT;
     - ``photons`` (pT > 10, abs(eta) < 2.5 outside the barrel-endcap gap): measured by ECAL;
     - ``pf`` (particle-flow candidates, pT > 1, plus ``charge``): each underlying jet gives a
-      charged hadron (tracker, abs(eta) < 2.5), a photon (ECAL, abs(eta) < 3) and a neutral
-      hadron (HCAL), carrying Dirichlet-distributed fractions of the jet pT; pile-up adds soft
-      candidates;
+      charged hadron (tracker, abs(eta) < 2.5), two photons (ECAL, abs(eta) < 3) and a
+      neutral hadron (HCAL), carrying Dirichlet-distributed fractions of the jet pT; pile-up
+      adds soft candidates;
     - ``calo_jets`` (pT > 15, abs(eta) < 4.7, plus ``mass`` and ``em_fraction``): the *same*
       underlying jets, measured by the calorimeters alone: the photon part by ECAL, the hadrons
       by a non-compensating HCAL (response 0.85) with a worse resolution, plus a pile-up offset.
@@ -786,7 +790,7 @@ def simulate_lumisections(
     - ``resolution_loss``: an extra relative smearing (tracker: growing with pT, as a sagitta
       error);
     - ``efficiency_drop``: objects (RPC: the muons of whole events, a muon-trigger loss) are lost
-      with probability 0.25 x strength;
+      with probability 0.35 x strength;
     - ``noisy_cells``: a hot spot adds spurious objects.
 
     A fault is visible in exactly the channels of :data:`DETECTOR_VISIBILITY` (see
