@@ -80,9 +80,7 @@ def test_labels_from_the_real_files():
         assert flags[name].tolist() == expected
 
 
-key_sets = st.lists(st.tuples(st.integers(1, 6), st.integers(0, 40)), min_size=0, max_size=80).map(
-    lambda pairs: pairs
-)
+key_sets = st.lists(st.tuples(st.integers(1, 6), st.integers(0, 40)), min_size=0, max_size=80)
 
 
 @settings(max_examples=40, deadline=None)
