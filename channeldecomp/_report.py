@@ -176,7 +176,7 @@ def write_report(
         "good": len(y) - n_bad,
         "bad": n_bad,
         "channels": scores.shape[1],
-        "global ROC AUC": roc_auc_score(y_good, p_good, sample_weight=weight),
+        "global ROC AUC": f"{roc_auc_score(y_good, p_good, sample_weight=weight):.3f}",
     }
     if key_values is not None:
         summary["runs"] = int(np.unique(key_values[:, 0]).size)
@@ -278,7 +278,7 @@ def write_report(
                 weight[~good_mask & ~passed].sum() / weight[~good_mask].sum()
             ),
         }
-    certification_table = pd.DataFrame(rows).T
+    certification_table = pd.DataFrame.from_dict(rows, orient="index")
     certification_table.index.name = "certification"
     body.append("<h2>Certification</h2>")
     body.append(
@@ -313,18 +313,34 @@ def write_report(
         body.append("<h2>Triage</h2>" + _paragraph(f"Triage skipped: {exc}"))
     else:
         triage_table = pd.DataFrame(
-            {"calibration half": triage.calibration, "evaluation half": triage.evaluation}
+            {
+                name: {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in result.items()}
+                for name, result in (
+                    ("calibration half", triage.calibration),
+                    ("evaluation half", triage.evaluation),
+                )
+            }
+        )
+        accept = (
+            f"accept automatically at global P(good) >= {triage.accept_at:.4g}"
+            if np.isfinite(triage.accept_at)
+            else "no acceptance threshold meets the pollution target (nothing auto-accepted)"
+        )
+        reject = (
+            f"reject automatically at P(good) <= {triage.reject_at:.4g}"
+            if np.isfinite(triage.reject_at)
+            else "no rejection threshold meets the loss target (nothing auto-rejected)"
         )
         body.append("<h2>Triage</h2>")
         body.append(
             _paragraph(
-                f"Global P(good) >= {triage.accept_at:.4g}: accept automatically; <= "
-                f"{triage.reject_at:.4g}: reject automatically; in between: expert review. "
-                f"Targets: pollution (bad among accepted) <= {max_pollution:g}, loss (good "
-                f"among rejected) <= {max_loss:g}; thresholds chosen on the calibration half."
+                f"Two thresholds on the global P(good): {accept}; {reject}; the rest goes to "
+                f"expert review. Targets: pollution (bad among accepted) <= {max_pollution:g} "
+                f"and loss (good among rejected) <= {max_loss:g}, met by 95% upper bounds on "
+                "the calibration half; the evaluation half shows what to expect on new data."
             )
         )
-        body.append(_table_html(triage_table, "{:.4f}"))
+        body.append(_table_html(triage_table))
 
     if key_values is not None:
         bad_runs = pd.Series(1 - y_good).groupby(key_values[:, 0]).sum()
