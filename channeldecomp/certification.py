@@ -39,11 +39,20 @@ KEY_COLUMNS = ("run", "lumi")
 # --------------------------------------------------------------------------------------------
 
 
+def _encode(run, lumi):
+    """One int64 per (run, lumi): run in the high 32 bits, lumi in the low 32 bits."""
+    return (np.asarray(run, dtype=np.int64) << 32) | np.asarray(lumi, dtype=np.int64)
+
+
 def _key_frame(run, lumi):
-    frame = pd.DataFrame(
-        {"run": np.asarray(run, dtype=np.int64), "lumi": np.asarray(lumi, dtype=np.int64)}
-    )
-    return frame.drop_duplicates().sort_values(["run", "lumi"], ignore_index=True)
+    """Sorted, duplicate-free DataFrame of (run, lumi) keys."""
+    run = np.asarray(run, dtype=np.int64)
+    lumi = np.asarray(lumi, dtype=np.int64)
+    if run.size and (max(run.max(), lumi.max()) >= 2**31 or min(run.min(), lumi.min()) < 0):
+        raise ValueError("Run and lumi numbers must be integers in [0, 2**31).")
+    codes = np.sort(_encode(run, lumi))
+    codes = codes[np.r_[True, codes[1:] != codes[:-1]]] if codes.size else codes
+    return pd.DataFrame({"run": codes >> 32, "lumi": codes & 0xFFFFFFFF})
 
 
 def _as_key_array(lumisections, name="lumisections"):
@@ -89,6 +98,8 @@ def _as_key_array(lumisections, name="lumisections"):
     if values.size and (values < 0).any():
         row = int(np.flatnonzero((values < 0).any(axis=1))[0])
         raise ValueError(f"{name} has a negative run or lumi at row {row}: {values[row].tolist()}.")
+    if values.size and (values >= 2**31).any():
+        raise ValueError(f"{name} has a run or lumi number of 2**31 or more; that is not one.")
     return values
 
 
@@ -299,20 +310,29 @@ def write_lumi_list(lumisections, path):
     return path
 
 
-def _as_listed(listed, name):
+def _listed_codes(listed, name):
+    """Sorted codes of a set of lumisections given as a file, dict or keys."""
     if isinstance(listed, (str, os.PathLike)):
         text = Path(listed).read_text().lstrip()
-        return read_golden_json(listed) if text.startswith("{") else read_lumi_list(listed)
-    if isinstance(listed, dict):
-        return _golden_dict_to_frame(listed, name)
-    return _keys_to_frame(listed, name)
+        listed = read_golden_json(listed) if text.startswith("{") else read_lumi_list(listed)
+    elif isinstance(listed, dict):
+        listed = _golden_dict_to_frame(listed, name)
+    values = _as_key_array(listed, name)
+    # Sorted (duplicates are harmless for the lookup); np.sort is much faster than np.unique.
+    return np.sort(_encode(values[:, 0], values[:, 1]))
 
 
-def _membership(keys, listed):
-    key_values = _as_key_array(keys, "keys")
-    listed_index = pd.MultiIndex.from_frame(listed)
-    key_index = pd.MultiIndex.from_arrays([key_values[:, 0], key_values[:, 1]], names=KEY_COLUMNS)
-    return key_index, key_index.isin(listed_index)
+def _membership(key_values, listed_codes):
+    """Boolean mask: which rows of an (n, 2) key array are among the sorted listed codes."""
+    codes = _encode(key_values[:, 0], key_values[:, 1])
+    position = np.minimum(np.searchsorted(listed_codes, codes), max(listed_codes.size - 1, 0))
+    if listed_codes.size == 0:
+        return np.zeros(len(codes), dtype=bool)
+    return listed_codes[position] == codes
+
+
+def _key_index(key_values):
+    return pd.MultiIndex.from_arrays([key_values[:, 0], key_values[:, 1]], names=KEY_COLUMNS)
 
 
 def golden_json_labels(keys, golden):
@@ -337,9 +357,9 @@ def golden_json_labels(keys, golden):
     >>> golden_json_labels([(1, 3), (1, 6), (2, 1)], {"1": [[3, 5]], "2": [[1, 1]]}).tolist()
     [1, 0, 1]
     """
-    listed = _as_listed(golden, "golden")
-    index, inside = _membership(keys, listed)
-    return pd.Series(inside.astype(np.int64), index=index, name="good")
+    key_values = _as_key_array(keys, "keys")
+    inside = _membership(key_values, _listed_codes(golden, "golden"))
+    return pd.Series(inside.astype(np.int64), index=_key_index(key_values), name="good")
 
 
 def subsystem_labels_from_lists(keys, abnormal):
@@ -367,13 +387,12 @@ def subsystem_labels_from_lists(keys, abnormal):
     """
     if not isinstance(abnormal, dict) or not abnormal:
         raise TypeError("abnormal must be a non-empty dict {subsystem name: path or lumisections}.")
+    key_values = _as_key_array(keys, "keys")
     columns = {}
-    index = None
     for subsystem, listed in abnormal.items():
-        frame = _as_listed(listed, f"abnormal[{subsystem!r}]")
-        index, inside = _membership(keys, frame)
+        inside = _membership(key_values, _listed_codes(listed, f"abnormal[{subsystem!r}]"))
         columns[subsystem] = (~inside).astype(np.int64)
-    return pd.DataFrame(columns, index=index)
+    return pd.DataFrame(columns, index=_key_index(key_values))
 
 
 # --------------------------------------------------------------------------------------------

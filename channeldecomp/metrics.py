@@ -127,22 +127,59 @@ def _binary_labels(values, name, good_label=1):
     return labels
 
 
-def _weighted_auc(labels, scores, weight, column, row):
-    """ROC AUC of ``scores`` against ``labels`` (NaN labels ignored), NaN if single-class."""
-    keep = ~np.isnan(labels) & ~np.isnan(scores)
-    labels, scores, weight = labels[keep], scores[keep], weight[keep]
-    positive = weight[labels == 1].sum()
-    negative = weight[labels == 0].sum()
-    if positive == 0 or negative == 0:
-        which = "bad" if negative == 0 else "good"
-        warnings.warn(
-            f"No {which} lumisection (with non-zero weight) for {column!r}; its ROC AUC against "
-            f"{row!r} is undefined and reported as NaN.",
-            UndefinedMetricWarning,
-            stacklevel=3,
-        )
-        return np.nan
-    return float(roc_auc_score(labels, scores, sample_weight=weight))
+def _auc_matrix(score_values, flags, weight):
+    """Weighted ROC AUC of every score column against every label column.
+
+    The Mann-Whitney form of the area under the ROC curve, with ties counted as 1/2 (exactly
+    what ``sklearn.metrics.roc_auc_score`` computes, trapezoids included): one sort per score
+    column serves all label columns. NaN labels and NaN scores are left out pairwise.
+
+    Returns
+    -------
+    auc, positive, negative : ndarray of shape (n_score_columns, n_label_columns)
+        The AUC (NaN where one class is absent) and the total weight of each class.
+    """
+    n_scores, n_labels = score_values.shape[1], flags.shape[1]
+    auc = np.full((n_scores, n_labels), np.nan)
+    positive = np.zeros((n_scores, n_labels))
+    negative = np.zeros((n_scores, n_labels))
+    good_weight = np.where(flags == 1, weight[:, None], 0.0)
+    bad_weight = np.where(flags == 0, weight[:, None], 0.0)
+    for c in range(n_scores):
+        scores = score_values[:, c]
+        present = ~np.isnan(scores)
+        order = np.argsort(scores[present], kind="stable")
+        sorted_scores = scores[present][order]
+        starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+        if starts.size == 0:
+            continue
+        good = np.add.reduceat(good_weight[present][order], starts, axis=0)
+        bad = np.add.reduceat(bad_weight[present][order], starts, axis=0)
+        bad_below = np.cumsum(bad, axis=0) - bad
+        positive[c] = good.sum(axis=0)
+        negative[c] = bad.sum(axis=0)
+        numerator = (good * (bad_below + 0.5 * bad)).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            auc[c] = np.where(
+                (positive[c] > 0) & (negative[c] > 0),
+                numerator / (positive[c] * negative[c]),
+                np.nan,
+            )
+    return auc, positive, negative
+
+
+def _warn_undefined(auc, positive, negative, rows, columns, what):
+    for j, column in enumerate(columns):
+        undefined = np.isnan(auc[:, j])
+        if undefined.any():
+            which = "bad" if (negative[undefined, j] == 0).any() else "good"
+            names = [rows[i] for i in np.flatnonzero(undefined)]
+            warnings.warn(
+                f"No {which} lumisection (with non-zero weight) for {column!r}; its ROC AUC "
+                f"against {what} {names} is undefined and reported as NaN.",
+                UndefinedMetricWarning,
+                stacklevel=3,
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,18 +225,15 @@ def channel_subsystem_auc(channel_scores, subsystem_labels, *, sample_weight=Non
     labels = _as_frame(subsystem_labels, "subsystem_labels", "subsystem")
     _check_same_rows(scores, "channel_scores", labels, "subsystem_labels")
     weight = _check_sample_weight(sample_weight, len(scores))
-    score_values = scores.to_numpy(dtype=float)
-    result = pd.DataFrame(
-        np.nan, index=pd.Index(scores.columns, name="channel"), columns=labels.columns
+    flags = np.column_stack(
+        [_binary_labels(labels[s].to_numpy(), f"subsystem {s!r}") for s in labels.columns]
     )
-    n_bad = {}
-    for subsystem in labels.columns:
-        flags = _binary_labels(labels[subsystem].to_numpy(), f"subsystem {subsystem!r}")
-        n_bad[subsystem] = int((flags == 0).sum())
-        for position, channel in enumerate(scores.columns):
-            result.loc[channel, subsystem] = _weighted_auc(
-                flags, score_values[:, position], weight, subsystem, channel
-            )
+    auc, positive, negative = _auc_matrix(scores.to_numpy(dtype=float), flags, weight)
+    _warn_undefined(auc, positive, negative, list(scores.columns), labels.columns, "channel(s)")
+    result = pd.DataFrame(
+        auc, index=pd.Index(scores.columns, name="channel"), columns=labels.columns
+    )
+    n_bad = {s: int((flags[:, j] == 0).sum()) for j, s in enumerate(labels.columns)}
     result.columns.name = "subsystem"
     result.attrs["n_bad"] = n_bad
     return result
@@ -255,9 +289,11 @@ def decomposition_auc(channel_scores, channel_truth, *, sample_weight=None):
     values = {}
     for position, channel in enumerate(scores.columns):
         flags = _binary_labels(truth.iloc[:, position].to_numpy(), f"channel_truth[{channel!r}]")
-        values[channel] = _weighted_auc(
-            flags, scores.iloc[:, position].to_numpy(dtype=float), weight, channel, "its truth"
+        auc, positive, negative = _auc_matrix(
+            scores.iloc[:, [position]].to_numpy(dtype=float), flags[:, None], weight
         )
+        _warn_undefined(auc, positive, negative, [channel], [channel], "the score of channel")
+        values[channel] = auc[0, 0]
     return pd.Series(values, name="decomposition_auc", dtype=float).rename_axis("channel")
 
 
