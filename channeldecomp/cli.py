@@ -191,7 +191,18 @@ COMMANDS = [_add_report]
 
 
 def build_parser():
-    """Return the argument parser of the ``channeldecomp`` command."""
+    """Return the argument parser of the ``channeldecomp`` command.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        With one subcommand per entry of :data:`COMMANDS`.
+
+    Examples
+    --------
+    >>> "report" in build_parser().format_help()
+    True
+    """
     parser = argparse.ArgumentParser(
         prog="channeldecomp",
         description="Which channel made a lumisection bad: channel decomposition tools.",
@@ -219,8 +230,11 @@ def main(argv=None):
 
     Examples
     --------
-    >>> main(["--version"])  # doctest: +SKIP
-    channeldecomp ...
+    >>> main([])  # no command: the help goes to stderr
+    2
+    >>> build_parser().parse_args(["report", "--model", "m.joblib", "--data", "ls.csv",
+    ...                            "--label-column", "good"]).command
+    'report'
     """
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -117,11 +117,6 @@ def _binary_labels(values, name, good_label=1):
             f"{name} has classes {classes.tolist()}, none of which is good_label={good_label!r}. "
             "Pass good_label= the value that means good."
         )
-    if classes.size == 1 and classes[0] != good_label and classes[0] not in (0, 0.0, False):
-        raise ValueError(
-            f"{name} holds only the value {classes[0]!r}, which is neither good_label="
-            f"{good_label!r} nor 0."
-        )
     labels = np.full(array.shape, np.nan)
     labels[~missing] = (present == good_label).astype(float)
     return labels
