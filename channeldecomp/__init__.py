@@ -3,6 +3,7 @@
 Channel decomposition of a global data-quality flag, as scikit-learn estimators.
 """
 
+from ._classifier import PRESETS, ChannelDecompositionClassifier
 from ._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["ChannelDecompositionClassifier", "PRESETS", "__version__"]
