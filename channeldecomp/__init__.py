@@ -5,5 +5,12 @@ Channel decomposition of a global data-quality flag, as scikit-learn estimators.
 
 from ._classifier import PRESETS, ChannelDecompositionClassifier
 from ._version import __version__
+from .features import LumiSectionPercentiles, LumiSections
 
-__all__ = ["ChannelDecompositionClassifier", "PRESETS", "__version__"]
+__all__ = [
+    "ChannelDecompositionClassifier",
+    "LumiSectionPercentiles",
+    "LumiSections",
+    "PRESETS",
+    "__version__",
+]
