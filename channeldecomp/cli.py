@@ -52,6 +52,26 @@ def _parse_named_path(text):
     return name, path
 
 
+def _add_demo(subparsers):
+    parser = subparsers.add_parser(
+        "demo",
+        help="simulate data with known channel truth, train, print the decomposition table",
+        description="Simulate data with known channel truth, train a "
+        "ChannelDecompositionClassifier, print how well each channel score finds the anomalies "
+        "visible in its channel.",
+    )
+    parser.add_argument("--quick", action="store_true", help="small and fast (about 30 s)")
+    parser.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    parser.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args):
+    from ._demo import run_demo
+
+    run_demo(quick=args.quick, random_state=args.random_state, log=print)
+    return 0
+
+
 def _add_report(subparsers):
     parser = subparsers.add_parser(
         "report",
@@ -187,7 +207,7 @@ def _same_number(value, text):
 
 
 #: Functions adding one subcommand each (see the module docstring).
-COMMANDS = [_add_report]
+COMMANDS = [_add_demo, _add_report]
 
 
 def build_parser():
