@@ -138,9 +138,17 @@ def write_report(
 
     Examples
     --------
-    >>> from channeldecomp import write_report  # doctest: +SKIP
-    >>> write_report(model, X_test, y_test, "report.html")  # doctest: +SKIP
-    PosixPath('report.html')
+    >>> import os, tempfile
+    >>> from channeldecomp import ChannelDecompositionClassifier, write_report
+    >>> from channeldecomp.datasets import make_channel_anomalies
+    >>> data = make_channel_anomalies(n_samples=400, n_features_per_channel=4, random_state=0)
+    >>> model = ChannelDecompositionClassifier(hidden_layer_sizes=(8,), max_epochs=2,
+    ...                                        random_state=0)
+    >>> model = model.fit(data.data[:200], data.target[:200])
+    >>> path = write_report(model, data.data[200:], data.target[200:],
+    ...                     os.path.join(tempfile.mkdtemp(), "report.html"))
+    >>> "<h2>Certification</h2>" in path.read_text()
+    True
     """
     path = Path(path)
     y = np.asarray(y).reshape(-1)

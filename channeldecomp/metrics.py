@@ -835,14 +835,18 @@ def random_partition_control(
 
     Examples
     --------
+    >>> from channeldecomp import ChannelDecompositionClassifier
     >>> from channeldecomp.datasets import make_channel_anomalies
-    >>> from channeldecomp import ChannelDecompositionClassifier  # doctest: +SKIP
-    >>> data = make_channel_anomalies(n_samples=600, random_state=0)
-    >>> model = ChannelDecompositionClassifier(max_epochs=5, random_state=0)  # doctest: +SKIP
-    >>> control = random_partition_control(  # doctest: +SKIP
+    >>> data = make_channel_anomalies(n_samples=400, n_features_per_channel=4, random_state=0)
+    >>> model = ChannelDecompositionClassifier(hidden_layer_sizes=(8,), max_epochs=2,
+    ...                                        random_state=0)
+    >>> control = random_partition_control(
     ...     model, data.data, data.target, channel_truth=data.channel_truth, random_state=0
     ... )
-    >>> control.random[0].decomposition_auc  # doctest: +SKIP
+    >>> {channel: len(columns) for channel, columns in control.partitions[0].items()}
+    {'muons': 4, 'photons': 4, 'pf': 4, 'calo_jets': 4}
+    >>> list(control.random[0].decomposition_auc.index) == data.channel_names
+    True
     """
     if not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
         raise ValueError(f"n_repeats must be a positive integer; got {n_repeats!r}.")
