@@ -154,7 +154,7 @@ def speed_table(quick):
 def quality_table(quick):
     n_samples = 20_000 if quick else 60_000
     n_draws = 3 if quick else 20
-    data = make_channel_anomalies(n_samples=n_samples, anomaly_strength=2.0, random_state=11)
+    data = make_channel_anomalies(n_samples=n_samples, random_state=11)
     X, y = data.data.to_numpy(), data.target.to_numpy()
     n_train = 8000
     model = QuadraticDiscriminantAnalysis(reg_param=0.1).fit(X[:n_train], y[:n_train])

@@ -209,7 +209,7 @@ def test_triage_respects_targets_on_held_out_data():
     # One large sample of the generator: a global model trained on the first 8000 LS, the
     # thresholds chosen on 5000 of the rest and evaluated on the other ~47000 (so the held-out
     # rates are close to the true ones).
-    data = make_channel_anomalies(n_samples=60000, anomaly_strength=2.0, random_state=11)
+    data = make_channel_anomalies(n_samples=60000, random_state=11)
     X, y = data.data.to_numpy(), data.target.to_numpy()
     model = QuadraticDiscriminantAnalysis(reg_param=0.1).fit(X[:8000], y[:8000])
     p_good, y_rest = model.predict_proba(X[8000:])[:, 1], y[8000:]
