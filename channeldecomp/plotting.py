@@ -375,8 +375,8 @@ def plot_training_curves(history, *, keys=None):
         ``"valid_loss"``.
     keys : list of str, default=None
         Entries to draw; default: every numeric entry whose name ends in ``"loss"`` in one panel,
-        and every other numeric entry except ``epoch``, ``dur`` and the ``*_best`` flags in a
-        second panel.
+        and every other numeric entry except ``epoch``, ``dur``, the ``*_best`` flags and the
+        ``*_count`` counters in a second panel.
 
     Returns
     -------
@@ -399,7 +399,7 @@ def plot_training_curves(history, *, keys=None):
         c
         for c in frame.columns
         if c not in ("epoch", "dur")
-        and not c.endswith("_best")
+        and not c.endswith(("_best", "_count"))
         and pd.api.types.is_numeric_dtype(frame[c])
         and not pd.api.types.is_bool_dtype(frame[c])
     ]

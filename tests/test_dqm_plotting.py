@@ -119,6 +119,7 @@ def test_training_curves():
             "valid_loss": 1.2 / e,
             "valid_acc": 1 - 1 / (e + 1),
             "train_loss_best": True,
+            "train_batch_count": 30,
             "dur": 0.1,
             "batches": [{"train_loss": 1.0}],
         }
