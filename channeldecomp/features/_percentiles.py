@@ -17,6 +17,7 @@ import numbers
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -387,15 +388,19 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             statistics=statistics,
             percentiles=percentiles,
             lumisection_columns=bool(self.lumisection_columns),
+            per_event_columns=self.per_event_columns_,
         )
         result = np.empty((len(X), len(self.feature_names_out_)), dtype=np.float64)
-        chunks = _chunks_by_size(X.n_events, self.chunk_size)
-        if len(chunks) <= 1 or self.n_jobs in (None, 1):
+        n_jobs = effective_n_jobs(self.n_jobs)
+        chunk_size = self.chunk_size
+        if n_jobs > 1:
+            # at least a few chunks per job, so that the jobs stay busy
+            chunk_size = min(chunk_size, max(1, X.n_events_total // (4 * n_jobs)))
+        chunks = _chunks_by_size(X.n_events, chunk_size)
+        if len(chunks) <= 1 or n_jobs == 1:
             for indices in chunks:
                 result[indices] = _chunk_features(X._take(indices), plan)
         else:
-            from joblib import Parallel, delayed
-
             parts = Parallel(n_jobs=self.n_jobs)(
                 delayed(_chunk_features)(X._take(indices), plan) for indices in chunks
             )
@@ -472,67 +477,96 @@ def _chunks_by_size(n_events, chunk_size):
     return chunks
 
 
-def _quantile_slots(counts, starts, n_quantiles):
-    """Index of the object in each quantile slot, per event; -1 for a zero-padded slot."""
-    k = np.arange(n_quantiles)[None, :]
-    m = counts[:, None]
-    full = (k * m) // n_quantiles
-    full[:, -1] = counts - 1
-    padded = k - (n_quantiles - m)
-    rank = np.where(m < n_quantiles, padded, full)
-    return np.where(rank >= 0, starts[:, None] + rank, -1)
+def _slot_ranks(size, n_quantiles):
+    """Rank (ascending pT) of the object in each quantile slot for an event with ``size``
+    objects; -1 for a zero-padded slot."""
+    k = np.arange(n_quantiles)
+    if size < n_quantiles:
+        return k - (n_quantiles - size)
+    ranks = (k * size) // n_quantiles
+    ranks[-1] = size - 1
+    return ranks
 
 
-def _per_event_matrix(ls, plan):
-    """The per-event columns of ``plan`` for every event of ``ls``, shape (n_events, n_cols)."""
+def _quantile_sources(pt, counts, n_quantiles):
+    """Index of the object in each quantile slot of each event, shape (n_quantiles, n_events).
+
+    ``pt`` holds the objects event by event, ``counts`` the objects per event; objects with
+    ``pt == 0`` are absent. Returns -1 for zero-padded slots, and the number of present objects
+    per event. Events are grouped by their number of present objects M: for one M, the objects
+    form an (events, M) matrix sorted row-wise in one call, and the slot ranks are the same for
+    every row, so the loop runs over the distinct values of M only.
+    """
+    n_events = len(counts)
+    event_of_object = np.repeat(np.arange(n_events), counts)
+    present = pt > 0
+    if present.all():
+        kept = None
+        kept_pt = pt
+    else:
+        kept = np.flatnonzero(present)
+        kept_pt = pt[kept]
+        event_of_object = event_of_object[kept]
+    m = np.bincount(event_of_object, minlength=n_events)
+    starts = np.zeros(n_events, dtype=np.int64)
+    np.cumsum(m[:-1], out=starts[1:])
+    sources = np.full((n_quantiles, n_events), -1, dtype=np.int64)
+    by_size = np.argsort(m, kind="stable")
+    events_per_size = np.bincount(m)
+    bounds = np.concatenate([[0], np.cumsum(events_per_size)])
+    for size in np.flatnonzero(events_per_size).tolist():
+        if size == 0:
+            continue
+        events = by_size[bounds[size] : bounds[size + 1]]
+        objects = starts[events][:, None] + np.arange(size)
+        if size > 1:
+            order = np.argsort(kept_pt[objects], axis=1, kind="stable")
+            objects = np.take_along_axis(objects, order, axis=1)
+        for slot, rank in enumerate(_slot_ranks(size, n_quantiles)):
+            if rank >= 0:
+                sources[slot, events] = objects[:, rank]
+    if kept is not None and kept.size:
+        sources = np.where(sources >= 0, kept[np.maximum(sources, 0)], -1)
+    return sources, m, event_of_object, kept
+
+
+def _per_event_matrix(ls, plan, n_columns):
+    """The per-event columns of ``plan`` for every event of ``ls``: (n_columns, n_events)."""
     n_events = ls.n_events_total
-    blocks = []
+    values = np.empty((n_columns, n_events))
+    row = 0
+    n_q = plan.n_quantiles
     for channel in plan.channels:
         offsets, props = ls._objects[channel]
-        counts = np.diff(offsets)
         pt = props["pt"]
-        event_of_object = np.repeat(np.arange(n_events), counts)
-        present = pt > 0
-        if not present.all():
-            event_of_object = event_of_object[present]
-            kept = np.flatnonzero(present)
-        else:
-            kept = None
-        m = np.bincount(event_of_object, minlength=n_events)
-        # objects are stored event by event: sort by (event, pt)
-        pt_kept = pt if kept is None else pt[kept]
-        order = np.lexsort((pt_kept, event_of_object))
-        if kept is not None:
-            order = kept[order]
-        starts = np.zeros(n_events, dtype=np.int64)
-        np.cumsum(m[:-1], out=starts[1:])
-        slots = _quantile_slots(m, starts, plan.n_quantiles)
-        padded = slots < 0
-        source = order[np.where(padded, 0, slots)] if order.size else None
+        sources, m, event_of_object, kept = _quantile_sources(pt, np.diff(offsets), n_q)
+        padded = sources < 0
+        safe_sources = np.maximum(sources, 0)
         for prop in plan.properties[channel]:
-            if source is None:
-                blocks.append(np.zeros((n_events, plan.n_quantiles)))
-                continue
-            values = props[prop][source]
-            values[padded] = 0.0
-            blocks.append(values)
+            block = values[row : row + n_q]
+            if pt.size:
+                np.take(props[prop], safe_sources, out=block)
+                block[padded] = 0.0
+            else:
+                block[...] = 0.0
+            row += n_q
         if channel in plan.momentum_channels:
-            keep = slice(None) if kept is None else kept
-            pt_used = pt[keep]
-            phi = props["phi"][keep]
-            eta = props["eta"][keep]
-            momentum = np.empty((n_events, 3))
-            momentum[:, 0] = np.bincount(event_of_object, pt_used * np.cos(phi), n_events)
-            momentum[:, 1] = np.bincount(event_of_object, pt_used * np.sin(phi), n_events)
-            momentum[:, 2] = np.bincount(event_of_object, pt_used * np.sinh(eta), n_events)
-            blocks.append(momentum)
+            used = slice(None) if kept is None else kept
+            pt_used = pt[used]
+            phi = props["phi"][used]
+            values[row] = np.bincount(event_of_object, pt_used * np.cos(phi), n_events)
+            values[row + 1] = np.bincount(event_of_object, pt_used * np.sin(phi), n_events)
+            values[row + 2] = np.bincount(
+                event_of_object, pt_used * np.sinh(props["eta"][used]), n_events
+            )
+            row += 3
         if plan.object_counts:
-            blocks.append(m[:, None].astype(np.float64))
+            values[row] = m
+            row += 1
     for name in plan.event_columns:
-        blocks.append(ls._event_columns[name][:, None])
-    if not blocks:
-        return np.zeros((n_events, 0))
-    return np.concatenate(blocks, axis=1)
+        values[row] = ls._event_columns[name]
+        row += 1
+    return values
 
 
 def _lerp(low, high, fraction):
@@ -543,9 +577,9 @@ def _lerp(low, high, fraction):
 
 
 def _segment_statistics(values, n_events, plan):
-    """Statistics of each column over each LS's events: (n_ls, n_cols * n_stats)."""
+    """Statistics of each row of ``values`` over each LS's events: (n_ls, n_cols * n_stats)."""
     n_ls = len(n_events)
-    n_cols = values.shape[1]
+    n_cols = values.shape[0]
     n_stats = len(plan.statistics) + len(plan.percentiles)
     out = np.full((n_ls, n_cols, n_stats), np.nan)
     nonempty = np.flatnonzero(n_events > 0)
@@ -557,24 +591,29 @@ def _segment_statistics(values, n_events, plan):
     starts = starts[nonempty]
     position = 0
     if plan.statistics:
-        mean = np.add.reduceat(values, starts, axis=0) / counts[:, None]
+        mean = np.add.reduceat(values, starts, axis=1) / counts
         for name in plan.statistics:
             if name == "mean":
-                out[nonempty, :, position] = mean
+                out[nonempty, :, position] = mean.T
             else:
-                deviation = values - np.repeat(mean, counts, axis=0)
+                deviation = values - np.repeat(mean, counts, axis=1)
                 np.multiply(deviation, deviation, out=deviation)
-                variance = np.add.reduceat(deviation, starts, axis=0) / counts[:, None]
-                out[nonempty, :, position] = np.sqrt(variance)
+                variance = np.add.reduceat(deviation, starts, axis=1) / counts
+                del deviation
+                out[nonempty, :, position] = np.sqrt(variance).T
             position += 1
     if len(plan.percentiles):
-        # One padded block (columns, lumisections, events) sorted along the events.
+        # One block (columns, lumisections, events), padded with +inf, sorted along the events.
         width = int(counts.max())
-        ls_of_event = np.repeat(np.arange(len(nonempty)), counts)
-        within = np.arange(len(values)) - np.repeat(starts, counts)
-        block = np.full((n_cols, len(nonempty) * width), np.inf)
-        block[:, ls_of_event * width + within] = values.T
-        block = block.reshape(n_cols, len(nonempty), width)
+        n_nonempty = len(nonempty)
+        if np.all(counts == width):
+            block = values.reshape(n_cols, n_nonempty, width).copy()
+        else:
+            ls_of_event = np.repeat(np.arange(n_nonempty), counts)
+            within = np.arange(values.shape[1]) - np.repeat(starts, counts)
+            block = np.full((n_cols, n_nonempty * width), np.inf)
+            block[:, ls_of_event * width + within] = values
+            block = block.reshape(n_cols, n_nonempty, width)
         block.sort(axis=-1)
         virtual = (counts[:, None] - 1) * (plan.percentiles[None, :] / 100.0)
         low_index = np.floor(virtual).astype(np.int64)
@@ -582,6 +621,7 @@ def _segment_statistics(values, n_events, plan):
         fraction = virtual - low_index
         low = np.take_along_axis(block, low_index[None], axis=2)
         high = np.take_along_axis(block, high_index[None], axis=2)
+        del block
         result = _lerp(low, high, fraction[None])  # (n_cols, n_nonempty, n_percentiles)
         out[nonempty, :, position:] = result.transpose(1, 0, 2)
     return out.reshape(n_ls, -1)
@@ -589,9 +629,11 @@ def _segment_statistics(values, n_events, plan):
 
 def _chunk_features(ls, plan):
     """Features of every LS of ``ls`` (one chunk), in its LS order."""
-    values = _per_event_matrix(ls, plan)
+    n_columns = len(plan.per_event_columns)
+    values = _per_event_matrix(ls, plan, n_columns)
     n_events = ls.n_events
     stats = _segment_statistics(values, n_events, plan)
+    del values
     if not plan.lumisection_columns:
         return stats
     n_event_columns = len(plan.event_columns)

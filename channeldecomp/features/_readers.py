@@ -164,8 +164,8 @@ def read_nanoaod(
     Returns
     -------
     LumiSections
-        LS in order of first appearance, each with its events in ascending event number within
-        each chunk.
+        LS in ascending ``(run, lumi)`` order; inside an LS, events in the order of the chunks
+        (files) that hold them, and by event number within a chunk.
 
     Raises
     ------
@@ -244,4 +244,5 @@ def read_nanoaod(
         )
     if not parts:
         raise ValueError(f"No events found in {files!r}.")
-    return parts[0] if len(parts) == 1 else LumiSections.concat(parts)
+    lumisections = parts[0] if len(parts) == 1 else LumiSections.concat(parts)
+    return lumisections[np.lexsort((lumisections.lumi, lumisections.run))]
