@@ -89,6 +89,7 @@ _JET_ETA_MAX = 4.7
 _PHOTON_PT_MIN = 10.0
 _CALO_JET_PT_MIN = 15.0
 _PF_PT_MIN = 1.0
+_PF_PILEUP_RATE = 0.5
 _MUON_PT_MIN = 3.0
 _PILEUP_PER_LUMINOSITY = 10.0
 _DIFFICULTY_LEVELS = {"easy": 0.5, "default": 1.0, "hard": 2.0}
@@ -570,7 +571,7 @@ def _jets(rng, noise_rng, faults, event_ls, event_pileup, n_events_total, ecal_n
     j_event = np.repeat(event, 4)
     j_eta = np.repeat(eta, 4) + rng.normal(0.0, 0.08, 4 * n)
     j_phi = _wrap_phi(np.repeat(phi, 4) + rng.normal(0.0, 0.08, 4 * n))
-    n_pu = rng.poisson(0.5 * event_pileup)
+    n_pu = rng.poisson(_PF_PILEUP_RATE * event_pileup)
     pu_event = np.repeat(np.arange(n_events_total), n_pu)
     m = pu_event.size
     position = _merge_positions(j_event, pu_event, n_events_total)
@@ -614,6 +615,8 @@ def _jets(rng, noise_rng, faults, event_ls, event_pileup, n_events_total, ecal_n
     keep &= ~(neutral & faults.in_region("HCAL", "dead_region", c_ls, c_eta, c_phi))
     keep &= measured > _PF_PT_MIN
     charge = np.where(charged, rng.choice([-1.0, 1.0], size=k), 0.0)
+    # Particle type as in PF candidate collections: |pdgId| 211, 22 or 130.
+    pdg_id = np.array([211.0, 22.0, 130.0])[c_kind]
     pf_extra = (
         extra_event,
         {
@@ -621,12 +624,13 @@ def _jets(rng, noise_rng, faults, event_ls, event_pileup, n_events_total, ecal_n
             "eta": np.concatenate([e_eta, h_eta]),
             "phi": np.concatenate([e_phi, h_phi]),
             "charge": np.zeros(extra_event.size),
+            "pdg_id": np.concatenate([np.full(e_pt.size, 22.0), np.full(h_pt.size, 130.0)]),
         },
     )
     pf = _collect(
         c_event,
         n_events_total,
-        {"pt": measured, "eta": c_eta, "phi": c_phi, "charge": charge},
+        {"pt": measured, "eta": c_eta, "phi": c_phi, "charge": charge, "pdg_id": pdg_id},
         keep=keep,
         extra=pf_extra,
     )
@@ -771,7 +775,8 @@ def simulate_lumisections(
       (abs(eta) < 1.2) or the CSC chambers (abs(eta) > 0.9), with an inner tracker track whose
       resolution grows with pT;
     - ``photons`` (pT > 10, abs(eta) < 2.5 outside the barrel-endcap gap): measured by ECAL;
-    - ``pf`` (particle-flow candidates, pT > 1, plus ``charge``): each underlying jet gives a
+    - ``pf`` (particle-flow candidates, pT > 1, plus ``charge`` and ``pdg_id``, the absolute
+      particle code 211, 22 or 130): each underlying jet gives a
       charged hadron (tracker, abs(eta) < 2.5), two photons (ECAL, abs(eta) < 3) and a
       neutral hadron (HCAL), carrying Dirichlet-distributed fractions of the jet pT; pile-up
       adds soft candidates;
