@@ -113,7 +113,7 @@ def test_faults_come_in_blocks_within_runs(mixed):
     run = arrays["run"]
     assert (run[episodes["first"]] == run[episodes["last"]]).all()
     assert (episodes["last"] - episodes["first"]).max() >= 3
-    assert episodes["strength"].between(0.5 - 1e-9, 2.0 + 1e-9).all()
+    assert episodes["strength"].between(0.7 - 1e-9, 2.8 + 1e-9).all()
 
 
 def test_label_noise_flips_the_global_label_only():

@@ -306,7 +306,7 @@ def _draw_faults(
             subsystem = candidates[c]
             mode = fault_modes[subsystem][int(rng.integers(len(fault_modes[subsystem])))]
             # Strengths from obvious to subtle: log-uniform over a factor 4, scaled by difficulty.
-            strength = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0)))) / difficulty
+            strength = float(np.exp(rng.uniform(np.log(0.7), np.log(2.8)))) / difficulty
             block = slice(first, last + 1)
             faults.mode[subsystem][block] = mode
             faults.strength[subsystem][block] = strength
@@ -802,7 +802,7 @@ def simulate_lumisections(
     :func:`detector_visibility`): DT, CSC and RPC in ``muons``; Tracker in ``muons`` and
     ``pf``; ECAL in ``photons``, ``pf`` and ``calo_jets``; HCAL in ``pf`` and ``calo_jets``;
     CASTOR (a forward calorimeter outside every acceptance) in none: its LS are globally bad
-    but no channel can tell. The strength of an episode is log-uniform between 0.5 and 2 (from
+    but no channel can tell. The strength of an episode is log-uniform between 0.7 and 2.8 (from
     subtle to obvious), divided by ``difficulty``.
 
     Everything is vectorized over events and objects; 1,000 LS x 500 events take a few seconds.
