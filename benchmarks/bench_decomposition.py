@@ -7,7 +7,11 @@ only and scored on held-out runs:
 - global ROC AUC of P(good) against the global label;
 - per channel, ROC AUC of the channel's score (high = the channel looks good) against
   ``channel_truth`` (1 = no fault visible in that channel); the table gives the mean over the
-  four channels and the worst channel.
+  four channels and the worst channel;
+- the same per-channel AUC over the globally bad LS only, averaged over channels
+  (``bad_only_channel_auc``): it asks only *which* channel is bad, so a global detector that
+  flags every bad LS in every channel scores 0.5 there, while it scores well on the AUC over
+  all LS.
 
 Methods (all fitted on the same ``LumiSectionPercentiles`` features, mapped to normal scores by
 a QuantileTransformer fitted on the training runs; ``--scaler standard`` uses StandardScaler):
@@ -120,12 +124,20 @@ def _auc(target, score):
 
 
 def score_method(split, p_good, channel_scores, *, match_channels=False):
-    """Global AUC, and mean and worst per-channel AUC against the truth (NaN if no scores)."""
+    """Global AUC; mean and worst per-channel AUC against the truth; the same among bad LS.
+
+    The per-channel AUC over all LS rewards a plain global detector too (most LS that are good
+    in a channel are globally good), so the table also gives the mean per-channel AUC over the
+    globally bad LS only: there a score must tell *which* channel is bad, and a global detector
+    scores 0.5.
+    """
     result = {"global_auc": _auc(split["y_test"], p_good)}
     if channel_scores is None:
-        result["mean_channel_auc"] = result["worst_channel_auc"] = np.nan
+        for name in ("mean_channel_auc", "worst_channel_auc", "bad_only_channel_auc"):
+            result[name] = np.nan
         return result
     truth = split["truth_test"]
+    bad = np.asarray(split["y_test"]) == 0
     scores = np.asarray(channel_scores, dtype=float)
     if match_channels:
         # Random groups have no channel: give each channel the group that scores best on it.
@@ -134,12 +146,16 @@ def score_method(split, p_good, channel_scores, *, match_channels=False):
         table = np.array(
             [[_auc(truth[c], scores[:, g]) for g in range(scores.shape[1])] for c in truth]
         )
-        rows, cols = linear_sum_assignment(-np.nan_to_num(table, nan=0.5))
-        aucs = table[rows, cols]
+        _, groups = linear_sum_assignment(-np.nan_to_num(table, nan=0.5))
     else:
-        aucs = np.array([_auc(truth[c], scores[:, i]) for i, c in enumerate(truth)])
+        groups = np.arange(truth.shape[1])
+    aucs = np.array([_auc(truth[c], scores[:, g]) for c, g in zip(truth, groups)])
+    bad_only = np.array(
+        [_auc(truth[c].to_numpy()[bad], scores[bad, g]) for c, g in zip(truth, groups)]
+    )
     result["mean_channel_auc"] = float(np.nanmean(aucs))
     result["worst_channel_auc"] = float(np.nanmin(aucs))
+    result["bad_only_channel_auc"] = float(np.nanmean(bad_only))
     return result
 
 
@@ -349,7 +365,7 @@ def summarize(records):
     records["global_vs_hgb"] = records["global_auc"] - records["hgb_auc"]
     records["time_vs_hgb"] = records["fit_s"] / records["hgb_fit_s"]
     grouped = records.groupby(["difficulty", "method"], sort=False)
-    metrics = ["global_auc", "mean_channel_auc", "worst_channel_auc"]
+    metrics = ["global_auc", "mean_channel_auc", "worst_channel_auc", "bad_only_channel_auc"]
     table = pd.DataFrame(index=grouped.size().index)
     for metric in metrics:
         mean, std = grouped[metric].mean(), grouped[metric].std(ddof=0)

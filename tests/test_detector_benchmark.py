@@ -29,7 +29,17 @@ def test_scores_against_the_channel_truth(bench):
     split = _split(truth)
     perfect = truth + 0.01 * rng.random((200, 4))
     result = bench.score_method(split, perfect.min(axis=1), perfect)
-    assert result == {"global_auc": 1.0, "mean_channel_auc": 1.0, "worst_channel_auc": 1.0}
+    assert result == {
+        "global_auc": 1.0,
+        "mean_channel_auc": 1.0,
+        "worst_channel_auc": 1.0,
+        "bad_only_channel_auc": 1.0,
+    }
+    # A global detector (the same score in every channel) is blind among bad LS.
+    global_score = np.repeat(perfect.min(axis=1, keepdims=True), 4, axis=1)
+    blind = bench.score_method(split, global_score[:, 0], global_score)
+    assert blind["mean_channel_auc"] > 0.7
+    assert blind["bad_only_channel_auc"] < blind["mean_channel_auc"] - 0.1
     # Channels in the wrong order score badly unless matched (as for the random groups).
     shuffled = perfect[:, [2, 0, 3, 1]]
     assert bench.score_method(split, perfect.min(axis=1), shuffled)["mean_channel_auc"] < 0.8
@@ -49,4 +59,9 @@ def test_quick_run_of_the_fast_methods(bench):
     assert set(records["method"]) == {"iforest", "hgb"}
     assert records["global_auc"].between(0, 1).all()
     table = bench.summarize(records)
-    assert list(table.columns)[:3] == ["global_auc", "mean_channel_auc", "worst_channel_auc"]
+    assert list(table.columns)[:4] == [
+        "global_auc",
+        "mean_channel_auc",
+        "worst_channel_auc",
+        "bad_only_channel_auc",
+    ]
