@@ -313,12 +313,12 @@ def test_chunking_and_parallel_jobs_give_the_same_result():
     reference = LumiSectionPercentiles().fit_transform(ls)
     small_chunks = LumiSectionPercentiles(chunk_size=25).fit_transform(ls)
     parallel = LumiSectionPercentiles(chunk_size=60, n_jobs=2).fit_transform(ls)
-    np.testing.assert_array_equal(small_chunks, reference)
-    np.testing.assert_array_equal(parallel, reference)
+    # chunks pad lumisections differently, so sums may round differently in the last bits
+    np.testing.assert_allclose(small_chunks, reference, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(parallel, reference, rtol=1e-12, atol=1e-12)
     # and each LS alone gives its own row
-    np.testing.assert_array_equal(
-        LumiSectionPercentiles().fit(ls).transform(ls[7:9]), reference[7:9]
-    )
+    single = LumiSectionPercentiles().fit(ls).transform(ls[7:9])
+    np.testing.assert_allclose(single, reference[7:9], rtol=1e-12, atol=1e-12)
 
 
 def test_parameter_errors():

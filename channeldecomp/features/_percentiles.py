@@ -455,11 +455,12 @@ class _Plan:
         self.__dict__.update(kwargs)
 
 
-def _chunks_by_size(n_events, chunk_size):
-    """Group lumisections of similar size into chunks of about ``chunk_size`` padded events.
+def _chunks_by_size(n_events, chunk_size, max_padding=0.1):
+    """Group lumisections of similar size into chunks of at most ``chunk_size`` padded events.
 
-    Lumisections are taken in order of size, so padding each chunk to its largest LS wastes
-    little; a chunk holds at least one LS.
+    Lumisections are taken in order of size and a chunk is padded to its largest LS, so a chunk
+    also ends when padding would exceed ``max_padding`` of its events. A chunk holds at least
+    one LS.
     """
     n_ls = len(n_events)
     if n_ls == 0:
@@ -470,8 +471,10 @@ def _chunks_by_size(n_events, chunk_size):
     start = 0
     while start < n_ls:
         count = np.arange(1, n_ls - start + 1)
-        cost = count * sizes[start:]
-        stop = start + max(1, int(np.searchsorted(cost, chunk_size, side="right")))
+        padded = count * sizes[start:]
+        events = np.cumsum(sizes[start:])
+        too_big = (padded > chunk_size) | (padded > (1 + max_padding) * events)
+        stop = start + max(1, int(np.argmax(too_big)) if too_big.any() else n_ls - start)
         chunks.append(order[start:stop])
         start = stop
     return chunks
@@ -530,43 +533,87 @@ def _quantile_sources(pt, counts, n_quantiles):
     return sources, m, event_of_object, kept
 
 
-def _per_event_matrix(ls, plan, n_columns):
-    """The per-event columns of ``plan`` for every event of ``ls``: (n_columns, n_events)."""
+class _Layout:
+    """Where each event of a chunk sits in the padded (lumisection, slot) layout.
+
+    The events of LS ``i`` occupy slots ``i * width .. i * width + n_events[i] - 1``; the other
+    slots of the row are padding. LS within a chunk have similar sizes, so padding is small.
+    """
+
+    def __init__(self, n_events):
+        self.n_events = n_events
+        self.n_lumisections = len(n_events)
+        self.width = max(int(n_events.max(initial=0)), 1)
+        self.size = self.n_lumisections * self.width
+        n_total = int(n_events.sum())
+        if n_total == self.size:
+            self.positions = None  # no padding: the events fill the layout in order
+            self.padding = np.zeros(0, dtype=np.int64)
+        else:
+            starts = np.zeros(self.n_lumisections, dtype=np.int64)
+            np.cumsum(n_events[:-1], out=starts[1:])
+            ls_of_event = np.repeat(np.arange(self.n_lumisections), n_events)
+            within = np.arange(n_total) - starts[ls_of_event]
+            self.positions = ls_of_event * self.width + within
+            is_padding = np.ones(self.size, dtype=bool)
+            is_padding[self.positions] = False
+            self.padding = np.flatnonzero(is_padding)
+
+    def put(self, target, values):
+        """Write per-event ``values`` into the layout row ``target`` (padding untouched)."""
+        if self.positions is None:
+            target[...] = values
+        else:
+            target[..., self.positions] = values
+
+
+def _per_event_block(ls, plan, layout):
+    """The per-event columns of ``plan`` in the padded layout: (n_columns, layout.size).
+
+    Padding slots hold 0.
+    """
     n_events = ls.n_events_total
-    values = np.empty((n_columns, n_events))
-    row = 0
     n_q = plan.n_quantiles
+    block = np.empty((len(plan.per_event_columns), layout.size))
+    row = 0
     for channel in plan.channels:
         offsets, props = ls._objects[channel]
         pt = props["pt"]
         sources, m, event_of_object, kept = _quantile_sources(pt, np.diff(offsets), n_q)
-        padded = sources < 0
-        safe_sources = np.maximum(sources, 0)
+        # Only filled slots are gathered; zero-padded slots and layout padding stay 0.
+        filled = np.flatnonzero(sources.reshape(-1) >= 0)
+        slot, event = np.divmod(filled, n_events)
+        if layout.positions is not None:
+            event = layout.positions[event]
+        targets = slot * layout.size + event
+        objects = sources.reshape(-1)[filled]
         for prop in plan.properties[channel]:
-            block = values[row : row + n_q]
-            if pt.size:
-                np.take(props[prop], safe_sources, out=block)
-                block[padded] = 0.0
-            else:
-                block[...] = 0.0
+            rows = block[row : row + n_q]
+            rows.fill(0.0)
+            rows.reshape(-1)[targets] = props[prop][objects]
             row += n_q
         if channel in plan.momentum_channels:
             used = slice(None) if kept is None else kept
             pt_used = pt[used]
             phi = props["phi"][used]
-            values[row] = np.bincount(event_of_object, pt_used * np.cos(phi), n_events)
-            values[row + 1] = np.bincount(event_of_object, pt_used * np.sin(phi), n_events)
-            values[row + 2] = np.bincount(
-                event_of_object, pt_used * np.sinh(props["eta"][used]), n_events
+            layout.put(block[row], np.bincount(event_of_object, pt_used * np.cos(phi), n_events))
+            layout.put(
+                block[row + 1], np.bincount(event_of_object, pt_used * np.sin(phi), n_events)
+            )
+            layout.put(
+                block[row + 2],
+                np.bincount(event_of_object, pt_used * np.sinh(props["eta"][used]), n_events),
             )
             row += 3
         if plan.object_counts:
-            values[row] = m
+            layout.put(block[row], m)
             row += 1
     for name in plan.event_columns:
-        values[row] = ls._event_columns[name]
+        layout.put(block[row], ls._event_columns[name])
         row += 1
-    return values
+    if layout.padding.size:
+        block[:, layout.padding] = 0.0
+    return block
 
 
 def _lerp(low, high, fraction):
@@ -576,64 +623,61 @@ def _lerp(low, high, fraction):
     return np.where(fraction >= 0.5, high - difference * (1 - fraction), result)
 
 
-def _segment_statistics(values, n_events, plan):
-    """Statistics of each row of ``values`` over each LS's events: (n_ls, n_cols * n_stats)."""
-    n_ls = len(n_events)
-    n_cols = values.shape[0]
+def _layout_statistics(block, layout, plan):
+    """Statistics of each per-event column over each LS: (n_ls, n_cols * n_stats).
+
+    ``block`` (n_cols, layout.size) is modified in place (padding refilled, rows sorted).
+    Rows of LS without events are left as NaN.
+    """
+    n_ls = layout.n_lumisections
+    n_cols = block.shape[0]
     n_stats = len(plan.statistics) + len(plan.percentiles)
     out = np.full((n_ls, n_cols, n_stats), np.nan)
-    nonempty = np.flatnonzero(n_events > 0)
-    if nonempty.size == 0 or n_cols == 0:
+    counts = layout.n_events
+    nonempty = counts > 0
+    if not nonempty.any() or n_cols == 0:
         return out.reshape(n_ls, -1)
-    counts = n_events[nonempty]
-    starts = np.zeros(n_ls, dtype=np.int64)
-    np.cumsum(n_events[:-1], out=starts[1:])
-    starts = starts[nonempty]
+    cube = block.reshape(n_cols, n_ls, layout.width)
+    safe_counts = np.maximum(counts, 1)
     position = 0
     if plan.statistics:
-        mean = np.add.reduceat(values, starts, axis=1) / counts
+        mean = cube.sum(axis=2) / safe_counts  # padding holds 0
         for name in plan.statistics:
             if name == "mean":
-                out[nonempty, :, position] = mean.T
+                out[:, :, position] = mean.T
             else:
-                deviation = values - np.repeat(mean, counts, axis=1)
+                if layout.padding.size:
+                    # padding set to the mean adds exactly 0 to the squared deviations
+                    block[:, layout.padding] = mean[:, layout.padding // layout.width]
+                deviation = cube - mean[:, :, None]
                 np.multiply(deviation, deviation, out=deviation)
-                variance = np.add.reduceat(deviation, starts, axis=1) / counts
+                out[:, :, position] = np.sqrt(deviation.sum(axis=2) / safe_counts).T
                 del deviation
-                out[nonempty, :, position] = np.sqrt(variance).T
             position += 1
     if len(plan.percentiles):
-        # One block (columns, lumisections, events), padded with +inf, sorted along the events.
-        width = int(counts.max())
-        n_nonempty = len(nonempty)
-        if np.all(counts == width):
-            block = values.reshape(n_cols, n_nonempty, width).copy()
-        else:
-            ls_of_event = np.repeat(np.arange(n_nonempty), counts)
-            within = np.arange(values.shape[1]) - np.repeat(starts, counts)
-            block = np.full((n_cols, n_nonempty * width), np.inf)
-            block[:, ls_of_event * width + within] = values
-            block = block.reshape(n_cols, n_nonempty, width)
-        block.sort(axis=-1)
-        virtual = (counts[:, None] - 1) * (plan.percentiles[None, :] / 100.0)
+        if layout.padding.size:
+            block[:, layout.padding] = np.inf
+        cube.sort(axis=-1)
+        virtual = (safe_counts[:, None] - 1) * (plan.percentiles[None, :] / 100.0)
         low_index = np.floor(virtual).astype(np.int64)
-        high_index = np.minimum(low_index + 1, counts[:, None] - 1)
+        high_index = np.minimum(low_index + 1, safe_counts[:, None] - 1)
         fraction = virtual - low_index
-        low = np.take_along_axis(block, low_index[None], axis=2)
-        high = np.take_along_axis(block, high_index[None], axis=2)
-        del block
-        result = _lerp(low, high, fraction[None])  # (n_cols, n_nonempty, n_percentiles)
-        out[nonempty, :, position:] = result.transpose(1, 0, 2)
+        low = np.take_along_axis(cube, low_index[None], axis=2)
+        high = np.take_along_axis(cube, high_index[None], axis=2)
+        with np.errstate(invalid="ignore"):  # rows of empty LS hold only inf padding
+            result = _lerp(low, high, fraction[None])  # (n_cols, n_ls, n_percentiles)
+        out[:, :, position:] = result.transpose(1, 0, 2)
+    out[~nonempty] = np.nan
     return out.reshape(n_ls, -1)
 
 
 def _chunk_features(ls, plan):
     """Features of every LS of ``ls`` (one chunk), in its LS order."""
-    n_columns = len(plan.per_event_columns)
-    values = _per_event_matrix(ls, plan, n_columns)
     n_events = ls.n_events
-    stats = _segment_statistics(values, n_events, plan)
-    del values
+    layout = _Layout(n_events)
+    block = _per_event_block(ls, plan, layout)
+    stats = _layout_statistics(block, layout, plan)
+    del block
     if not plan.lumisection_columns:
         return stats
     n_event_columns = len(plan.event_columns)
