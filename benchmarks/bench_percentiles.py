@@ -148,6 +148,7 @@ def pandas_reference(tables, event_table, n_quantiles, percentiles, statistics):
 
 # ---------------------------------------------------------------------- measurements
 def timed(function, repeat=1):
+    """Best wall-clock time of ``repeat`` runs (the least disturbed by other processes)."""
     best = np.inf
     for _ in range(repeat):
         start = time.perf_counter()
@@ -257,7 +258,8 @@ def main(argv=None):
             transformer.n_quantiles,
             transformer.percentiles,
             transformer.statistics,
-        )
+        ),
+        repeat=2,
     )
     ours_subset = transformer.transform(subset)
     reference = reference[transformer.feature_names_out_.tolist()].to_numpy()
@@ -266,10 +268,10 @@ def main(argv=None):
     if max_difference > 1e-9:
         raise SystemExit(f"LumiSectionPercentiles and the pandas baseline differ: {max_difference}")
 
-    single_time, _ = timed(lambda: transformer.transform(ls), repeat=2)
+    single_time, _ = timed(lambda: transformer.transform(ls), repeat=3)
     parallel = LumiSectionPercentiles(n_jobs=2).fit(ls)
     parallel.transform(ls[:2])  # start the worker processes outside the timing
-    parallel_time, _ = timed(lambda: parallel.transform(ls), repeat=2)
+    parallel_time, _ = timed(lambda: parallel.transform(ls), repeat=3)
 
     per_event_reference = reference_time / subset.n_events_total
     scaled_reference = per_event_reference * n_events

@@ -401,8 +401,10 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             for indices in chunks:
                 result[indices] = _chunk_features(X._take(indices), plan)
         else:
-            parts = Parallel(n_jobs=self.n_jobs)(
-                delayed(_chunk_features)(X._take(indices), plan) for indices in chunks
+            # numpy releases the GIL in the heavy steps (sorting, gathers, reductions), so
+            # threads share the input without copying it to worker processes.
+            parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                delayed(_lumisection_chunk_features)(X, indices, plan) for indices in chunks
             )
             for indices, part in zip(chunks, parts):
                 result[indices] = part
@@ -568,52 +570,60 @@ class _Layout:
 
 
 def _per_event_block(ls, plan, layout):
-    """The per-event columns of ``plan`` in the padded layout: (n_columns, layout.size).
+    """The per-event columns of ``plan`` in the padded layout.
 
-    Padding slots hold 0.
+    Returns ``block`` (n_columns, layout.size) and ``explicit`` (n_columns, n_lumisections).
+    In the row of column ``c`` and lumisection ``i``, the first ``explicit[c, i]`` slots hold
+    values; the next ``n_events[i] - explicit[c, i]`` events have the value 0 without being
+    stored (zero-padded quantile slots, which are often the majority and need no sorting); the
+    rest of the row is layout padding. Every slot past the explicit values holds 0.
     """
     n_events = ls.n_events_total
+    n_ls = layout.n_lumisections
     n_q = plan.n_quantiles
-    block = np.empty((len(plan.per_event_columns), layout.size))
+    n_columns = len(plan.per_event_columns)
+    block = np.zeros((n_columns, layout.size))
+    explicit = np.empty((n_columns, n_ls), dtype=np.int64)
+    ls_of_event = np.repeat(np.arange(n_ls), layout.n_events)
     row = 0
     for channel in plan.channels:
         offsets, props = ls._objects[channel]
         pt = props["pt"]
         sources, m, event_of_object, kept = _quantile_sources(pt, np.diff(offsets), n_q)
-        # Only filled slots are gathered; zero-padded slots and layout padding stay 0.
+        # Filled (slot, event) pairs, packed at the start of each (slot, lumisection) row.
         filled = np.flatnonzero(sources.reshape(-1) >= 0)
         slot, event = np.divmod(filled, n_events)
-        if layout.positions is not None:
-            event = layout.positions[event]
-        targets = slot * layout.size + event
+        group = slot * n_ls + ls_of_event[event]
+        per_group = np.bincount(group, minlength=n_q * n_ls)
+        group_start = np.zeros(n_q * n_ls, dtype=np.int64)
+        np.cumsum(per_group[:-1], out=group_start[1:])
+        within = np.arange(filled.size) - group_start[group]
+        targets = group * layout.width + within
         objects = sources.reshape(-1)[filled]
         for prop in plan.properties[channel]:
-            rows = block[row : row + n_q]
-            rows.fill(0.0)
-            rows.reshape(-1)[targets] = props[prop][objects]
+            block[row : row + n_q].reshape(-1)[targets] = props[prop][objects]
+            explicit[row : row + n_q] = per_group.reshape(n_q, n_ls)
             row += n_q
+        dense = []
         if channel in plan.momentum_channels:
             used = slice(None) if kept is None else kept
             pt_used = pt[used]
             phi = props["phi"][used]
-            layout.put(block[row], np.bincount(event_of_object, pt_used * np.cos(phi), n_events))
-            layout.put(
-                block[row + 1], np.bincount(event_of_object, pt_used * np.sin(phi), n_events)
-            )
-            layout.put(
-                block[row + 2],
-                np.bincount(event_of_object, pt_used * np.sinh(props["eta"][used]), n_events),
-            )
-            row += 3
+            dense.append(np.bincount(event_of_object, pt_used * np.cos(phi), n_events))
+            dense.append(np.bincount(event_of_object, pt_used * np.sin(phi), n_events))
+            eta = props["eta"][used]
+            dense.append(np.bincount(event_of_object, pt_used * np.sinh(eta), n_events))
         if plan.object_counts:
-            layout.put(block[row], m)
+            dense.append(m)
+        for values in dense:
+            layout.put(block[row], values)
+            explicit[row] = layout.n_events
             row += 1
     for name in plan.event_columns:
         layout.put(block[row], ls._event_columns[name])
+        explicit[row] = layout.n_events
         row += 1
-    if layout.padding.size:
-        block[:, layout.padding] = 0.0
-    return block
+    return block, explicit
 
 
 def _lerp(low, high, fraction):
@@ -623,11 +633,11 @@ def _lerp(low, high, fraction):
     return np.where(fraction >= 0.5, high - difference * (1 - fraction), result)
 
 
-def _layout_statistics(block, layout, plan):
+def _layout_statistics(block, explicit, layout, plan):
     """Statistics of each per-event column over each LS: (n_ls, n_cols * n_stats).
 
-    ``block`` (n_cols, layout.size) is modified in place (padding refilled, rows sorted).
-    Rows of LS without events are left as NaN.
+    ``block`` and ``explicit`` come from :func:`_per_event_block`; ``block`` is modified in
+    place. Rows of LS without events are left as NaN.
     """
     n_ls = layout.n_lumisections
     n_cols = block.shape[0]
@@ -639,31 +649,49 @@ def _layout_statistics(block, layout, plan):
         return out.reshape(n_ls, -1)
     cube = block.reshape(n_cols, n_ls, layout.width)
     safe_counts = np.maximum(counts, 1)
+    implicit_zeros = counts[None, :] - explicit  # (n_cols, n_ls)
+    beyond = np.arange(layout.width)[None, None, :] >= explicit[:, :, None]
     position = 0
     if plan.statistics:
-        mean = cube.sum(axis=2) / safe_counts  # padding holds 0
+        mean = cube.sum(axis=2) / safe_counts  # everything past the explicit values is 0
         for name in plan.statistics:
             if name == "mean":
                 out[:, :, position] = mean.T
             else:
-                if layout.padding.size:
-                    # padding set to the mean adds exactly 0 to the squared deviations
-                    block[:, layout.padding] = mean[:, layout.padding // layout.width]
+                # Past the explicit values put the mean (adds exactly 0), then add the implicit
+                # zeros' share (0 - mean)^2 each.
+                np.copyto(cube, mean[:, :, None], where=beyond)
                 deviation = cube - mean[:, :, None]
                 np.multiply(deviation, deviation, out=deviation)
-                out[:, :, position] = np.sqrt(deviation.sum(axis=2) / safe_counts).T
+                squares = deviation.sum(axis=2) + implicit_zeros * mean * mean
                 del deviation
+                out[:, :, position] = np.sqrt(squares / safe_counts).T
             position += 1
     if len(plan.percentiles):
-        if layout.padding.size:
-            block[:, layout.padding] = np.inf
-        cube.sort(axis=-1)
+        np.copyto(cube, np.inf, where=beyond)
+        negatives = np.count_nonzero(cube < 0, axis=2)
+        widths = explicit.max(axis=1)
+        for column in range(n_cols):
+            if widths[column] > 1:
+                cube[column, :, : widths[column]].sort(axis=-1)
         virtual = (safe_counts[:, None] - 1) * (plan.percentiles[None, :] / 100.0)
-        low_index = np.floor(virtual).astype(np.int64)
-        high_index = np.minimum(low_index + 1, safe_counts[:, None] - 1)
-        fraction = virtual - low_index
-        low = np.take_along_axis(cube, low_index[None], axis=2)
-        high = np.take_along_axis(cube, high_index[None], axis=2)
+        low_rank = np.floor(virtual).astype(np.int64)
+        high_rank = np.minimum(low_rank + 1, safe_counts[:, None] - 1)
+        fraction = virtual - low_rank
+
+        def order_statistic(rank):
+            # The LS's sorted values: explicit negatives, implicit zeros, explicit others.
+            rank = rank[None, :, :]  # (1, n_ls, n_percentiles)
+            below = negatives[:, :, None]
+            zeros = implicit_zeros[:, :, None]
+            index = np.where(rank < below, rank, rank - zeros)
+            index = np.clip(index, 0, layout.width - 1)
+            values = np.take_along_axis(cube, index, axis=2)
+            is_zero = (rank >= below) & (rank < below + zeros)
+            return np.where(is_zero, 0.0, values)
+
+        low = order_statistic(low_rank)
+        high = order_statistic(high_rank)
         with np.errstate(invalid="ignore"):  # rows of empty LS hold only inf padding
             result = _lerp(low, high, fraction[None])  # (n_cols, n_ls, n_percentiles)
         out[:, :, position:] = result.transpose(1, 0, 2)
@@ -671,12 +699,16 @@ def _layout_statistics(block, layout, plan):
     return out.reshape(n_ls, -1)
 
 
+def _lumisection_chunk_features(ls, indices, plan):
+    return _chunk_features(ls._take(indices), plan)
+
+
 def _chunk_features(ls, plan):
     """Features of every LS of ``ls`` (one chunk), in its LS order."""
     n_events = ls.n_events
     layout = _Layout(n_events)
-    block = _per_event_block(ls, plan, layout)
-    stats = _layout_statistics(block, layout, plan)
+    block, explicit = _per_event_block(ls, plan, layout)
+    stats = _layout_statistics(block, explicit, layout, plan)
     del block
     if not plan.lumisection_columns:
         return stats
