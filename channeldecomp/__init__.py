@@ -3,7 +3,16 @@
 Channel decomposition of a global data-quality flag, as scikit-learn estimators.
 """
 
+from ._classifier import PRESETS, ChannelDecompositionClassifier
+from ._report import write_report
 from ._version import __version__
 from .features import LumiSectionPercentiles, LumiSections
 
-__all__ = ["LumiSectionPercentiles", "LumiSections", "__version__"]
+__all__ = [
+    "ChannelDecompositionClassifier",
+    "LumiSectionPercentiles",
+    "LumiSections",
+    "PRESETS",
+    "__version__",
+    "write_report",
+]

@@ -1,5 +1,19 @@
 """Data generators with known ground truth, for demos, tests and benchmarks."""
 
+from ._detector import (
+    DETECTOR_CHANNELS,
+    DETECTOR_FAULT_MODES,
+    DETECTOR_VISIBILITY,
+    detector_visibility,
+    simulate_lumisections,
+)
 from ._tabular import make_channel_anomalies
 
-__all__ = ["make_channel_anomalies"]
+__all__ = [
+    "DETECTOR_CHANNELS",
+    "DETECTOR_FAULT_MODES",
+    "DETECTOR_VISIBILITY",
+    "detector_visibility",
+    "make_channel_anomalies",
+    "simulate_lumisections",
+]
