@@ -437,3 +437,36 @@ def test_pandas_output_through_a_pipeline_keeps_names_and_keys():
     X = pipeline.fit_transform(ls, y)
     assert X.index.equals(ls.keys)
     assert list(resolve_channels("prefix", X.shape[1], X.columns)) == ["muons", "jets"]
+
+
+def test_pipeline_with_channel_decomposition_classifier():
+    from channeldecomp import ChannelDecompositionClassifier
+
+    ls, y = labelled_lumisections(n_ls=60, seed=1)
+    pipeline = Pipeline(
+        [
+            ("features", LumiSectionPercentiles(n_quantiles=2, percentiles=[25, 50, 75])),
+            ("scale", StandardScaler()),
+            (
+                "classify",
+                ChannelDecompositionClassifier(
+                    channels="prefix", hidden_layer_sizes=(8,), max_epochs=3, random_state=0
+                ),
+            ),
+        ]
+    ).set_output(transform="pandas")
+    scores = cross_val_score(pipeline, ls, y, cv=3)
+    assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
+    search = GridSearchCV(pipeline, {"features__lumisection_columns": [True, False]}, cv=2)
+    search.fit(ls, y)
+    model = search.best_estimator_
+    expected_channels = (
+        ["muons", "jets", "ls"]
+        if search.best_params_["features__lumisection_columns"]
+        else ["muons", "jets"]
+    )
+    assert model["classify"].channel_names_ == expected_channels
+    channel_scores = model["classify"].predict_channel_scores(model[:-1].transform(ls[:4]))
+    assert list(channel_scores.columns) == expected_channels
+    assert channel_scores.index.equals(ls[:4].keys)
+    assert ((channel_scores > 0) & (channel_scores <= 1)).all().all()
