@@ -470,3 +470,25 @@ def test_pipeline_with_channel_decomposition_classifier():
     assert list(channel_scores.columns) == expected_channels
     assert channel_scores.index.equals(ls[:4].keys)
     assert ((channel_scores > 0) & (channel_scores <= 1)).all().all()
+
+
+def test_estimator_api_checks_that_do_not_need_arrays():
+    # The array-based common checks do not apply (the input is LumiSections); these do.
+    from sklearn.utils.estimator_checks import (
+        check_get_params_invariance,
+        check_no_attributes_set_in_init,
+        check_parameters_default_constructible,
+        check_set_params,
+    )
+
+    name = "LumiSectionPercentiles"
+    check_parameters_default_constructible(name, LumiSectionPercentiles())
+    check_no_attributes_set_in_init(name, LumiSectionPercentiles())
+    check_get_params_invariance(name, LumiSectionPercentiles())
+    check_set_params(name, LumiSectionPercentiles())
+    ls = small_lumisections()
+    params = LumiSectionPercentiles(percentiles=[10, 90], properties={"muons": ["pt"]})
+    before = clone(params).get_params()
+    params.fit_transform(ls)
+    assert params.get_params() == before  # fit does not change the parameters
+    assert not hasattr(LumiSectionPercentiles(), "feature_names_out_")
