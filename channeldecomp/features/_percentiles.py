@@ -5,10 +5,12 @@ channel, the objects sorted by ascending pT give N "quantile objects" q1..qN (ra
 2M//N, ..., M-1``), plus the event's physical momentum sums and object count; per LS, every such
 per-event column is summarised by its mean, population standard deviation and percentiles.
 
-Everything is computed on the flat arrays of :class:`LumiSections`: one sort per channel puts the
-objects of every event in pT order, quantile objects are gathered with index arithmetic, and the
-per-LS statistics are segment reductions (``np.add.reduceat``) and one padded sort per chunk of
-lumisections of similar size. There is no Python loop over events or lumisections.
+Everything is computed on the flat arrays of :class:`LumiSections`: events with the same number
+of objects are sorted by pT together (one row-wise sort per distinct object count), quantile
+objects are gathered with index arithmetic, and per chunk of lumisections of similar size the
+per-event columns sit in a padded (column, lumisection, event) block, reduced along the events
+(mean, std) and sorted along them (percentiles). Zero-padded quantile slots are counted instead
+of stored and sorted. There is no Python loop over events or lumisections.
 """
 
 from __future__ import annotations
@@ -89,8 +91,10 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         Value of the statistics of a lumisection without events.
     n_jobs : int, default=None
         Number of parallel jobs (joblib) over chunks of lumisections. ``None`` means 1 unless in
-        a :func:`joblib.parallel_backend` context; ``-1`` means all processors.
-    chunk_size : int, default=100_000
+        a :func:`joblib.parallel_backend` context; ``-1`` means all processors. Jobs run on
+        threads by default (numpy releases the GIL in the heavy steps, and the input is shared,
+        not copied); a ``joblib.parallel_backend("loky")`` context runs them in processes.
+    chunk_size : int, default=20_000
         Approximate number of events handled at once: bounds the memory used by one job. A
         single lumisection larger than this is handled in one piece.
 
@@ -147,7 +151,7 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         lumisection_columns=True,
         empty_value=0.0,
         n_jobs=None,
-        chunk_size=100_000,
+        chunk_size=20_000,
     ):
         self.n_quantiles = n_quantiles
         self.percentiles = percentiles
