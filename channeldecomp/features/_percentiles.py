@@ -406,9 +406,10 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
                 result[indices] = _chunk_features(X._take(indices), plan)
         else:
             # numpy releases the GIL in the heavy steps (sorting, gathers, reductions), so
-            # threads share the input without copying it to worker processes.
+            # threads work without copying the chunks to worker processes. Each job gets only
+            # its chunk, so a process backend (parallel_backend("loky")) ships little data.
             parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(_lumisection_chunk_features)(X, indices, plan) for indices in chunks
+                delayed(_chunk_features)(X._take(indices), plan) for indices in chunks
             )
             for indices, part in zip(chunks, parts):
                 result[indices] = part
@@ -701,10 +702,6 @@ def _layout_statistics(block, explicit, layout, plan):
         out[:, :, position:] = result.transpose(1, 0, 2)
     out[~nonempty] = np.nan
     return out.reshape(n_ls, -1)
-
-
-def _lumisection_chunk_features(ls, indices, plan):
-    return _chunk_features(ls._take(indices), plan)
 
 
 def _chunk_features(ls, plan):
