@@ -521,7 +521,8 @@ def _quantile_sources(pt, counts, n_quantiles):
     starts = np.zeros(n_events, dtype=np.int64)
     np.cumsum(m[:-1], out=starts[1:])
     sources = np.full((n_quantiles, n_events), -1, dtype=np.int64)
-    by_size = np.argsort(m, kind="stable")
+    # small counts sort as uint16, for which numpy's stable sort is a radix sort
+    by_size = np.argsort(m.astype(np.uint16) if m.max(initial=0) < 2**16 else m, kind="stable")
     events_per_size = np.bincount(m)
     bounds = np.concatenate([[0], np.cumsum(events_per_size)])
     for size in np.flatnonzero(events_per_size).tolist():
@@ -656,22 +657,9 @@ def _layout_statistics(block, explicit, layout, plan):
     safe_counts = np.maximum(counts, 1)
     implicit_zeros = counts[None, :] - explicit  # (n_cols, n_ls)
     beyond = np.arange(layout.width)[None, None, :] >= explicit[:, :, None]
-    position = 0
-    if plan.statistics:
+    n_moments = len(plan.statistics)
+    if n_moments:
         mean = cube.sum(axis=2) / safe_counts  # everything past the explicit values is 0
-        for name in plan.statistics:
-            if name == "mean":
-                out[:, :, position] = mean.T
-            else:
-                # Past the explicit values put the mean (adds exactly 0), then add the implicit
-                # zeros' share (0 - mean)^2 each.
-                np.copyto(cube, mean[:, :, None], where=beyond)
-                deviation = cube - mean[:, :, None]
-                np.multiply(deviation, deviation, out=deviation)
-                squares = deviation.sum(axis=2) + implicit_zeros * mean * mean
-                del deviation
-                out[:, :, position] = np.sqrt(squares / safe_counts).T
-            position += 1
     if len(plan.percentiles):
         np.copyto(cube, np.inf, where=beyond)
         negatives = np.count_nonzero(cube < 0, axis=2)
@@ -679,6 +667,7 @@ def _layout_statistics(block, explicit, layout, plan):
         for column in range(n_cols):
             if widths[column] > 1:
                 cube[column, :, : widths[column]].sort(axis=-1)
+        # Sorting keeps the explicit values in front, so `beyond` still marks the rest.
         virtual = (safe_counts[:, None] - 1) * (plan.percentiles[None, :] / 100.0)
         low_rank = np.floor(virtual).astype(np.int64)
         high_rank = np.minimum(low_rank + 1, safe_counts[:, None] - 1)
@@ -699,7 +688,18 @@ def _layout_statistics(block, explicit, layout, plan):
         high = order_statistic(high_rank)
         with np.errstate(invalid="ignore"):  # rows of empty LS hold only inf padding
             result = _lerp(low, high, fraction[None])  # (n_cols, n_ls, n_percentiles)
-        out[:, :, position:] = result.transpose(1, 0, 2)
+        out[:, :, n_moments:] = result.transpose(1, 0, 2)
+    for position, name in enumerate(plan.statistics):
+        if name == "mean":
+            out[:, :, position] = mean.T
+        else:
+            # In place (the values are no longer needed): past the explicit values put the
+            # mean, which adds exactly 0, then add the implicit zeros' share (0 - mean)^2.
+            np.copyto(cube, mean[:, :, None], where=beyond)
+            cube -= mean[:, :, None]
+            np.multiply(cube, cube, out=cube)
+            squares = cube.sum(axis=2) + implicit_zeros * mean * mean
+            out[:, :, position] = np.sqrt(squares / safe_counts).T
     out[~nonempty] = np.nan
     return out.reshape(n_ls, -1)
 
