@@ -91,9 +91,8 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         Value of the statistics of a lumisection without events.
     n_jobs : int, default=None
         Number of parallel jobs (joblib) over chunks of lumisections. ``None`` means 1 unless in
-        a :func:`joblib.parallel_backend` context; ``-1`` means all processors. Jobs run on
-        threads by default (numpy releases the GIL in the heavy steps, and the input is shared,
-        not copied); a ``joblib.parallel_backend("loky")`` context runs them in processes.
+        a :func:`joblib.parallel_backend` context; ``-1`` means all processors. Jobs run in
+        joblib's default backend (processes); each receives only its chunk of lumisections.
     chunk_size : int, default=20_000
         Approximate number of events handled at once: bounds the memory used by one job. A
         single lumisection larger than this is handled in one piece.
@@ -405,10 +404,9 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             for indices in chunks:
                 result[indices] = _chunk_features(X._take(indices), plan)
         else:
-            # numpy releases the GIL in the heavy steps (sorting, gathers, reductions), so
-            # threads work without copying the chunks to worker processes. Each job gets only
-            # its chunk, so a process backend (parallel_backend("loky")) ships little data.
-            parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            # Each job receives only its chunk (sliced here), so the default process backend
+            # ships little data; threads would be held back by the GIL in the gathers.
+            parts = Parallel(n_jobs=self.n_jobs)(
                 delayed(_chunk_features)(X._take(indices), plan) for indices in chunks
             )
             for indices, part in zip(chunks, parts):
