@@ -143,14 +143,14 @@ class _Events:
     def add_jet(self, p4, present=None):
         self.add("jet", p4, present)
 
-    def add_recoil_jets(self, mean_count, *, soft=False):
+    def add_recoil_jets(self, mean_count):
         """Initial-state radiation: returns the transverse recoil the hard system must carry."""
         rng, n = self.rng, self.n
         counts = rng.poisson(mean_count, n)
         recoil = np.zeros((n, 2))
         for k in range(int(counts.max(initial=0))):
             present = counts > k
-            pt = (12.0 if soft else 15.0) * rng.uniform(size=n) ** (-1 / 2.2)
+            pt = 15.0 * rng.uniform(size=n) ** (-1 / 2.2)
             pt = np.minimum(pt, 800.0)
             eta = rng.normal(0, 2.0, n)
             phi = rng.uniform(-np.pi, np.pi, n)
