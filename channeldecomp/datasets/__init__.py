@@ -1,5 +1,6 @@
 """Data generators with known ground truth, for demos, tests and benchmarks."""
 
+from ._adc import make_adc_events
 from ._detector import (
     DETECTOR_CHANNELS,
     DETECTOR_FAULT_MODES,
@@ -14,6 +15,7 @@ __all__ = [
     "DETECTOR_FAULT_MODES",
     "DETECTOR_VISIBILITY",
     "detector_visibility",
+    "make_adc_events",
     "make_channel_anomalies",
     "simulate_lumisections",
 ]
