@@ -1,0 +1,33 @@
+"""scikit-learn's common checks for the detectors of this area (tiny settings)."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from channeldecomp.detectors import FluxMutability
+
+# Expected failures, each with its reason. None so far: keep this the one place to list them.
+EXPECTED_FAILURES = {}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILURES.get(type(estimator).__name__, {})
+
+
+@parametrize_with_checks(
+    [
+        FluxMutability(
+            n_blocks=2, hidden_units=8, max_epochs=15, batch_size=64, population_size=50
+        ),
+        FluxMutability(
+            n_blocks=1,
+            hidden_units=8,
+            max_epochs=2,
+            population_size=20,
+            n_neighbors=3,
+            mutability="distance",
+            contamination=0.1,
+        ),
+    ],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
