@@ -49,7 +49,8 @@ class FluxMutability(OutlierMixin, BaseEstimator):
       the highest-density region holding ``1 - p`` of the reference mass). With
       ``mutability="distance"``, the clustering reading: the sample's mean Euclidean distance (in
       standardised units) to its ``n_neighbors`` nearest generated points, ranked among the same
-      statistic of each generated point with respect to the others.
+      statistic of each generated point with respect to the others (the sample included, so
+      the sample's rank is uniform under the reference hypothesis).
     - The "quantile cut" is a threshold on that p-value: with ``contamination="auto"`` a sample
       is an outlier when fewer than ``false_alarm_rate`` of its population are less typical than
       it, a false-alarm rate that holds for every condition value when the flow is right.
@@ -411,19 +412,24 @@ class FluxMutability(OutlierMixin, BaseEstimator):
         return empirical_pvalues(log_prob, population_log_prob)
 
     def _distance_score(self, features, points):
+        """k-NN distance of each sample to its population, ranked among the population's own.
+
+        The sample and its ``m`` generated points are treated alike: each point's statistic is
+        its mean distance to its ``n_neighbors`` nearest among the other ``m`` (the rest of the
+        population and the sample), so under the reference hypothesis the sample's rank is
+        uniform among the ``m + 1``.
+        """
         k = self.n_neighbors
         points_t = torch.as_tensor(points)
-        # Within each population: mean distance of each point to its k nearest other points.
+        samples = torch.as_tensor(features)
+        if points_t.shape[0] == 1:
+            points_t = points_t.expand(samples.shape[0], -1, -1)
+        to_sample = torch.cdist(points_t, samples[:, None, :])  # (n, m, 1)
         within = torch.cdist(points_t, points_t)
         within.diagonal(dim1=1, dim2=2).fill_(np.inf)
-        population_stat = -within.topk(k, dim=2, largest=False).values.mean(dim=2).numpy()
-        samples = torch.as_tensor(features)[:, None, :]
-        if points_t.shape[0] == 1:
-            distances = torch.cdist(samples[:, 0, :], points_t[0])
-            sample_stat = -distances.topk(k, dim=1, largest=False).values.mean(dim=1).numpy()
-            return empirical_pvalues(sample_stat, population_stat[0])
-        distances = torch.cdist(samples, points_t)[:, 0, :]
-        sample_stat = -distances.topk(k, dim=1, largest=False).values.mean(dim=1).numpy()
+        neighbours = torch.cat([within, to_sample], dim=2)
+        population_stat = -neighbours.topk(k, dim=2, largest=False).values.mean(dim=2).numpy()
+        sample_stat = -to_sample[:, :, 0].topk(k, dim=1, largest=False).values.mean(dim=1).numpy()
         return empirical_pvalues(sample_stat, population_stat)
 
     def score_samples(self, X):
@@ -443,8 +449,8 @@ class FluxMutability(OutlierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         features, context = self._standardise(X)
-        if self.mutability == "distance" and context.shape[1]:
-            # Populations of (n, m, d) points: score in chunks to bound memory.
+        if self.mutability == "distance":
+            # Populations of (n, m, m) distances: score in chunks to bound memory.
             chunk = max(1, _DISTANCE_CHUNK_ENTRIES // self.population_size**2)
             return np.concatenate(
                 [
