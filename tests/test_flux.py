@@ -143,7 +143,9 @@ def test_seeded_and_leaves_global_random_state_alone(toy):
 
 def test_contamination_sets_the_training_quantile(toy):
     train, _ = toy
-    detector = FluxMutability(conditions=train.condition_names, **TINY, contamination=0.1)
+    detector = FluxMutability(
+        conditions=train.condition_names, **TINY, contamination=0.1, random_state=0
+    )
     flagged = detector.fit(train.data).predict(train.data) == -1
     assert flagged.mean() == pytest.approx(0.1, abs=0.03)
 

@@ -42,8 +42,9 @@ class PerChannelOutlierDetector(OutlierMixin, BaseEstimator):
     the estimator is cloned once per channel and fitted on that channel's columns of reference
     (good) rows only. A channel's score for a row is the empirical CDF, over the reference rows,
     of the estimator's score: the fraction of reference rows that look at most as normal in this
-    channel (with a smooth exponential tail below the least normal reference row, so values stay
-    in (0, 1] and keep their order). A reference-like row gets roughly uniform channel scores; a
+    channel (interpolated between reference rows, with smooth exponential tails beyond the least
+    and the most normal ones, so values stay in (0, 1], never tie and keep their order). A
+    reference-like row gets roughly uniform channel scores; a
     row with an anomaly in a channel gets a score near 0 there. **1 = the channel looks good.**
 
     The global score combines the channel scores (``combiner``) and is itself calibrated the
