@@ -44,8 +44,8 @@ class PerChannelOutlierDetector(OutlierMixin, BaseEstimator):
     of the estimator's score: the fraction of reference rows that look at most as normal in this
     channel (interpolated between reference rows, with smooth exponential tails beyond the least
     and the most normal ones, so values stay in (0, 1], never tie and keep their order). A
-    reference-like row gets roughly uniform channel scores; a
-    row with an anomaly in a channel gets a score near 0 there. **1 = the channel looks good.**
+    reference-like row gets roughly uniform channel scores; a row with an anomaly in a channel
+    gets a score near 0 there. **1 = the channel looks good.**
 
     The global score combines the channel scores (``combiner``) and is itself calibrated the
     same way against the reference rows, so it is also a p-value-like number in (0, 1]:
