@@ -3,6 +3,14 @@
 Channel decomposition of a global data-quality flag, as scikit-learn estimators.
 """
 
+from ._classifier import PRESETS, ChannelDecompositionClassifier
 from ._version import __version__
+from .features import LumiSectionPercentiles, LumiSections
 
-__all__ = ["__version__"]
+__all__ = [
+    "ChannelDecompositionClassifier",
+    "LumiSectionPercentiles",
+    "LumiSections",
+    "PRESETS",
+    "__version__",
+]

@@ -67,10 +67,12 @@ def make_channel_anomalies(
     Each channel is a block of correlated features (a few latent factors plus noise, plus a
     detector-wide "luminosity" factor shared by all channels, so channels are not independent).
     Each anomalous sample is hit by one of a few *fault modes* in each of a chosen set of
-    channels: a shift of the block along the mode's fixed direction, by a Mahalanobis distance
-    drawn around ``3 * anomaly_strength``. The shift is visible in those channels and invisible
-    in the others, which is exactly the assumption the channel-decomposition method needs, so
-    the ground truth of "which channel sees it" is known.
+    channels. A fault mode moves a fixed quarter of the channel's features (at least two), each
+    up or down by ``1.5 * anomaly_strength * U(0.8, 1.6)`` of its standard deviation on good
+    data. The shift is visible in those channels and invisible in the others, which is exactly
+    the assumption the channel-decomposition method needs, so the ground truth of "which channel
+    sees it" is known. The fault directions are drawn from ``random_state`` too: split one
+    generated dataset into train and test rather than generating them with different seeds.
 
     Parameters
     ----------
@@ -170,15 +172,18 @@ def make_channel_anomalies(
             + np.outer(luminosity_loading, luminosity_loading)
             + noise_scale**2 * np.eye(size)
         )
-        precision = np.linalg.inv(covariance)
-        directions = rng.normal(size=(n_fault_modes, size))
-        # Scale each direction to unit Mahalanobis length under the good-data covariance.
-        lengths = np.sqrt(np.einsum("mi,ij,mj->m", directions, precision, directions))
-        directions /= lengths[:, None]
+        # A fault mode moves a quarter of the channel's features (at least two), each by
+        # +-1 marginal standard deviation per unit of distance.
+        n_moved = max(2, size // 4)
+        directions = np.zeros((n_fault_modes, size))
+        for mode in range(n_fault_modes):
+            moved = rng.choice(size, size=n_moved, replace=False)
+            directions[mode, moved] = rng.choice([-1.0, 1.0], size=n_moved)
+        directions *= np.sqrt(np.diag(covariance))
 
         hit = np.flatnonzero(visible[:, c])
         modes = rng.randint(0, n_fault_modes, size=hit.size)
-        distance = 3.0 * anomaly_strength * rng.uniform(0.7, 1.5, size=hit.size)
+        distance = 1.5 * anomaly_strength * rng.uniform(0.8, 1.6, size=hit.size)
         block[hit] += distance[:, None] * directions[modes]
         fault_mode[hit, c] = modes
         blocks.append(block)

@@ -1,0 +1,690 @@
+"""ChannelDecompositionClassifier: the multi-head "Fuzzy AND" network as an sklearn classifier."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import numbers
+import secrets
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, PrintLog
+from skorch.helper import predefined_split
+
+from ._channels import resolve_channels
+from ._network import (
+    ACTIVATIONS,
+    COMBINERS,
+    ChannelDecompositionLoss,
+    ChannelDecompositionModule,
+)
+from ._training import ChannelDecompositionNet, SoftPretrainingSchedule, TensorData
+
+__all__ = ["ChannelDecompositionClassifier", "PRESETS"]
+
+#: Named configurations. ``"paper"`` is the configuration the original authors trained
+#: (Borisyak et al., see ``docs/method.md``): 100-50-20 sigmoid heads, input dropout 0.1,
+#: dropout 0.25, Adam at 2e-3, batch 63, 801 epochs, C = 0.7 decayed (with the learning rate)
+#: by 0.8 at epochs 20, 120, 220, ...
+PRESETS = {
+    "paper": {
+        "hidden_layer_sizes": (100, 50, 20),
+        "activation": "sigmoid",
+        "input_dropout": 0.1,
+        "dropout": 0.25,
+        "combiner": "fuzzy_and",
+        "alpha": 6e-7,
+        "class_weight": "balanced",
+        "aux_loss_weight": 0.7,
+        "aux_loss_decay": 0.8,
+        "aux_decay_start": 20,
+        "aux_decay_every": 100,
+        "lr_decay": 0.8,
+        "lr": 2e-3,
+        "batch_size": 63,
+        "max_epochs": 801,
+        "early_stopping": False,
+    },
+}
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+}
+
+
+def _describe_columns(indices, feature_names, limit=5):
+    labels = [
+        repr(feature_names[i]) if feature_names is not None else f"index {i}"
+        for i in indices[:limit]
+    ]
+    more = f", ... ({len(indices)} columns in all)" if len(indices) > limit else ""
+    return ", ".join(labels) + more
+
+
+class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
+    """Global good/bad classifier whose heads tell which channel an anomaly is visible in.
+
+    One dense head per channel sees only that channel's columns and outputs a score
+    ``f_i`` in (0, 1], "this channel looks good". The heads are combined by a "Fuzzy AND",
+    ``P(good) = exp(sum_i (f_i - 1))``, and the whole network is trained on the *global*
+    good/bad label only. Because one bad head is enough to make the lumisection bad and a head
+    gains nothing by flagging anomalies it cannot see, each head learns to flag the anomalies
+    visible in its own channel (Borisyak et al.). The network is a skorch net built inside
+    ``fit`` (``net_``).
+
+    Parameters
+    ----------
+    channels : dict or {"prefix", "columns"}, default="prefix"
+        How the columns of X group into channels: ``{name: [column names]}``,
+        ``{name: [integer indices]}``, ``{name: regex}`` (matched against feature names),
+        ``"prefix"`` (feature names grouped by the part before the first ``"__"``, the naming
+        of :class:`~channeldecomp.LumiSectionPercentiles` and of scikit-learn's
+        ``ColumnTransformer``), or ``"columns"`` (every column its own channel).
+    remainder : {"error", "drop"}, default="error"
+        Columns in no channel raise an error, or are left out of the model.
+    hidden_layer_sizes : tuple of int, default=(64, 32)
+        Hidden widths of every head.
+    activation : {"relu", "elu", "gelu", "selu", "tanh", "sigmoid"}, default="relu"
+        Hidden activation.
+    input_dropout : float, default=0.1
+        Dropout on each head's inputs.
+    dropout : float, default=0.25
+        Dropout after each hidden layer but the last.
+    combiner : {"fuzzy_and", "min", "logistic"}, default="fuzzy_and"
+        How head scores combine into ``P(good)``: the Fuzzy AND; ``sigmoid(a * min_i f_i + b)``
+        (``a > 0`` and ``b`` learned; the paper fixed ``a = 3, b = 0``); or a logistic
+        regression on the scores, whose weights may turn negative so a head's meaning is not
+        tied down (the paper's reason to prefer the Fuzzy AND).
+    head_dropout : float or "auto", default="auto"
+        Probability of replacing a head's score by 1 during training. ``"auto"``: 0.1 for
+        ``combiner="min"`` (the paper's setting), 0 otherwise.
+    alpha : float, default=1e-5
+        Weight of the L2 penalty on the *largest* head, ``max_k ||W_k||^2``, so no head lowers
+        the penalty by weakening another.
+    class_weight : "balanced", dict or None, default="balanced"
+        Class weights multiplied into ``sample_weight``. ``"balanced"`` gives each class half of
+        the total weight, as the method's argument assumes.
+    good_label : label or None, default=1
+        The label of y meaning "good" (certified; 1 in the golden-JSON convention). The other
+        label means "bad". None: the larger of the two labels (``classes_[1]``) is good.
+    aux_loss_weight : float, default=0.5
+        Initial weight C of the soft-pretraining loss: the mean over heads of each head's own
+        BCE against the global label. ``loss = (1 - C) * (L + penalty) + C * mean_i L_i``.
+    aux_loss_decay : float, default=0.5
+        Factor applied to C at each decay epoch.
+    aux_decay_start : int, default=5
+        First decay epoch.
+    aux_decay_every : int, default=5
+        Epochs between later decays.
+    lr_decay : float, default=1.0
+        Factor applied to the learning rate at each decay epoch (the paper: 0.8).
+    optimizer : {"adam", "adamw", "sgd"}, default="adam"
+        Optimizer.
+    lr : float, default=2e-3
+        Learning rate.
+    batch_size : int, default=64
+        Minibatch size (-1: the whole training set).
+    max_epochs : int, default=40
+        Number of epochs (the maximum, with early stopping).
+    early_stopping : bool, default=False
+        Hold out a seeded, stratified, shuffled ``validation_fraction`` of the training rows and
+        stop when the validation loss has not improved by ``tol`` (relative) for
+        ``n_iter_no_change`` epochs; the best weights are restored.
+    validation_fraction : float, default=0.1
+        Held-out fraction for early stopping.
+    n_iter_no_change : int, default=10
+        Patience of early stopping.
+    tol : float, default=1e-4
+        Relative improvement that counts for early stopping.
+    device : str, default="cpu"
+        Torch device, e.g. ``"cuda"``.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra callbacks for the skorch net (copied at fit).
+    verbose : int, default=0
+        0: silent; 1 or more: one line per epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, dropout, shuffling and the validation split. With an int, two
+        fits on the CPU are bit-identical. The caller's global torch and numpy random states
+        are never changed.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The two labels, sorted.
+    good_class_index_ : int
+        Position of ``good_label`` in ``classes_``.
+    channel_names_ : list of str
+        Channel names, the column order of :meth:`predict_channel_scores`.
+    channel_indices_ : dict of str to ndarray
+        Column indices of X used by each channel.
+    n_features_in_ : int
+        Number of columns of X seen in ``fit``.
+    feature_names_in_ : ndarray of str
+        Column names of X seen in ``fit``, when X had string column names.
+    net_ : skorch.NeuralNet
+        The trained skorch net; ``net_.module_`` is the torch module.
+    history_ : skorch.History
+        Per-epoch training record (``train_loss``, ``valid_loss``, ``aux_loss_weight``, ``lr``,
+        ``dur``, ...).
+
+    See Also
+    --------
+    channeldecomp.LumiSectionPercentiles : per-lumisection features named for ``"prefix"``.
+
+    References
+    ----------
+    .. [1] M. Borisyak, F. Ratnikov, D. Derkach, A. Ustyuzhanin, "Towards automation of data
+       quality system for CERN CMS experiment", J. Phys.: Conf. Ser. 898 (2017) 092041,
+       arXiv:1709.08607; and the channel-decomposition follow-up of the same group.
+
+    Examples
+    --------
+    >>> from channeldecomp import ChannelDecompositionClassifier
+    >>> from channeldecomp.datasets import make_channel_anomalies
+    >>> data = make_channel_anomalies(n_samples=400, random_state=0)
+    >>> clf = ChannelDecompositionClassifier(max_epochs=5, random_state=0)
+    >>> clf.fit(data.data, data.target).channel_names_
+    ['muons', 'photons', 'pf', 'calo_jets']
+    >>> clf.predict_channel_scores(data.data).shape
+    (400, 4)
+    """
+
+    def __init__(
+        self,
+        channels="prefix",
+        *,
+        remainder="error",
+        hidden_layer_sizes=(64, 32),
+        activation="relu",
+        input_dropout=0.1,
+        dropout=0.25,
+        combiner="fuzzy_and",
+        head_dropout="auto",
+        alpha=1e-5,
+        class_weight="balanced",
+        good_label=1,
+        aux_loss_weight=0.5,
+        aux_loss_decay=0.5,
+        aux_decay_start=5,
+        aux_decay_every=5,
+        lr_decay=1.0,
+        optimizer="adam",
+        lr=2e-3,
+        batch_size=64,
+        max_epochs=40,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        device="cpu",
+        callbacks=None,
+        verbose=0,
+        random_state=None,
+    ):
+        self.channels = channels
+        self.remainder = remainder
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.input_dropout = input_dropout
+        self.dropout = dropout
+        self.combiner = combiner
+        self.head_dropout = head_dropout
+        self.alpha = alpha
+        self.class_weight = class_weight
+        self.good_label = good_label
+        self.aux_loss_weight = aux_loss_weight
+        self.aux_loss_decay = aux_loss_decay
+        self.aux_decay_start = aux_decay_start
+        self.aux_decay_every = aux_decay_every
+        self.lr_decay = lr_decay
+        self.optimizer = optimizer
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.random_state = random_state
+
+    @classmethod
+    def from_preset(cls, name, **params):
+        """Create a classifier with a named configuration of :data:`PRESETS`.
+
+        Parameters
+        ----------
+        name : str
+            ``"paper"``: the configuration of the original authors (801 epochs: slow).
+        **params
+            Parameters to set on top of the preset, e.g. ``channels`` or ``max_epochs``.
+
+        Returns
+        -------
+        ChannelDecompositionClassifier
+
+        Examples
+        --------
+        >>> clf = ChannelDecompositionClassifier.from_preset("paper", max_epochs=100)
+        >>> clf.hidden_layer_sizes, clf.batch_size, clf.max_epochs
+        ((100, 50, 20), 63, 100)
+        """
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+        return cls(**{**PRESETS[name], **params})
+
+    # ------------------------------------------------------------------ validation helpers
+
+    def _check_params(self):
+        if self.combiner not in COMBINERS:
+            raise ValueError(f"combiner must be one of {COMBINERS}; got {self.combiner!r}.")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}."
+            )
+        if isinstance(self.optimizer, str) and self.optimizer not in _OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {sorted(_OPTIMIZERS)} or a torch optimizer class; "
+                f"got {self.optimizer!r}."
+            )
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral):
+            sizes = (sizes,)
+        sizes = tuple(sizes)
+        if not all(isinstance(s, numbers.Integral) and s > 0 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must be positive integers; got {self.hidden_layer_sizes!r}."
+            )
+        for name in ("input_dropout", "dropout", "aux_loss_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1); got {value!r}.")
+        head_dropout = self.head_dropout
+        if head_dropout == "auto":
+            head_dropout = 0.1 if self.combiner == "min" else 0.0
+        if not isinstance(head_dropout, numbers.Real) or not 0 <= head_dropout < 1:
+            raise ValueError(f"head_dropout must be 'auto' or in [0, 1); got {head_dropout!r}.")
+        for name in ("max_epochs", "n_iter_no_change", "aux_decay_start", "aux_decay_every"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or value < (0 if "start" in name else 1):
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if not (
+            isinstance(self.batch_size, numbers.Integral)
+            and (self.batch_size >= 1 or self.batch_size == -1)
+        ):
+            raise ValueError(
+                f"batch_size must be a positive integer or -1; got {self.batch_size!r}."
+            )
+        for name in ("lr", "alpha", "aux_loss_decay", "lr_decay", "tol"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number; got {value!r}.")
+        device = str(self.device)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={self.device!r} but torch sees no CUDA device (torch "
+                f"{torch.__version__}). Use device='cpu', or install a CUDA build of torch."
+            )
+        if self.early_stopping and not 0 < self.validation_fraction < 1:
+            raise ValueError(
+                f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}."
+            )
+        return sizes, float(head_dropout)
+
+    def _check_finite(self, X):
+        finite = np.isfinite(X)
+        if finite.all():
+            return
+        bad_columns = np.flatnonzero(~finite.all(axis=0))
+        column = bad_columns[0]
+        values = X[:, column][~finite[:, column]]
+        kind = "NaN" if np.isnan(values).any() else "infinity"
+        names = getattr(self, "feature_names_in_", None)
+        label = f"{names[column]!r}" if names is not None else f"index {column}"
+        raise ValueError(
+            f"Input X contains {kind} in column {label} ({int((~finite[:, column]).sum())} "
+            f"row(s)); columns with non-finite values: "
+            f"{_describe_columns(bad_columns, names)}. Impute them (e.g. with "
+            "sklearn.impute.SimpleImputer) or drop those rows before fitting or predicting."
+        )
+
+    def _validate_X(self, X, reset):
+        X = validate_data(
+            self, X, reset=reset, dtype=[np.float32, np.float64], ensure_all_finite=False
+        )
+        self._check_finite(X)
+        return X
+
+    def _encode_target(self, y):
+        check_classification_targets(y)
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise ValueError(
+                "y has a single class "
+                f"({classes[0]!r}); the classifier needs both good and bad samples to fit."
+            )
+        if len(classes) > 2:
+            raise ValueError(
+                f"Only binary classification is supported: y has {len(classes)} classes "
+                f"({', '.join(map(repr, classes[:5].tolist()))}). Encode it as good/bad."
+            )
+        if self.good_label is None:
+            return classes, 1
+        matches = np.flatnonzero(classes == self.good_label)
+        if matches.size != 1:
+            raise ValueError(
+                f"good_label={self.good_label!r} is not among the labels of y "
+                f"{classes.tolist()}; set good_label to the label that means 'good'."
+            )
+        return classes, int(matches[0])
+
+    def _class_weights(self, is_good, sample_weight):
+        """Return per-row weights: sample_weight times class weights, mean 1 over non-zero rows."""
+        weights = sample_weight.astype(np.float64).copy()
+        if self.class_weight == "balanced":
+            totals = [weights[~is_good].sum(), weights[is_good].sum()]
+            for value, total in zip((False, True), totals):
+                if total <= 0:
+                    label = self.classes_[
+                        self.good_class_index_ if value else 1 - self.good_class_index_
+                    ]
+                    raise ValueError(
+                        f"All samples of class {label!r} have zero weight; class balancing "
+                        "needs some weight in both classes."
+                    )
+                weights[is_good == value] *= weights.sum() / (2 * total)
+        elif isinstance(self.class_weight, dict):
+            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(
+                    f"class_weight names label(s) {sorted(unknown, key=str)} not in y's "
+                    f"classes {self.classes_.tolist()}."
+                )
+            for index, label in enumerate(self.classes_):
+                factor = self.class_weight.get(label, 1.0)
+                if factor < 0:
+                    raise ValueError(f"class_weight for {label!r} is negative: {factor}.")
+                weights[is_good == (index == self.good_class_index_)] *= factor
+        elif self.class_weight is not None:
+            raise ValueError(
+                f"class_weight must be 'balanced', a dict or None; got {self.class_weight!r}."
+            )
+        positive = weights > 0
+        if not positive.any():
+            raise ValueError("All sample weights are zero: nothing to fit.")
+        return weights / weights[positive].mean()
+
+    def _seed(self):
+        if self.random_state is None:
+            return secrets.randbits(31)
+        if isinstance(self.random_state, numbers.Integral):
+            return int(self.random_state) % (2**31)
+        # A RandomState instance: draw from it, as scikit-learn estimators do.
+        return int(self.random_state.randint(2**31))
+
+    # ------------------------------------------------------------------ fit / predict
+
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on the global label.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Features; with ``channels="prefix"`` or name lists, a DataFrame (or any input with
+            string column names).
+        y : array-like of shape (n_samples,)
+            Global label with two classes; ``good_label`` means good.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights (e.g. luminosity), multiplied by the class weights. Rows of
+            weight 0 are left out of training entirely.
+
+        Returns
+        -------
+        self : ChannelDecompositionClassifier
+            The fitted estimator.
+        """
+        hidden_layer_sizes, head_dropout = self._check_params()
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=True,
+            dtype=[np.float32, np.float64],
+            ensure_all_finite=False,
+            ensure_min_samples=2,
+        )
+        self._check_finite(X)
+        self.classes_, self.good_class_index_ = self._encode_target(y)
+        is_good = y == self.classes_[self.good_class_index_]
+        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        weights = self._class_weights(is_good, sample_weight)
+
+        feature_names = getattr(self, "feature_names_in_", None)
+        channels = self.channels
+        if isinstance(channels, str) and channels == "columns":
+            names = feature_names if feature_names is not None else range(X.shape[1])
+            channels = {str(name): [i] for i, name in enumerate(names)}
+        elif isinstance(channels, dict):
+            channels = copy.copy(channels)
+        self.channel_indices_ = resolve_channels(
+            channels, X.shape[1], feature_names, remainder=self.remainder
+        )
+        self.channel_names_ = list(self.channel_indices_)
+        self._column_order = np.concatenate(list(self.channel_indices_.values()))
+
+        keep = weights > 0
+        features = X[keep][:, self._column_order].astype(np.float32)
+        target = np.column_stack([is_good[keep], weights[keep]]).astype(np.float32)
+        seed = self._seed()
+
+        train_split = None
+        if self.early_stopping:
+            train_index, valid_index = train_test_split(
+                np.arange(len(features)),
+                test_size=self.validation_fraction,
+                stratify=target[:, 0],
+                shuffle=True,
+                random_state=seed,
+            )
+            valid = self._tensor_data(features[valid_index], target[valid_index])
+            train_split = predefined_split(valid)
+            features, target = features[train_index], target[train_index]
+        train = self._tensor_data(features, target)
+
+        callbacks = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            (
+                "soft_pretraining",
+                SoftPretrainingSchedule(
+                    initial=self.aux_loss_weight,
+                    decay=self.aux_loss_decay,
+                    first_epoch=self.aux_decay_start,
+                    every=self.aux_decay_every,
+                    lr_decay=self.lr_decay,
+                ),
+            ),
+        ]
+        if self.early_stopping:
+            callbacks += [
+                ("valid_loss", PassthroughScoring(name="valid_loss")),
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss",
+                        patience=self.n_iter_no_change,
+                        threshold=self.tol,
+                        threshold_mode="rel",
+                        load_best=True,
+                    ),
+                ),
+            ]
+        callbacks += list(copy.deepcopy(self.callbacks or []))
+        if self.verbose:
+            callbacks.append(("print_log", PrintLog()))
+
+        optimizer = self.optimizer
+        if isinstance(optimizer, str):
+            optimizer = _OPTIMIZERS[optimizer]
+        self.net_ = ChannelDecompositionNet(
+            module=ChannelDecompositionModule,
+            module__channel_sizes=[len(idx) for idx in self.channel_indices_.values()],
+            module__hidden_layer_sizes=hidden_layer_sizes,
+            module__activation=self.activation,
+            module__input_dropout=self.input_dropout,
+            module__dropout=self.dropout,
+            module__combiner=self.combiner,
+            module__head_dropout=head_dropout,
+            criterion=ChannelDecompositionLoss,
+            criterion__alpha=self.alpha,
+            optimizer=optimizer,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            train_split=train_split,
+            callbacks=callbacks,
+            predict_nonlinearity=None,
+            device=self.device,
+            verbose=self.verbose,
+            shuffle_seed=seed,
+        )
+        with self._private_torch_rng(seed):
+            self.net_.fit(train, y=None)
+        self.history_ = self.net_.history
+        return self
+
+    def _tensor_data(self, features, target=None):
+        device = torch.device(self.device)
+        X = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(device)
+        if target is not None:
+            target = torch.from_numpy(np.ascontiguousarray(target, dtype=np.float32)).to(device)
+        return TensorData(X, target)
+
+    @contextlib.contextmanager
+    def _private_torch_rng(self, seed):
+        """Seed torch inside, restore the caller's global torch random state after."""
+        device = torch.device(self.device)
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices, device_type=device.type):
+            torch.manual_seed(seed)
+            yield
+
+    def _forward(self, X):
+        """Return (log P(good), log P(bad), head logits) as float64 numpy arrays.
+
+        Inference runs on a float64 copy of the network, so a row's prediction does not depend
+        on which other rows are predicted with it (float32 matrix kernels differ with the batch
+        size in the last bits).
+        """
+        X = self._validate_X(X, reset=False)
+        module = copy.deepcopy(self.net_.module_).double().eval()
+        device = torch.device(self.device)
+        features = torch.from_numpy(np.ascontiguousarray(X[:, self._column_order], np.float64))
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, len(features), 8192):
+                batch = features[start : start + 8192].to(device)
+                outputs.append([part.cpu().numpy() for part in module(batch)])
+        return tuple(np.concatenate(parts) for parts in zip(*outputs))
+
+    def predict_proba(self, X):
+        """Probability of each class, in ``classes_`` order.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Features with the columns seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+        """
+        check_is_fitted(self)
+        log_p_good, log_p_bad, _ = self._forward(X)
+        proba = np.empty((len(log_p_good), 2))
+        proba[:, self.good_class_index_] = np.exp(log_p_good)
+        proba[:, 1 - self.good_class_index_] = np.exp(log_p_bad)
+        return proba
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`, computed without loss of precision.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+        """
+        check_is_fitted(self)
+        log_p_good, log_p_bad, _ = self._forward(X)
+        log_proba = np.empty((len(log_p_good), 2))
+        log_proba[:, self.good_class_index_] = log_p_good
+        log_proba[:, 1 - self.good_class_index_] = log_p_bad
+        return log_proba
+
+    def decision_function(self, X):
+        """Log-odds of ``classes_[1]`` (positive means ``classes_[1]`` is predicted).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        log_p_good, log_p_bad, _ = self._forward(X)
+        logit_good = log_p_good - log_p_bad
+        return logit_good if self.good_class_index_ == 1 else -logit_good
+
+    def predict(self, X):
+        """Predicted label.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+    def predict_channel_scores(self, X):
+        """Per-channel scores ``f_i``: 1 = the channel looks good, near 0 = anomaly visible.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        DataFrame of shape (n_samples, n_channels)
+            One column per channel in ``channel_names_`` order, values in (0, 1]; the index
+            of X when X is a DataFrame.
+        """
+        check_is_fitted(self)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        _, _, head_logits = self._forward(X)
+        scores = np.maximum(1.0 / (1.0 + np.exp(-head_logits)), np.finfo(np.float64).tiny)
+        return pd.DataFrame(scores, columns=list(self.channel_names_), index=index)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.allow_nan = False
+        return tags

@@ -1,0 +1,187 @@
+"""Torch modules of the channel-decomposition network: per-channel heads and their combiners.
+
+The network sees the columns of X reordered so that each channel's columns are contiguous;
+``channel_sizes`` gives the widths of those blocks in order. Every head outputs a *logit*
+``h_i``; its score is ``f_i = sigmoid(h_i)``, read as "channel i looks good". A combiner turns
+the head logits into ``log P(good)`` and ``log P(bad)``, computed in log space so the loss stays
+finite when heads saturate.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["ACTIVATIONS", "COMBINERS", "ChannelHead", "ChannelDecompositionModule"]
+
+ACTIVATIONS = {
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "selu": nn.SELU,
+}
+COMBINERS = ("fuzzy_and", "min", "logistic")
+
+# log P(bad) = log(1 - exp(log P(good))) needs log P(good) < 0; a fully saturated network would
+# give exactly 0 in float32. Keeping it below -_LOG_EPS bounds P(good) by 1 - 1e-7.
+_LOG_EPS = 1e-7
+
+
+def _log1mexp(log_p):
+    """Return ``log(1 - exp(log_p))`` for ``log_p < 0``, accurately."""
+    log_p = torch.clamp(log_p, max=-_LOG_EPS)
+    # The two branches of Maechler (2012): expm1 near 0, log1p(-exp) further away.
+    return torch.where(
+        log_p > -0.6931471805599453,
+        torch.log(-torch.expm1(log_p)),
+        torch.log1p(-torch.exp(log_p)),
+    )
+
+
+class ChannelHead(nn.Module):
+    """Dense sub-network for one channel: its columns in, one logit out.
+
+    Layout: input dropout, then per hidden layer ``Linear -> activation``, with dropout after
+    every hidden layer but the last (the paper's 100-50-20 head has dropout after 100 and 50),
+    then ``Linear(..., 1)``.
+    """
+
+    def __init__(self, n_inputs, hidden_layer_sizes, activation, input_dropout, dropout):
+        super().__init__()
+        layers = [nn.Dropout(input_dropout)] if input_dropout > 0 else []
+        width = n_inputs
+        sizes = list(hidden_layer_sizes)
+        for position, size in enumerate(sizes):
+            layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
+            if dropout > 0 and position < len(sizes) - 1:
+                layers.append(nn.Dropout(dropout))
+            width = size
+        layers.append(nn.Linear(width, 1))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, X):
+        return self.layers(X).squeeze(-1)
+
+    def squared_weight_norm(self):
+        """Sum of squared weights of the head's linear layers (biases excluded)."""
+        return sum((layer.weight**2).sum() for layer in self.layers if isinstance(layer, nn.Linear))
+
+
+class ChannelDecompositionModule(nn.Module):
+    """One head per channel, combined into the global probability of "good".
+
+    Parameters
+    ----------
+    channel_sizes : sequence of int
+        Number of columns of each channel; X's columns are the channels' blocks in this order.
+    hidden_layer_sizes : sequence of int
+        Hidden widths of each head.
+    activation : str
+        One of :data:`ACTIVATIONS`.
+    input_dropout, dropout : float
+        Dropout on each head's inputs, and after its hidden layers (all but the last).
+    combiner : {"fuzzy_and", "min", "logistic"}
+        ``"fuzzy_and"``: ``P(good) = exp(sum_i (f_i - 1))``. ``"min"``:
+        ``P(good) = sigmoid(a * min_i f_i + b)`` with ``a > 0`` and ``b`` learned (the paper
+        fixed ``a = 3, b = 0``). ``"logistic"``: ``P(good) = sigmoid(sum_i w_i f_i + b)``.
+    head_dropout : float
+        Training only: each head's score is replaced, with this probability, by 1 ("no evidence
+        of an anomaly"), so the other heads must carry the evidence. Used with ``"min"``.
+
+    Returns (forward)
+    -----------------
+    log_p_good, log_p_bad : Tensor of shape (n,)
+    head_logits : Tensor of shape (n, n_channels)
+    """
+
+    def __init__(
+        self,
+        channel_sizes,
+        hidden_layer_sizes=(64, 32),
+        activation="relu",
+        input_dropout=0.1,
+        dropout=0.25,
+        combiner="fuzzy_and",
+        head_dropout=0.0,
+    ):
+        super().__init__()
+        self.channel_sizes = [int(size) for size in channel_sizes]
+        self.combiner = combiner
+        self.head_dropout = float(head_dropout)
+        self.heads = nn.ModuleList(
+            ChannelHead(size, hidden_layer_sizes, activation, input_dropout, dropout)
+            for size in self.channel_sizes
+        )
+        n_channels = len(self.channel_sizes)
+        if combiner == "min":
+            # a = softplus(raw_scale) > 0, initialised at the paper's a = 3.
+            self.raw_scale = nn.Parameter(torch.tensor(3.0).expm1().log())
+            self.bias = nn.Parameter(torch.tensor(0.0))
+        elif combiner == "logistic":
+            self.weights = nn.Parameter(torch.full((n_channels,), 3.0))
+            self.bias = nn.Parameter(torch.tensor(-1.5 * n_channels))
+        elif combiner != "fuzzy_and":
+            raise ValueError(f"combiner must be one of {COMBINERS}; got {combiner!r}.")
+
+    def head_logits(self, X):
+        blocks = torch.split(X, self.channel_sizes, dim=1)
+        return torch.stack([head(block) for head, block in zip(self.heads, blocks)], dim=1)
+
+    def combine(self, head_logits):
+        """Return ``(log P(good), log P(bad))`` from the head logits."""
+        if self.combiner == "fuzzy_and":
+            # f_i - 1 = -sigmoid(-h_i), exact also when f_i rounds to 1.
+            log_p_good = -torch.sigmoid(-head_logits).sum(dim=1)
+            return log_p_good, _log1mexp(log_p_good)
+        scores = torch.sigmoid(head_logits)
+        if self.training and self.head_dropout > 0:
+            dropped = torch.rand_like(scores) < self.head_dropout
+            scores = torch.where(dropped, torch.ones_like(scores), scores)
+        if self.combiner == "min":
+            logit = F.softplus(self.raw_scale) * scores.min(dim=1).values + self.bias
+        else:
+            logit = scores @ self.weights + self.bias
+        return F.logsigmoid(logit), F.logsigmoid(-logit)
+
+    def forward(self, X):
+        head_logits = self.head_logits(X)
+        log_p_good, log_p_bad = self.combine(head_logits)
+        return log_p_good, log_p_bad, head_logits
+
+    def largest_head_penalty(self):
+        """``max_k ||W_k||^2``: the squared weight norm of the heaviest head."""
+        return torch.stack([head.squared_weight_norm() for head in self.heads]).max()
+
+
+class ChannelDecompositionLoss(nn.Module):
+    """Weighted BCE on the combined output, max-head L2 penalty, and soft-pretraining terms.
+
+    ``loss = (1 - C) * (L + alpha * max_k ||W_k||^2) + C * mean_i L_i`` where ``L`` is the
+    weighted binary cross-entropy of ``P(good)`` and ``L_i`` that of head ``i``'s own score
+    ``f_i`` against the *global* label (paper eq. 2). Targets are ``(n, 2)``: label (1 = good)
+    and weight.
+    """
+
+    def __init__(self, alpha=0.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, y_pred, target, *, module, aux_weight=0.0, training=True):
+        log_p_good, log_p_bad, head_logits = y_pred
+        label, weight = target[:, 0], target[:, 1]
+        global_loss = -(weight * (label * log_p_good + (1 - label) * log_p_bad)).mean()
+        if not training:
+            return global_loss
+        loss = global_loss
+        if self.alpha:
+            loss = loss + self.alpha * module.largest_head_penalty()
+        if aux_weight > 0:
+            per_head = F.binary_cross_entropy_with_logits(
+                head_logits, label[:, None].expand_as(head_logits), reduction="none"
+            )
+            aux_loss = (weight[:, None] * per_head).mean()
+            loss = (1 - aux_weight) * loss + aux_weight * aux_loss
+        return loss

@@ -1,0 +1,12 @@
+"""From per-event physics objects to per-lumisection features.
+
+:class:`LumiSections` holds the events of each lumisection (LS) column by column;
+:class:`LumiSectionPercentiles` turns it into one row of features per LS;
+:func:`read_nanoaod` reads CMS NanoAOD-style ROOT files (``hep`` extra).
+"""
+
+from ._lumisections import LumiSections
+from ._percentiles import LUMISECTION_PREFIX, LumiSectionPercentiles
+from ._readers import read_nanoaod
+
+__all__ = ["LUMISECTION_PREFIX", "LumiSectionPercentiles", "LumiSections", "read_nanoaod"]

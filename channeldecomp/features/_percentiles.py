@@ -1,0 +1,644 @@
+"""Per-lumisection features from per-event physics objects: quantile objects and their statistics.
+
+The recipe follows the original channel-decomposition study (Borisyak et al.): per event and
+channel, the objects sorted by ascending pT give N "quantile objects" q1..qN (ranks ``0, M//N,
+2M//N, ..., M-1``), plus the event's physical momentum sums and object count; per LS, every such
+per-event column is summarised by its mean, population standard deviation and percentiles.
+
+Everything is computed on the flat arrays of :class:`LumiSections`: one sort per channel puts the
+objects of every event in pT order, quantile objects are gathered with index arithmetic, and the
+per-LS statistics are segment reductions (``np.add.reduceat``) and one padded sort per chunk of
+lumisections of similar size. There is no Python loop over events or lumisections.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._lumisections import LumiSections, _describe
+
+__all__ = ["LumiSectionPercentiles", "LUMISECTION_PREFIX"]
+
+#: Prefix of the lumisection-level output columns (``ls__n_events``, ``ls__luminosity_mean``).
+LUMISECTION_PREFIX = "ls"
+_KNOWN_STATISTICS = ("mean", "std")
+_MOMENTUM = ("px", "py", "pz")
+
+
+def _percentile_name(p):
+    return f"p{float(p):g}"
+
+
+class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
+    """Turn LumiSections into one row of features per lumisection.
+
+    For every event and every channel, the objects are sorted by ascending pT; with M objects,
+    the quantile objects q1..qN are those of rank ``floor(k * M / N)`` for ``k = 0 .. N-2`` and
+    ``M - 1`` (the hardest) for qN; for N = 5 these are ranks ``0, M//5, 2M//5, 3M//5, M-1``.
+    An event with fewer than N objects is zero-padded in the low slots: its M objects fill
+    q(N-M+1)..qN in ascending pT and the lower slots hold an object whose properties are all 0.
+    An object with ``pt == 0`` is absent (not counted, not used). Per event and channel this
+    gives the columns ``<property>_q<k>`` for every property, the momentum sums ``px = Σ pt cos
+    φ``, ``py = Σ pt sin φ``, ``pz = Σ pt sinh η`` over all the event's objects (for channels
+    with ``eta`` and ``phi``), and ``n_objects``. Each per-event column is then summarised over
+    the events of the LS by ``statistics`` (mean, population std) and ``percentiles`` (linear
+    interpolation, numpy's default method).
+
+    Output columns are named ``<channel>__<column>_<stat>``, e.g. ``muons__pt_q5_p99``,
+    ``muons__px_mean``, ``muons__n_objects_p50``. Lumisection-level columns carry the prefix
+    ``ls__``: ``ls__n_events`` and the statistics of every per-event scalar column
+    (``ls__luminosity_mean``, ...). With ``ChannelDecompositionClassifier(channels="prefix")``
+    those columns form a channel of their own named ``"ls"``; set ``lumisection_columns=False``
+    to leave them out (e.g. to pass only detector channels to the classifier).
+
+    Behaviour on sparse data: a channel with no object in an event contributes zero-padded slots,
+    zero momentum and a count of 0, so its statistics are well defined (0 when the channel is
+    empty in the whole LS). A lumisection with no event has no statistics: its columns hold
+    ``empty_value`` (default 0.0; pass ``np.nan`` to get NaN instead) and ``ls__n_events`` is 0.
+
+    Parameters
+    ----------
+    n_quantiles : int, default=5
+        Number N of quantile objects per event and channel (N = 1 keeps the hardest object).
+    percentiles : sequence of float, default=(1, 25, 50, 75, 99)
+        Percentiles (in [0, 100]) of each per-event column over the events of an LS; named
+        ``p1``, ``p25``, ... (``p2.5`` for 2.5).
+    statistics : sequence of {"mean", "std"}, default=("mean", "std")
+        Moments of each per-event column (``std`` is the population standard deviation).
+    channels : list of str, default=None
+        Channels to use; default: all channels of the LumiSections seen in ``fit``.
+    properties : list of str or dict of str to list of str, default=None
+        Object properties to summarise: a list applies to every channel that has the property
+        (each name must exist in at least one channel); a dict gives the list per channel
+        (channels not in the dict keep all their properties). Default: all properties.
+    momentum : bool, default=True
+        Add the momentum sums ``px``, ``py``, ``pz`` for channels with ``eta`` and ``phi``.
+    object_counts : bool, default=True
+        Add the number of objects per event (``n_objects``).
+    event_columns : list of str, default=None
+        Per-event scalar columns to summarise under ``ls__``; default: all of them.
+    lumisection_columns : bool, default=True
+        Output the ``ls__`` columns (events per LS and statistics of the event columns).
+    empty_value : float, default=0.0
+        Value of the statistics of a lumisection without events.
+    n_jobs : int, default=None
+        Number of parallel jobs (joblib) over chunks of lumisections. ``None`` means 1 unless in
+        a :func:`joblib.parallel_backend` context; ``-1`` means all processors.
+    chunk_size : int, default=100_000
+        Approximate number of events handled at once: bounds the memory used by one job. A
+        single lumisection larger than this is handled in one piece.
+
+    Attributes
+    ----------
+    channels_ : list of str
+        Channels used.
+    properties_ : dict of str to list of str
+        Properties summarised per channel.
+    momentum_channels_ : list of str
+        Channels with momentum sums.
+    event_columns_ : list of str
+        Per-event scalar columns summarised.
+    per_event_columns_ : list of str
+        Names of the per-event columns before the statistics (``muons__pt_q1``, ...).
+    feature_names_out_ : ndarray of str
+        Output column names.
+
+    See Also
+    --------
+    LumiSections : the input.
+
+    References
+    ----------
+    .. [1] V. Azzolini, M. Borisyak, et al., "Deep learning for inferring cause of data
+       anomalies", J. Phys.: Conf. Ser. 1085 (2018) 042015, arXiv:1711.07051.
+
+    Examples
+    --------
+    >>> from channeldecomp import LumiSections, LumiSectionPercentiles
+    >>> ls = LumiSections.from_arrays(
+    ...     run=[1, 1], lumi=[1, 2], n_events=[2, 1],
+    ...     objects={"muons": ([2, 0, 1], {"pt": [10.0, 30.0, 20.0]})},
+    ... )
+    >>> features = LumiSectionPercentiles(n_quantiles=2, percentiles=[50], statistics=["mean"])
+    >>> X = features.set_output(transform="pandas").fit_transform(ls)
+    >>> X.columns.tolist()
+    ['muons__pt_q1_mean', 'muons__pt_q1_p50', 'muons__pt_q2_mean', 'muons__pt_q2_p50', \
+'muons__n_objects_mean', 'muons__n_objects_p50', 'ls__n_events']
+    >>> X.loc[(1, 1)].tolist()
+    [5.0, 5.0, 15.0, 15.0, 1.0, 1.0, 2.0]
+    """
+
+    def __init__(
+        self,
+        n_quantiles=5,
+        percentiles=(1, 25, 50, 75, 99),
+        statistics=("mean", "std"),
+        channels=None,
+        properties=None,
+        momentum=True,
+        object_counts=True,
+        event_columns=None,
+        lumisection_columns=True,
+        empty_value=0.0,
+        n_jobs=None,
+        chunk_size=100_000,
+    ):
+        self.n_quantiles = n_quantiles
+        self.percentiles = percentiles
+        self.statistics = statistics
+        self.channels = channels
+        self.properties = properties
+        self.momentum = momentum
+        self.object_counts = object_counts
+        self.event_columns = event_columns
+        self.lumisection_columns = lumisection_columns
+        self.empty_value = empty_value
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+
+    # ------------------------------------------------------------------ parameters
+    def _validated_parameters(self):
+        n_quantiles = self.n_quantiles
+        if (
+            not isinstance(n_quantiles, numbers.Integral)
+            or isinstance(n_quantiles, bool)
+            or n_quantiles < 1
+        ):
+            raise ValueError(f"n_quantiles must be an integer >= 1; got {n_quantiles!r}.")
+        percentiles = np.asarray(
+            [] if self.percentiles is None else list(self.percentiles), dtype=float
+        )
+        if percentiles.ndim != 1 or np.any(~np.isfinite(percentiles)):
+            raise ValueError(f"percentiles must be a list of numbers; got {self.percentiles!r}.")
+        if np.any((percentiles < 0) | (percentiles > 100)):
+            raise ValueError(f"percentiles must lie in [0, 100]; got {self.percentiles!r}.")
+        names = [_percentile_name(p) for p in percentiles]
+        if len(set(names)) != len(names):
+            raise ValueError(f"percentiles has duplicates: {self.percentiles!r}.")
+        statistics = [] if self.statistics is None else list(self.statistics)
+        if isinstance(self.statistics, str):
+            statistics = [self.statistics]
+        unknown = [s for s in statistics if s not in _KNOWN_STATISTICS]
+        if unknown:
+            raise ValueError(
+                f"Unknown statistic(s) {_describe(unknown)}; choose among "
+                f"{_describe(_KNOWN_STATISTICS)} (percentiles go in the percentiles parameter)."
+            )
+        if len(set(statistics)) != len(statistics):
+            raise ValueError(f"statistics has duplicates: {self.statistics!r}.")
+        if not statistics and not len(percentiles):
+            raise ValueError("Both statistics and percentiles are empty: nothing to compute.")
+        if not isinstance(self.empty_value, numbers.Real):
+            raise TypeError(f"empty_value must be a number (or nan); got {self.empty_value!r}.")
+        chunk_size = self.chunk_size
+        if (
+            not isinstance(chunk_size, numbers.Integral)
+            or isinstance(chunk_size, bool)
+            or chunk_size < 1
+        ):
+            raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}.")
+        return int(n_quantiles), percentiles, statistics, names
+
+    @staticmethod
+    def _check_input(X):
+        if not isinstance(X, LumiSections):
+            raise TypeError(
+                "LumiSectionPercentiles takes a LumiSections (per-lumisection event data); got "
+                f"{type(X).__name__}. Build one with LumiSections.from_objects, from_arrays or "
+                "from_awkward."
+            )
+
+    def _resolve_columns(self, X):
+        available = X.channels
+        if self.channels is None:
+            channels = list(available)
+        else:
+            channels = [self.channels] if isinstance(self.channels, str) else list(self.channels)
+            unknown = [c for c in channels if c not in available]
+            if unknown:
+                raise ValueError(
+                    f"Unknown channel(s) {_describe(unknown)} in channels; the data have "
+                    f"{_describe(available)}."
+                )
+            if len(set(channels)) != len(channels):
+                raise ValueError(f"channels has duplicates: {self.channels!r}.")
+        if not channels and not self.lumisection_columns:
+            raise ValueError("No channel to summarise and lumisection_columns=False.")
+        if self.lumisection_columns and LUMISECTION_PREFIX in channels:
+            raise ValueError(
+                f"A channel is named {LUMISECTION_PREFIX!r}, the prefix of the lumisection-level "
+                "columns. Rename the channel or set lumisection_columns=False."
+            )
+
+        properties = {}
+        if self.properties is None:
+            properties = {c: X.properties(c) for c in channels}
+        elif isinstance(self.properties, dict):
+            unknown = [c for c in self.properties if c not in channels]
+            if unknown:
+                raise ValueError(
+                    f"properties names channel(s) {_describe(unknown)}, which are not among the "
+                    f"channels used ({_describe(channels)})."
+                )
+            for c in channels:
+                if c not in self.properties:
+                    properties[c] = X.properties(c)
+                    continue
+                wanted = self.properties[c]
+                wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+                missing = [p for p in wanted if p not in X.properties(c)]
+                if missing:
+                    raise ValueError(
+                        f"Channel {c!r} has no property {_describe(missing)}; it has "
+                        f"{_describe(X.properties(c))}."
+                    )
+                properties[c] = wanted
+        else:
+            wanted = [self.properties] if isinstance(self.properties, str) else self.properties
+            wanted = list(wanted)
+            found = {p for c in channels for p in X.properties(c)}
+            missing = [p for p in wanted if p not in found]
+            if missing:
+                raise ValueError(
+                    f"Unknown property name(s) {_describe(missing)}: no channel used has them "
+                    f"(properties present: {_describe(sorted(found))})."
+                )
+            properties = {c: [p for p in wanted if p in X.properties(c)] for c in channels}
+
+        momentum_channels = [
+            c for c in channels if self.momentum and {"eta", "phi"} <= set(X.properties(c))
+        ]
+        if self.event_columns is None:
+            event_columns = X.event_columns if self.lumisection_columns else []
+        else:
+            event_columns = (
+                [self.event_columns]
+                if isinstance(self.event_columns, str)
+                else list(self.event_columns)
+            )
+            unknown = [e for e in event_columns if e not in X.event_columns]
+            if unknown:
+                raise ValueError(
+                    f"Unknown event column(s) {_describe(unknown)}; the data have "
+                    f"{_describe(X.event_columns)}."
+                )
+            if event_columns and not self.lumisection_columns:
+                raise ValueError(
+                    "event_columns are summarised as lumisection-level columns, but "
+                    "lumisection_columns=False. Set lumisection_columns=True or leave "
+                    "event_columns=None."
+                )
+        return channels, properties, momentum_channels, event_columns
+
+    # ------------------------------------------------------------------ estimator API
+    def fit(self, X, y=None):
+        """Check the parameters against the data and fix the output columns.
+
+        Parameters
+        ----------
+        X : LumiSections
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._check_input(X)
+        n_quantiles, _, statistics, percentile_names = self._validated_parameters()
+        channels, properties, momentum_channels, event_columns = self._resolve_columns(X)
+        per_event = []
+        for channel in channels:
+            for prop in properties[channel]:
+                per_event += [f"{channel}__{prop}_q{k}" for k in range(1, n_quantiles + 1)]
+            if channel in momentum_channels:
+                per_event += [f"{channel}__{m}" for m in _MOMENTUM]
+            if self.object_counts:
+                per_event.append(f"{channel}__n_objects")
+        per_event += [f"{LUMISECTION_PREFIX}__{name}" for name in event_columns]
+        stat_names = [*statistics, *percentile_names]
+        names = [f"{column}_{stat}" for column in per_event for stat in stat_names]
+        if self.lumisection_columns:
+            names.insert(
+                len(names) - len(event_columns) * len(stat_names),
+                f"{LUMISECTION_PREFIX}__n_events",
+            )
+        if len(set(names)) != len(names):
+            duplicated = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(
+                f"The output names {_describe(duplicated)} are not unique (a property name "
+                "clashes with a derived column such as 'px' or 'n_objects'); select properties "
+                "to avoid the clash."
+            )
+        if not names:
+            raise ValueError("The parameters select no output column.")
+        self.channels_ = channels
+        self.properties_ = properties
+        self.momentum_channels_ = momentum_channels
+        self.event_columns_ = event_columns
+        self.per_event_columns_ = per_event
+        self.feature_names_out_ = np.asarray(names, dtype=object)
+        return self
+
+    def transform(self, X):
+        """Compute one row of features per lumisection.
+
+        Parameters
+        ----------
+        X : LumiSections
+            Must have the channels, properties and event columns seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_lumisections, n_features_out) or DataFrame
+            With ``set_output(transform="pandas")``, a DataFrame indexed by ``(run, lumi)``.
+        """
+        check_is_fitted(self, "feature_names_out_")
+        self._check_input(X)
+        n_quantiles, percentiles, statistics, _ = self._validated_parameters()
+        for channel in self.channels_:
+            if channel not in X.channels:
+                raise ValueError(
+                    f"Channel {channel!r}, seen in fit, is missing from X (it has "
+                    f"{_describe(X.channels)})."
+                )
+            missing = [p for p in self.properties_[channel] if p not in X.properties(channel)]
+            if channel in self.momentum_channels_:
+                missing += [p for p in ("eta", "phi") if p not in X.properties(channel)]
+            if missing:
+                raise ValueError(
+                    f"Channel {channel!r} of X has no property {_describe(missing)}, seen in fit."
+                )
+        missing = [e for e in self.event_columns_ if e not in X.event_columns]
+        if missing:
+            raise ValueError(f"X has no event column {_describe(missing)}, seen in fit.")
+
+        plan = _Plan(
+            channels=self.channels_,
+            properties=self.properties_,
+            momentum_channels=self.momentum_channels_,
+            object_counts=bool(self.object_counts),
+            event_columns=self.event_columns_,
+            n_quantiles=n_quantiles,
+            statistics=statistics,
+            percentiles=percentiles,
+            lumisection_columns=bool(self.lumisection_columns),
+            per_event_columns=self.per_event_columns_,
+        )
+        result = np.empty((len(X), len(self.feature_names_out_)), dtype=np.float64)
+        n_jobs = effective_n_jobs(self.n_jobs)
+        chunk_size = self.chunk_size
+        if n_jobs > 1:
+            # at least a few chunks per job, so that the jobs stay busy
+            chunk_size = min(chunk_size, max(1, X.n_events_total // (4 * n_jobs)))
+        chunks = _chunks_by_size(X.n_events, chunk_size)
+        if len(chunks) <= 1 or n_jobs == 1:
+            for indices in chunks:
+                result[indices] = _chunk_features(X._take(indices), plan)
+        else:
+            parts = Parallel(n_jobs=self.n_jobs)(
+                delayed(_chunk_features)(X._take(indices), plan) for indices in chunks
+            )
+            for indices, part in zip(chunks, parts):
+                result[indices] = part
+        empty = X.n_events == 0
+        if empty.any():
+            keep = np.ones(result.shape[1], dtype=bool)
+            if self.lumisection_columns:
+                keep[self.feature_names_out_ == f"{LUMISECTION_PREFIX}__n_events"] = False
+            result[np.ix_(empty, keep)] = self.empty_value
+        if _output_is_pandas(self):
+            return pd.DataFrame(result, index=X.keys, columns=self.feature_names_out_.tolist())
+        return result
+
+    def get_feature_names_out(self, input_features=None):
+        """Output column names, ``<channel>__<column>_<stat>`` and ``ls__...``.
+
+        Parameters
+        ----------
+        input_features : ignored
+            Present for API compatibility; the input is a LumiSections, not a table.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.one_d_array = False
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        return tags
+
+
+def _output_is_pandas(estimator):
+    try:
+        from sklearn.utils._set_output import _get_output_config
+    except ImportError:  # pragma: no cover - older or newer scikit-learn
+        return False
+    return _get_output_config("transform", estimator)["dense"] == "pandas"
+
+
+class _Plan:
+    """What to compute, in output order; plain attributes so it pickles to joblib workers."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+def _chunks_by_size(n_events, chunk_size):
+    """Group lumisections of similar size into chunks of about ``chunk_size`` padded events.
+
+    Lumisections are taken in order of size, so padding each chunk to its largest LS wastes
+    little; a chunk holds at least one LS.
+    """
+    n_ls = len(n_events)
+    if n_ls == 0:
+        return []
+    order = np.argsort(n_events, kind="stable")
+    sizes = np.maximum(n_events[order], 1)
+    chunks = []
+    start = 0
+    while start < n_ls:
+        count = np.arange(1, n_ls - start + 1)
+        cost = count * sizes[start:]
+        stop = start + max(1, int(np.searchsorted(cost, chunk_size, side="right")))
+        chunks.append(order[start:stop])
+        start = stop
+    return chunks
+
+
+def _slot_ranks(size, n_quantiles):
+    """Rank (ascending pT) of the object in each quantile slot for an event with ``size``
+    objects; -1 for a zero-padded slot."""
+    k = np.arange(n_quantiles)
+    if size < n_quantiles:
+        return k - (n_quantiles - size)
+    ranks = (k * size) // n_quantiles
+    ranks[-1] = size - 1
+    return ranks
+
+
+def _quantile_sources(pt, counts, n_quantiles):
+    """Index of the object in each quantile slot of each event, shape (n_quantiles, n_events).
+
+    ``pt`` holds the objects event by event, ``counts`` the objects per event; objects with
+    ``pt == 0`` are absent. Returns -1 for zero-padded slots, and the number of present objects
+    per event. Events are grouped by their number of present objects M: for one M, the objects
+    form an (events, M) matrix sorted row-wise in one call, and the slot ranks are the same for
+    every row, so the loop runs over the distinct values of M only.
+    """
+    n_events = len(counts)
+    event_of_object = np.repeat(np.arange(n_events), counts)
+    present = pt > 0
+    if present.all():
+        kept = None
+        kept_pt = pt
+    else:
+        kept = np.flatnonzero(present)
+        kept_pt = pt[kept]
+        event_of_object = event_of_object[kept]
+    m = np.bincount(event_of_object, minlength=n_events)
+    starts = np.zeros(n_events, dtype=np.int64)
+    np.cumsum(m[:-1], out=starts[1:])
+    sources = np.full((n_quantiles, n_events), -1, dtype=np.int64)
+    by_size = np.argsort(m, kind="stable")
+    events_per_size = np.bincount(m)
+    bounds = np.concatenate([[0], np.cumsum(events_per_size)])
+    for size in np.flatnonzero(events_per_size).tolist():
+        if size == 0:
+            continue
+        events = by_size[bounds[size] : bounds[size + 1]]
+        objects = starts[events][:, None] + np.arange(size)
+        if size > 1:
+            order = np.argsort(kept_pt[objects], axis=1, kind="stable")
+            objects = np.take_along_axis(objects, order, axis=1)
+        for slot, rank in enumerate(_slot_ranks(size, n_quantiles)):
+            if rank >= 0:
+                sources[slot, events] = objects[:, rank]
+    if kept is not None and kept.size:
+        sources = np.where(sources >= 0, kept[np.maximum(sources, 0)], -1)
+    return sources, m, event_of_object, kept
+
+
+def _per_event_matrix(ls, plan, n_columns):
+    """The per-event columns of ``plan`` for every event of ``ls``: (n_columns, n_events)."""
+    n_events = ls.n_events_total
+    values = np.empty((n_columns, n_events))
+    row = 0
+    n_q = plan.n_quantiles
+    for channel in plan.channels:
+        offsets, props = ls._objects[channel]
+        pt = props["pt"]
+        sources, m, event_of_object, kept = _quantile_sources(pt, np.diff(offsets), n_q)
+        padded = sources < 0
+        safe_sources = np.maximum(sources, 0)
+        for prop in plan.properties[channel]:
+            block = values[row : row + n_q]
+            if pt.size:
+                np.take(props[prop], safe_sources, out=block)
+                block[padded] = 0.0
+            else:
+                block[...] = 0.0
+            row += n_q
+        if channel in plan.momentum_channels:
+            used = slice(None) if kept is None else kept
+            pt_used = pt[used]
+            phi = props["phi"][used]
+            values[row] = np.bincount(event_of_object, pt_used * np.cos(phi), n_events)
+            values[row + 1] = np.bincount(event_of_object, pt_used * np.sin(phi), n_events)
+            values[row + 2] = np.bincount(
+                event_of_object, pt_used * np.sinh(props["eta"][used]), n_events
+            )
+            row += 3
+        if plan.object_counts:
+            values[row] = m
+            row += 1
+    for name in plan.event_columns:
+        values[row] = ls._event_columns[name]
+        row += 1
+    return values
+
+
+def _lerp(low, high, fraction):
+    # numpy's percentile interpolation, written the same way for identical rounding.
+    difference = high - low
+    result = low + difference * fraction
+    return np.where(fraction >= 0.5, high - difference * (1 - fraction), result)
+
+
+def _segment_statistics(values, n_events, plan):
+    """Statistics of each row of ``values`` over each LS's events: (n_ls, n_cols * n_stats)."""
+    n_ls = len(n_events)
+    n_cols = values.shape[0]
+    n_stats = len(plan.statistics) + len(plan.percentiles)
+    out = np.full((n_ls, n_cols, n_stats), np.nan)
+    nonempty = np.flatnonzero(n_events > 0)
+    if nonempty.size == 0 or n_cols == 0:
+        return out.reshape(n_ls, -1)
+    counts = n_events[nonempty]
+    starts = np.zeros(n_ls, dtype=np.int64)
+    np.cumsum(n_events[:-1], out=starts[1:])
+    starts = starts[nonempty]
+    position = 0
+    if plan.statistics:
+        mean = np.add.reduceat(values, starts, axis=1) / counts
+        for name in plan.statistics:
+            if name == "mean":
+                out[nonempty, :, position] = mean.T
+            else:
+                deviation = values - np.repeat(mean, counts, axis=1)
+                np.multiply(deviation, deviation, out=deviation)
+                variance = np.add.reduceat(deviation, starts, axis=1) / counts
+                del deviation
+                out[nonempty, :, position] = np.sqrt(variance).T
+            position += 1
+    if len(plan.percentiles):
+        # One block (columns, lumisections, events), padded with +inf, sorted along the events.
+        width = int(counts.max())
+        n_nonempty = len(nonempty)
+        if np.all(counts == width):
+            block = values.reshape(n_cols, n_nonempty, width).copy()
+        else:
+            ls_of_event = np.repeat(np.arange(n_nonempty), counts)
+            within = np.arange(values.shape[1]) - np.repeat(starts, counts)
+            block = np.full((n_cols, n_nonempty * width), np.inf)
+            block[:, ls_of_event * width + within] = values
+            block = block.reshape(n_cols, n_nonempty, width)
+        block.sort(axis=-1)
+        virtual = (counts[:, None] - 1) * (plan.percentiles[None, :] / 100.0)
+        low_index = np.floor(virtual).astype(np.int64)
+        high_index = np.minimum(low_index + 1, counts[:, None] - 1)
+        fraction = virtual - low_index
+        low = np.take_along_axis(block, low_index[None], axis=2)
+        high = np.take_along_axis(block, high_index[None], axis=2)
+        del block
+        result = _lerp(low, high, fraction[None])  # (n_cols, n_nonempty, n_percentiles)
+        out[nonempty, :, position:] = result.transpose(1, 0, 2)
+    return out.reshape(n_ls, -1)
+
+
+def _chunk_features(ls, plan):
+    """Features of every LS of ``ls`` (one chunk), in its LS order."""
+    n_columns = len(plan.per_event_columns)
+    values = _per_event_matrix(ls, plan, n_columns)
+    n_events = ls.n_events
+    stats = _segment_statistics(values, n_events, plan)
+    del values
+    if not plan.lumisection_columns:
+        return stats
+    n_event_columns = len(plan.event_columns)
+    n_stats = len(plan.statistics) + len(plan.percentiles)
+    split = stats.shape[1] - n_event_columns * n_stats
+    return np.concatenate(
+        [stats[:, :split], n_events[:, None].astype(np.float64), stats[:, split:]], axis=1
+    )

@@ -1,0 +1,439 @@
+import io
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from channeldecomp import LumiSectionPercentiles, LumiSections
+from channeldecomp._channels import resolve_channels
+from channeldecomp.features import LUMISECTION_PREFIX
+
+CHANNELS = {
+    "muons": ("pt", "eta", "phi"),
+    "calo": ("pt", "eta", "phi", "mass"),
+    "tracks": ("pt",),
+}
+COUNT_CHOICES = [0, 1, 4, 5, 2, 3, 6, 9, 17]
+
+
+# ---------------------------------------------------------------------- random input
+@st.composite
+def raw_lumisections(draw):
+    """A long object table and an event table with known content (no ties in pt)."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    n_ls = draw(st.integers(1, 4))
+    object_rows = []
+    event_rows = []
+    for ls in range(n_ls):
+        run, lumi = 1 + ls % 2, 10 + ls
+        n_events = draw(st.integers(1, 5))
+        for event in rng.choice(1000, size=n_events, replace=False):
+            event_rows.append((run, lumi, int(event), float(rng.uniform(0.5, 2.0))))
+            for channel, props in CHANNELS.items():
+                count = draw(st.sampled_from(COUNT_CHOICES))
+                for _ in range(count):
+                    values = {
+                        "pt": float(rng.exponential(20.0)) if rng.random() > 0.1 else 0.0,
+                        "eta": float(rng.normal(0, 2)),
+                        "phi": float(rng.uniform(-np.pi, np.pi)),
+                        "mass": float(rng.exponential(5.0)),
+                    }
+                    row = {"run": run, "lumi": lumi, "event": int(event), "channel": channel}
+                    row.update({p: values[p] for p in props})
+                    object_rows.append(row)
+    columns = ["run", "lumi", "event", "channel", "pt", "eta", "phi", "mass"]
+    objects = pd.DataFrame(object_rows, columns=columns)
+    events = pd.DataFrame(event_rows, columns=["run", "lumi", "event", "luminosity"])
+    return objects, events, seed
+
+
+def build_in_chunks(objects, events, seed):
+    """LumiSections from shuffled rows, each LS's events split over two chunks, then merged."""
+    rng = np.random.default_rng(seed)
+    chunk_of_event = {tuple(key): int(rng.integers(2)) for key in events.iloc[:, :3].to_numpy()}
+    parts = []
+    for chunk in (0, 1):
+        in_chunk_objects = np.array(
+            [
+                chunk_of_event[(r, lu, e)] == chunk
+                for r, lu, e in objects[["run", "lumi", "event"]].to_numpy()
+            ],
+            dtype=bool,
+        )
+        in_chunk_events = np.array(
+            [
+                chunk_of_event[(r, lu, e)] == chunk
+                for r, lu, e in events[["run", "lumi", "event"]].to_numpy().astype(int)
+            ],
+            dtype=bool,
+        )
+        part_events = events[in_chunk_events].sample(frac=1, random_state=seed % 1000)
+        part_objects = objects[in_chunk_objects].sample(frac=1, random_state=seed % 999)
+        if len(part_events):
+            parts.append(LumiSections.from_objects(part_objects, part_events))
+    return LumiSections.concat(parts)
+
+
+# ---------------------------------------------------------------------- the reference
+def reference_features(objects, events, keys, *, n_quantiles, percentiles, statistics):
+    """Straightforward per-event loops, then pandas groupby + np.percentile per LS.
+
+    Channels without any object in the table are unknown to LumiSections.from_objects, so the
+    reference leaves them out too.
+    """
+    present = set(objects.channel)
+    grouped = {key: rows for key, rows in objects.groupby(["run", "lumi", "event", "channel"])}
+    per_event_rows = []
+    for run, lumi, event, luminosity in events.itertuples(index=False):
+        row = {"run": run, "lumi": lumi}
+        for channel, props in CHANNELS.items():
+            if channel not in present:
+                continue
+            rows = grouped.get((run, lumi, event, channel), objects.iloc[:0])
+            rows = rows[rows.pt > 0].sort_values("pt")
+            m = len(rows)
+            for prop in props:
+                values = rows[prop].to_numpy()
+                if m < n_quantiles:
+                    slots = [0.0] * (n_quantiles - m) + list(values)
+                else:
+                    ranks = [k * m // n_quantiles for k in range(n_quantiles - 1)] + [m - 1]
+                    slots = [values[r] for r in ranks]
+                for k, value in enumerate(slots, start=1):
+                    row[f"{channel}__{prop}_q{k}"] = value
+            if "phi" in props:
+                row[f"{channel}__px"] = float(np.sum(rows.pt * np.cos(rows.phi)))
+                row[f"{channel}__py"] = float(np.sum(rows.pt * np.sin(rows.phi)))
+                row[f"{channel}__pz"] = float(np.sum(rows.pt * np.sinh(rows.eta)))
+            row[f"{channel}__n_objects"] = m
+        row[f"{LUMISECTION_PREFIX}__luminosity"] = luminosity
+        per_event_rows.append(row)
+    per_event = pd.DataFrame(per_event_rows)
+    columns = [c for c in per_event.columns if c not in ("run", "lumi")]
+
+    aggregations = []
+    for name in statistics:
+        aggregations.append(
+            (name, "mean" if name == "mean" else (lambda x: np.std(x.to_numpy(), ddof=0)))
+        )
+    for p in percentiles:
+        aggregations.append((f"p{float(p):g}", lambda x, p=p: np.percentile(x.to_numpy(), p)))
+    grouped_ls = per_event.groupby(["run", "lumi"])
+    table = {}
+    for column in columns:
+        for stat, function in aggregations:
+            table[f"{column}_{stat}"] = grouped_ls[column].agg(function)
+    table[f"{LUMISECTION_PREFIX}__n_events"] = grouped_ls.size()
+    return pd.DataFrame(table).loc[keys]
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    raw=raw_lumisections(),
+    n_quantiles=st.integers(1, 6),
+    percentiles=st.lists(st.floats(0, 100), max_size=4, unique_by=lambda p: f"{p:g}"),
+    statistics=st.sampled_from([(), ("mean",), ("std",), ("mean", "std"), ("std", "mean")]),
+    chunk_size=st.sampled_from([1, 7, 100_000]),
+)
+def test_matches_pandas_reference(raw, n_quantiles, percentiles, statistics, chunk_size):
+    if not statistics and not percentiles:
+        percentiles = [50.0]
+    objects, events, seed = raw
+    ls = build_in_chunks(objects, events, seed)
+    transformer = LumiSectionPercentiles(
+        n_quantiles=n_quantiles,
+        percentiles=percentiles,
+        statistics=statistics,
+        chunk_size=chunk_size,
+    ).set_output(transform="pandas")
+    actual = transformer.fit_transform(ls)
+    expected = reference_features(
+        objects,
+        events,
+        ls.keys,
+        n_quantiles=n_quantiles,
+        percentiles=percentiles,
+        statistics=statistics,
+    )
+    assert sorted(actual.columns) == sorted(expected.columns)
+    assert actual.index.equals(ls.keys)
+    expected = expected[actual.columns]
+    np.testing.assert_allclose(actual.to_numpy(), expected.to_numpy(float), rtol=1e-9, atol=1e-9)
+
+
+# ---------------------------------------------------------------------- fixed cases
+def small_lumisections():
+    return LumiSections.from_arrays(
+        run=[1, 1, 1],
+        lumi=[1, 2, 3],
+        n_events=[2, 0, 2],
+        objects={
+            "muons": ([1, 0, 0, 2], {"pt": [5.0, 3.0, 4.0], "eta": [0.0] * 3, "phi": [0.0] * 3}),
+            "jets": ([0, 0, 1, 0], {"pt": [50.0]}),
+        },
+        event_columns={"luminosity": [1.0, 3.0, 2.0, 2.0]},
+    )
+
+
+def test_feature_names_follow_the_documented_scheme():
+    transformer = LumiSectionPercentiles().fit(small_lumisections())
+    names = transformer.get_feature_names_out().tolist()
+    stats = ["mean", "std", "p1", "p25", "p50", "p75", "p99"]
+    assert names[:7] == [f"muons__pt_q1_{s}" for s in stats]
+    for expected in [
+        "muons__pt_q5_p99",
+        "muons__phi_q3_std",
+        "muons__px_mean",
+        "muons__pz_p50",
+        "muons__n_objects_p50",
+        "jets__pt_q5_mean",
+        "jets__n_objects_p99",
+        "ls__n_events",
+        "ls__luminosity_mean",
+    ]:
+        assert expected in names
+    assert not any(name.startswith("jets__px") for name in names)  # jets have no eta/phi
+    # muons: 3 properties x 5 slots + 3 momenta + 1 count; jets: 5 + 1; ls: luminosity
+    assert len(names) == (15 + 3 + 1 + 5 + 1 + 1) * 7 + 1
+    assert transformer.per_event_columns_[:2] == ["muons__pt_q1", "muons__pt_q2"]
+
+
+def test_prefix_channels_and_leaving_out_lumisection_columns():
+    ls = small_lumisections()
+    with_ls = LumiSectionPercentiles().fit(ls).get_feature_names_out()
+    assert list(resolve_channels("prefix", len(with_ls), with_ls)) == ["muons", "jets", "ls"]
+    without = LumiSectionPercentiles(lumisection_columns=False).fit(ls).get_feature_names_out()
+    assert list(resolve_channels("prefix", len(without), without)) == ["muons", "jets"]
+    assert len(with_ls) - len(without) == 1 + 7
+
+
+def test_empty_lumisection_and_empty_channel_are_defined():
+    ls = small_lumisections()
+    transformer = LumiSectionPercentiles(percentiles=[50]).set_output(transform="pandas")
+    X = transformer.fit_transform(ls)
+    assert not X.isna().any().any()
+    empty = X.loc[(1, 2)]
+    assert empty["ls__n_events"] == 0
+    assert (empty.drop("ls__n_events") == 0).all()
+    # LS (1, 1): jets absent in both events -> zero-padded slots, no NaN
+    assert X.loc[(1, 1), "jets__pt_q5_mean"] == 0.0
+    assert X.loc[(1, 1), "jets__n_objects_mean"] == 0.0
+    # LS (1, 3): one event with muons 3 and 4 -> q4 = 3, q5 = 4 in that event, zeros in the other
+    assert X.loc[(1, 3), "muons__pt_q5_mean"] == 2.0
+    assert X.loc[(1, 3), "muons__pt_q4_p50"] == 1.5
+    assert X.loc[(1, 3), "muons__px_mean"] == pytest.approx(3.5)
+    nan_version = clone(transformer).set_params(empty_value=np.nan).fit_transform(ls)
+    assert nan_version.loc[(1, 2)].drop("ls__n_events").isna().all()
+    assert not nan_version.drop(index=[(1, 2)]).isna().any().any()
+
+
+def test_absent_objects_with_zero_pt_are_not_counted():
+    ls = LumiSections.from_arrays(
+        [1], [1], [1], {"muons": ([3], {"pt": [0.0, 7.0, 0.0], "eta": [9.0, 1.0, 9.0]})}
+    )
+    X = (
+        LumiSectionPercentiles(n_quantiles=2, percentiles=[], statistics=["mean"])
+        .set_output(transform="pandas")
+        .fit_transform(ls)
+    )
+    assert X.loc[(1, 1), "muons__n_objects_mean"] == 1
+    assert X.loc[(1, 1), "muons__eta_q1_mean"] == 0.0
+    assert X.loc[(1, 1), "muons__eta_q2_mean"] == 1.0
+
+
+def test_default_output_is_an_array_and_pandas_index_is_the_keys():
+    ls = small_lumisections()
+    transformer = LumiSectionPercentiles()
+    X = transformer.fit_transform(ls)
+    assert isinstance(X, np.ndarray) and X.shape == (3, len(transformer.feature_names_out_))
+    frame = clone(transformer).set_output(transform="pandas").fit_transform(ls)
+    assert frame.index.equals(ls.keys)
+    np.testing.assert_array_equal(frame.to_numpy(), X)
+
+
+def test_parameters_select_columns():
+    ls = small_lumisections()
+    names = (
+        LumiSectionPercentiles(
+            n_quantiles=2,
+            channels=["muons"],
+            properties=["pt"],
+            momentum=False,
+            object_counts=False,
+            statistics=["std"],
+            percentiles=[2.5],
+            event_columns=[],
+        )
+        .fit(ls)
+        .get_feature_names_out()
+        .tolist()
+    )
+    expected = ["muons__pt_q1_std", "muons__pt_q1_p2.5", "muons__pt_q2_std", "muons__pt_q2_p2.5"]
+    assert names == [*expected, "ls__n_events"]
+    per_channel = LumiSectionPercentiles(
+        properties={"muons": ["eta"]}, statistics=["mean"], percentiles=[]
+    ).fit(ls)
+    assert per_channel.properties_ == {"muons": ["eta"], "jets": ["pt"]}
+
+
+def test_chunking_and_parallel_jobs_give_the_same_result():
+    rng = np.random.default_rng(0)
+    n_ls = 40
+    n_events = rng.integers(0, 30, n_ls)
+    counts = rng.integers(0, 8, n_events.sum())
+    ls = LumiSections.from_arrays(
+        run=np.ones(n_ls, int),
+        lumi=np.arange(n_ls),
+        n_events=n_events,
+        objects={
+            "muons": (
+                counts,
+                {
+                    "pt": rng.exponential(10, counts.sum()),
+                    "eta": rng.normal(size=counts.sum()),
+                    "phi": rng.uniform(-3, 3, counts.sum()),
+                },
+            )
+        },
+        event_columns={"luminosity": rng.uniform(size=n_events.sum())},
+    )
+    reference = LumiSectionPercentiles().fit_transform(ls)
+    small_chunks = LumiSectionPercentiles(chunk_size=25).fit_transform(ls)
+    parallel = LumiSectionPercentiles(chunk_size=60, n_jobs=2).fit_transform(ls)
+    np.testing.assert_array_equal(small_chunks, reference)
+    np.testing.assert_array_equal(parallel, reference)
+    # and each LS alone gives its own row
+    np.testing.assert_array_equal(
+        LumiSectionPercentiles().fit(ls).transform(ls[7:9]), reference[7:9]
+    )
+
+
+def test_parameter_errors():
+    ls = small_lumisections()
+    cases = [
+        (dict(channels=["muons", "photons"]), ValueError, r"Unknown channel\(s\) 'photons'"),
+        (dict(properties=["pt", "energy"]), ValueError, "Unknown property name.*'energy'"),
+        (dict(properties={"muons": ["mass"]}), ValueError, "Channel 'muons' has no property"),
+        (dict(properties={"taus": ["pt"]}), ValueError, "'taus'"),
+        (dict(event_columns=["pileup"]), ValueError, r"Unknown event column\(s\) 'pileup'"),
+        (dict(n_quantiles=0), ValueError, "n_quantiles"),
+        (dict(percentiles=[50, 101]), ValueError, r"\[0, 100\]"),
+        (dict(statistics=["median"]), ValueError, "Unknown statistic"),
+        (dict(statistics=[], percentiles=[]), ValueError, "nothing to compute"),
+        (dict(chunk_size=0), ValueError, "chunk_size"),
+        (dict(lumisection_columns=False, event_columns=["luminosity"]), ValueError, "lumisec"),
+    ]
+    for params, error, message in cases:
+        with pytest.raises(error, match=message):
+            LumiSectionPercentiles(**params).fit(ls)
+    with pytest.raises(TypeError, match="takes a LumiSections"):
+        LumiSectionPercentiles().fit(np.zeros((3, 2)))
+    clash = LumiSections.from_arrays([1], [1], [1], {"ls": ([1], {"pt": [1.0]})})
+    with pytest.raises(ValueError, match="prefix of the lumisection-level"):
+        LumiSectionPercentiles().fit(clash)
+    LumiSectionPercentiles(lumisection_columns=False).fit(clash)
+
+
+def test_transform_checks_data_against_fit():
+    ls = small_lumisections()
+    transformer = LumiSectionPercentiles().fit(ls)
+    other = LumiSections.from_arrays([1], [1], [1], {"muons": ([1], {"pt": [1.0]})})
+    with pytest.raises(ValueError, match="no property 'eta'"):
+        transformer.transform(other)
+    no_jets = LumiSections.from_arrays(
+        [1], [1], [1], {"muons": ([0], {"pt": [], "eta": [], "phi": []})}
+    )
+    with pytest.raises(ValueError, match="Channel 'jets', seen in fit, is missing"):
+        transformer.transform(no_jets)
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        LumiSectionPercentiles().transform(ls)
+
+
+def test_joblib_round_trip_of_fitted_transformer():
+    ls = small_lumisections()
+    transformer = LumiSectionPercentiles(n_quantiles=3).fit(ls)
+    buffer = io.BytesIO()
+    joblib.dump(transformer, buffer)
+    buffer.seek(0)
+    loaded = joblib.load(buffer)
+    np.testing.assert_array_equal(loaded.transform(ls), transformer.transform(ls))
+    assert loaded.get_params() == transformer.get_params()
+
+
+# ---------------------------------------------------------------------- with scikit-learn
+def labelled_lumisections(n_ls=60, seed=0):
+    """Bad LS (label 0) have softer muons; good ones (label 1) are nominal."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n_ls) > 0.3).astype(int)
+    n_events = rng.integers(20, 40, n_ls)
+    scale_per_event = np.repeat(np.where(labels == 1, 20.0, 8.0), n_events)
+    muon_counts = rng.integers(0, 6, n_events.sum())
+    jet_counts = rng.integers(1, 8, n_events.sum())
+    muon_scale = np.repeat(scale_per_event, muon_counts)
+    ls = LumiSections.from_arrays(
+        run=np.full(n_ls, 7),
+        lumi=np.arange(1, n_ls + 1),
+        n_events=n_events,
+        objects={
+            "muons": (
+                muon_counts,
+                {
+                    "pt": rng.exponential(muon_scale),
+                    "eta": rng.normal(size=muon_counts.sum()),
+                    "phi": rng.uniform(-np.pi, np.pi, muon_counts.sum()),
+                },
+            ),
+            "jets": (jet_counts, {"pt": rng.exponential(30.0, jet_counts.sum())}),
+        },
+        event_columns={"luminosity": rng.uniform(0.5, 1.5, n_events.sum())},
+    )
+    return ls, labels
+
+
+def test_pipeline_cross_validation_and_grid_search():
+    ls, y = labelled_lumisections()
+    pipeline = Pipeline(
+        [
+            ("features", LumiSectionPercentiles(n_quantiles=3, percentiles=[25, 50, 75])),
+            ("scale", StandardScaler()),
+            ("classify", LogisticRegression(max_iter=500)),
+        ]
+    )
+    scores = cross_val_score(pipeline, ls, y, cv=3, scoring="roc_auc")
+    assert scores.shape == (3,) and scores.mean() > 0.8
+    search = GridSearchCV(
+        pipeline, {"features__n_quantiles": [1, 3], "features__momentum": [True, False]}, cv=3
+    )
+    search.fit(ls, y)
+    assert search.best_params_["features__n_quantiles"] in (1, 3)
+    assert search.predict(ls[:5]).shape == (5,)
+    n_features = search.best_estimator_["features"].feature_names_out_.size
+    assert search.best_estimator_["classify"].coef_.shape == (1, n_features)
+
+
+def test_pandas_output_through_a_pipeline_keeps_names_and_keys():
+    ls, y = labelled_lumisections(n_ls=12)
+    pipeline = Pipeline(
+        [
+            ("features", LumiSectionPercentiles(lumisection_columns=False)),
+            ("scale", StandardScaler()),
+        ]
+    ).set_output(transform="pandas")
+    X = pipeline.fit_transform(ls, y)
+    assert X.index.equals(ls.keys)
+    assert list(resolve_channels("prefix", X.shape[1], X.columns)) == ["muons", "jets"]
