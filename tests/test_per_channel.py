@@ -98,13 +98,13 @@ def test_channel_forms_agree(data, split):
         np.testing.assert_allclose(other, results[0])
 
 
-def test_none_makes_one_channel_per_column(data, split):
+def test_columns_makes_one_channel_per_column(data, split):
     train, _ = split
-    detector = PerChannelOutlierDetector(FAST_FOREST, channels=None, random_state=0)
+    detector = PerChannelOutlierDetector(FAST_FOREST, channels="columns", random_state=0)
     detector.fit(data.data.iloc[train, :3])
     assert detector.channel_names_ == data.feature_names[:3]
     detector.fit(data.data.iloc[train, :3].to_numpy())
-    assert detector.channel_names_ == ["x0", "x1", "x2"]
+    assert detector.channel_names_ == ["0", "1", "2"]
 
 
 def test_combiners(data, split):

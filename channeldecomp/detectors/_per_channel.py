@@ -67,10 +67,11 @@ class PerChannelOutlierDetector(OutlierMixin, BaseEstimator):
     estimator : outlier detector, default=None
         The detector cloned for each channel; it needs ``score_samples`` (or
         ``decision_function``), higher = more normal. ``None``: ``IsolationForest()``.
-    channels : dict, "prefix" or None, default="prefix"
+    channels : dict or {"prefix", "columns"}, default="prefix"
         How columns group into channels, as for the classifier: ``{name: [column names]}``,
-        ``{name: [integer indices]}``, ``{name: regex}``, or ``"prefix"`` (feature names grouped by
-        the part before the first ``"__"``). ``None``: every column is its own channel.
+        ``{name: [integer indices]}``, ``{name: regex}``, ``"prefix"`` (feature names grouped by
+        the part before the first ``"__"``) or ``"columns"`` (every column its own channel,
+        named after it, or after its index when X has no column names).
     remainder : {"error", "drop"}, default="error"
         Columns in no channel: an error, or left out.
     combiner : {"min", "product", "fuzzy_and"}, default="min"
@@ -124,7 +125,7 @@ class PerChannelOutlierDetector(OutlierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit"]), None],
-        "channels": [dict, StrOptions({"prefix"}), None],
+        "channels": [dict, StrOptions({"prefix", "columns"})],
         "remainder": [StrOptions({"error", "drop"})],
         "combiner": [StrOptions(set(_COMBINERS))],
         "contamination": [StrOptions({"auto"}), Interval(numbers.Real, 0, 0.5, closed="right")],
@@ -153,11 +154,11 @@ class PerChannelOutlierDetector(OutlierMixin, BaseEstimator):
 
     def _resolve(self):
         names = getattr(self, "feature_names_in_", None)
-        if self.channels is None:
-            labels = [str(n) for n in names] if names is not None else None
-            labels = labels or [f"x{i}" for i in range(self.n_features_in_)]
-            return {label: np.array([i], dtype=np.intp) for i, label in enumerate(labels)}
-        return resolve_channels(self.channels, self.n_features_in_, names, remainder=self.remainder)
+        channels = self.channels
+        if isinstance(channels, str) and channels == "columns":
+            labels = names if names is not None else range(self.n_features_in_)
+            channels = {str(label): [i] for i, label in enumerate(labels)}
+        return resolve_channels(channels, self.n_features_in_, names, remainder=self.remainder)
 
     def fit(self, X, y=None):
         """Fit one detector per channel on reference rows and calibrate the scores.
