@@ -399,8 +399,14 @@ class FluxMutability(OutlierMixin, BaseEstimator):
 
     def _score(self, features, context):
         if self.mutability == "distance":
-            points, _ = self._populations(context, keep_points=True)
-            return self._distance_score(features, points)
+            # Populations of (n, m, m) distances: score in chunks to bound memory.
+            chunk = max(1, _DISTANCE_CHUNK_ENTRIES // self.population_size**2)
+            scores = []
+            for start in range(0, features.shape[0], chunk):
+                rows = slice(start, start + chunk)
+                points, _ = self._populations(context[rows], keep_points=True)
+                scores.append(self._distance_score(features[rows], points))
+            return np.concatenate(scores)
         _, population_log_prob = self._populations(context, keep_points=False)
         with torch.no_grad():
             log_prob = self.flow_.log_prob(
@@ -448,17 +454,7 @@ class FluxMutability(OutlierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        features, context = self._standardise(X)
-        if self.mutability == "distance":
-            # Populations of (n, m, m) distances: score in chunks to bound memory.
-            chunk = max(1, _DISTANCE_CHUNK_ENTRIES // self.population_size**2)
-            return np.concatenate(
-                [
-                    self._score(features[s : s + chunk], context[s : s + chunk])
-                    for s in range(0, features.shape[0], chunk)
-                ]
-            )
-        return self._score(features, context)
+        return self._score(*self._standardise(X))
 
     def decision_function(self, X):
         """``score_samples(X) - offset_``: negative for outliers.
