@@ -4,6 +4,7 @@ Channel decomposition of a global data-quality flag, as scikit-learn estimators.
 """
 
 from ._classifier import PRESETS, ChannelDecompositionClassifier
+from ._report import write_report
 from ._version import __version__
 from .features import LumiSectionPercentiles, LumiSections
 
@@ -13,4 +14,5 @@ __all__ = [
     "LumiSections",
     "PRESETS",
     "__version__",
+    "write_report",
 ]

@@ -121,6 +121,8 @@ def test_read_nanoaod_merges_lumisections_split_across_files_and_chunks(tmp_path
     write_nanoaod(tmp_path / "b.root", second)
     files = [tmp_path / "a.root", tmp_path / "b.root"]
     ls = read_nanoaod(files, ["Muon"], properties=["pt", "eta"], step_size=7)
+    from_pattern = read_nanoaod(str(tmp_path / "*.root"), ["Muon"], properties=["pt", "eta"])
+    assert same_content(from_pattern, ls, channel_map={"Muon": "Muon"}, properties=["pt", "eta"])
     assert ls.keys.tolist() == [(146_511, 3), (146_511, 4), (146_511, 5)]
     assert ls.n_events_total == 70
     assert ls.channels == ["Muon"] and ls.properties("Muon") == ["pt", "eta"]
@@ -137,6 +139,8 @@ def test_read_nanoaod_errors(tmp_path):
         read_nanoaod(path, {"muons": "Muon"}, properties=["energy"])
     with pytest.raises(ValueError, match="'lumi'"):
         read_nanoaod(path, {"muons": "Muon"}, lumi="lumi")
+    with pytest.raises(ValueError, match="No file matches"):
+        read_nanoaod(str(tmp_path / "missing*.root"), {"muons": "Muon"})
 
 
 def test_from_awkward_accepts_dicts_and_checks_shapes():

@@ -1,6 +1,23 @@
 """Data generators with known ground truth, for demos, tests and benchmarks."""
 
+from ._adc import make_adc_events
 from ._conditional import make_conditional_anomalies
+from ._detector import (
+    DETECTOR_CHANNELS,
+    DETECTOR_FAULT_MODES,
+    DETECTOR_VISIBILITY,
+    detector_visibility,
+    simulate_lumisections,
+)
 from ._tabular import make_channel_anomalies
 
-__all__ = ["make_channel_anomalies", "make_conditional_anomalies"]
+__all__ = [
+    "DETECTOR_CHANNELS",
+    "DETECTOR_FAULT_MODES",
+    "DETECTOR_VISIBILITY",
+    "detector_visibility",
+    "make_adc_events",
+    "make_channel_anomalies",
+    "make_conditional_anomalies",
+    "simulate_lumisections",
+]

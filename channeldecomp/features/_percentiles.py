@@ -5,10 +5,12 @@ channel, the objects sorted by ascending pT give N "quantile objects" q1..qN (ra
 2M//N, ..., M-1``), plus the event's physical momentum sums and object count; per LS, every such
 per-event column is summarised by its mean, population standard deviation and percentiles.
 
-Everything is computed on the flat arrays of :class:`LumiSections`: one sort per channel puts the
-objects of every event in pT order, quantile objects are gathered with index arithmetic, and the
-per-LS statistics are segment reductions (``np.add.reduceat``) and one padded sort per chunk of
-lumisections of similar size. There is no Python loop over events or lumisections.
+Everything is computed on the flat arrays of :class:`LumiSections`: events with the same number
+of objects are sorted by pT together (one row-wise sort per distinct object count), quantile
+objects are gathered with index arithmetic, and per chunk of lumisections of similar size the
+per-event columns sit in a padded (column, lumisection, event) block, reduced along the events
+(mean, std) and sorted along them (percentiles). Zero-padded quantile slots are counted instead
+of stored and sorted. There is no Python loop over events or lumisections.
 """
 
 from __future__ import annotations
@@ -89,8 +91,9 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         Value of the statistics of a lumisection without events.
     n_jobs : int, default=None
         Number of parallel jobs (joblib) over chunks of lumisections. ``None`` means 1 unless in
-        a :func:`joblib.parallel_backend` context; ``-1`` means all processors.
-    chunk_size : int, default=100_000
+        a :func:`joblib.parallel_backend` context; ``-1`` means all processors. Jobs run in
+        joblib's default backend (processes); each receives only its chunk of lumisections.
+    chunk_size : int, default=20_000
         Approximate number of events handled at once: bounds the memory used by one job. A
         single lumisection larger than this is handled in one piece.
 
@@ -147,7 +150,7 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         lumisection_columns=True,
         empty_value=0.0,
         n_jobs=None,
-        chunk_size=100_000,
+        chunk_size=20_000,
     ):
         self.n_quantiles = n_quantiles
         self.percentiles = percentiles
@@ -401,6 +404,8 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             for indices in chunks:
                 result[indices] = _chunk_features(X._take(indices), plan)
         else:
+            # Each job receives only its chunk (sliced here), so the default process backend
+            # ships little data; threads would be held back by the GIL in the gathers.
             parts = Parallel(n_jobs=self.n_jobs)(
                 delayed(_chunk_features)(X._take(indices), plan) for indices in chunks
             )
@@ -455,11 +460,12 @@ class _Plan:
         self.__dict__.update(kwargs)
 
 
-def _chunks_by_size(n_events, chunk_size):
-    """Group lumisections of similar size into chunks of about ``chunk_size`` padded events.
+def _chunks_by_size(n_events, chunk_size, max_padding=0.1):
+    """Group lumisections of similar size into chunks of at most ``chunk_size`` padded events.
 
-    Lumisections are taken in order of size, so padding each chunk to its largest LS wastes
-    little; a chunk holds at least one LS.
+    Lumisections are taken in order of size and a chunk is padded to its largest LS, so a chunk
+    also ends when padding would exceed ``max_padding`` of its events. A chunk holds at least
+    one LS.
     """
     n_ls = len(n_events)
     if n_ls == 0:
@@ -470,8 +476,10 @@ def _chunks_by_size(n_events, chunk_size):
     start = 0
     while start < n_ls:
         count = np.arange(1, n_ls - start + 1)
-        cost = count * sizes[start:]
-        stop = start + max(1, int(np.searchsorted(cost, chunk_size, side="right")))
+        padded = count * sizes[start:]
+        events = np.cumsum(sizes[start:])
+        too_big = (padded > chunk_size) | (padded > (1 + max_padding) * events)
+        stop = start + max(1, int(np.argmax(too_big)) if too_big.any() else n_ls - start)
         chunks.append(order[start:stop])
         start = stop
     return chunks
@@ -511,7 +519,8 @@ def _quantile_sources(pt, counts, n_quantiles):
     starts = np.zeros(n_events, dtype=np.int64)
     np.cumsum(m[:-1], out=starts[1:])
     sources = np.full((n_quantiles, n_events), -1, dtype=np.int64)
-    by_size = np.argsort(m, kind="stable")
+    # small counts sort as uint16, for which numpy's stable sort is a radix sort
+    by_size = np.argsort(m.astype(np.uint16) if m.max(initial=0) < 2**16 else m, kind="stable")
     events_per_size = np.bincount(m)
     bounds = np.concatenate([[0], np.cumsum(events_per_size)])
     for size in np.flatnonzero(events_per_size).tolist():
@@ -530,43 +539,95 @@ def _quantile_sources(pt, counts, n_quantiles):
     return sources, m, event_of_object, kept
 
 
-def _per_event_matrix(ls, plan, n_columns):
-    """The per-event columns of ``plan`` for every event of ``ls``: (n_columns, n_events)."""
+class _Layout:
+    """Where each event of a chunk sits in the padded (lumisection, slot) layout.
+
+    The events of LS ``i`` occupy slots ``i * width .. i * width + n_events[i] - 1``; the other
+    slots of the row are padding. LS within a chunk have similar sizes, so padding is small.
+    """
+
+    def __init__(self, n_events):
+        self.n_events = n_events
+        self.n_lumisections = len(n_events)
+        self.width = max(int(n_events.max(initial=0)), 1)
+        self.size = self.n_lumisections * self.width
+        n_total = int(n_events.sum())
+        if n_total == self.size:
+            self.positions = None  # no padding: the events fill the layout in order
+            self.padding = np.zeros(0, dtype=np.int64)
+        else:
+            starts = np.zeros(self.n_lumisections, dtype=np.int64)
+            np.cumsum(n_events[:-1], out=starts[1:])
+            ls_of_event = np.repeat(np.arange(self.n_lumisections), n_events)
+            within = np.arange(n_total) - starts[ls_of_event]
+            self.positions = ls_of_event * self.width + within
+            is_padding = np.ones(self.size, dtype=bool)
+            is_padding[self.positions] = False
+            self.padding = np.flatnonzero(is_padding)
+
+    def put(self, target, values):
+        """Write per-event ``values`` into the layout row ``target`` (padding untouched)."""
+        if self.positions is None:
+            target[...] = values
+        else:
+            target[..., self.positions] = values
+
+
+def _per_event_block(ls, plan, layout):
+    """The per-event columns of ``plan`` in the padded layout.
+
+    Returns ``block`` (n_columns, layout.size) and ``explicit`` (n_columns, n_lumisections).
+    In the row of column ``c`` and lumisection ``i``, the first ``explicit[c, i]`` slots hold
+    values; the next ``n_events[i] - explicit[c, i]`` events have the value 0 without being
+    stored (zero-padded quantile slots, which are often the majority and need no sorting); the
+    rest of the row is layout padding. Every slot past the explicit values holds 0.
+    """
     n_events = ls.n_events_total
-    values = np.empty((n_columns, n_events))
-    row = 0
+    n_ls = layout.n_lumisections
     n_q = plan.n_quantiles
+    n_columns = len(plan.per_event_columns)
+    block = np.zeros((n_columns, layout.size))
+    explicit = np.empty((n_columns, n_ls), dtype=np.int64)
+    ls_of_event = np.repeat(np.arange(n_ls), layout.n_events)
+    row = 0
     for channel in plan.channels:
         offsets, props = ls._objects[channel]
         pt = props["pt"]
         sources, m, event_of_object, kept = _quantile_sources(pt, np.diff(offsets), n_q)
-        padded = sources < 0
-        safe_sources = np.maximum(sources, 0)
+        # Filled (slot, event) pairs, packed at the start of each (slot, lumisection) row.
+        filled = np.flatnonzero(sources.reshape(-1) >= 0)
+        slot, event = np.divmod(filled, n_events)
+        group = slot * n_ls + ls_of_event[event]
+        per_group = np.bincount(group, minlength=n_q * n_ls)
+        group_start = np.zeros(n_q * n_ls, dtype=np.int64)
+        np.cumsum(per_group[:-1], out=group_start[1:])
+        within = np.arange(filled.size) - group_start[group]
+        targets = group * layout.width + within
+        objects = sources.reshape(-1)[filled]
         for prop in plan.properties[channel]:
-            block = values[row : row + n_q]
-            if pt.size:
-                np.take(props[prop], safe_sources, out=block)
-                block[padded] = 0.0
-            else:
-                block[...] = 0.0
+            block[row : row + n_q].reshape(-1)[targets] = props[prop][objects]
+            explicit[row : row + n_q] = per_group.reshape(n_q, n_ls)
             row += n_q
+        dense = []
         if channel in plan.momentum_channels:
             used = slice(None) if kept is None else kept
             pt_used = pt[used]
             phi = props["phi"][used]
-            values[row] = np.bincount(event_of_object, pt_used * np.cos(phi), n_events)
-            values[row + 1] = np.bincount(event_of_object, pt_used * np.sin(phi), n_events)
-            values[row + 2] = np.bincount(
-                event_of_object, pt_used * np.sinh(props["eta"][used]), n_events
-            )
-            row += 3
+            dense.append(np.bincount(event_of_object, pt_used * np.cos(phi), n_events))
+            dense.append(np.bincount(event_of_object, pt_used * np.sin(phi), n_events))
+            eta = props["eta"][used]
+            dense.append(np.bincount(event_of_object, pt_used * np.sinh(eta), n_events))
         if plan.object_counts:
-            values[row] = m
+            dense.append(m)
+        for values in dense:
+            layout.put(block[row], values)
+            explicit[row] = layout.n_events
             row += 1
     for name in plan.event_columns:
-        values[row] = ls._event_columns[name]
+        layout.put(block[row], ls._event_columns[name])
+        explicit[row] = layout.n_events
         row += 1
-    return values
+    return block, explicit
 
 
 def _lerp(low, high, fraction):
@@ -576,64 +637,78 @@ def _lerp(low, high, fraction):
     return np.where(fraction >= 0.5, high - difference * (1 - fraction), result)
 
 
-def _segment_statistics(values, n_events, plan):
-    """Statistics of each row of ``values`` over each LS's events: (n_ls, n_cols * n_stats)."""
-    n_ls = len(n_events)
-    n_cols = values.shape[0]
+def _layout_statistics(block, explicit, layout, plan):
+    """Statistics of each per-event column over each LS: (n_ls, n_cols * n_stats).
+
+    ``block`` and ``explicit`` come from :func:`_per_event_block`; ``block`` is modified in
+    place. Rows of LS without events are left as NaN.
+    """
+    n_ls = layout.n_lumisections
+    n_cols = block.shape[0]
     n_stats = len(plan.statistics) + len(plan.percentiles)
     out = np.full((n_ls, n_cols, n_stats), np.nan)
-    nonempty = np.flatnonzero(n_events > 0)
-    if nonempty.size == 0 or n_cols == 0:
+    counts = layout.n_events
+    nonempty = counts > 0
+    if not nonempty.any() or n_cols == 0:
         return out.reshape(n_ls, -1)
-    counts = n_events[nonempty]
-    starts = np.zeros(n_ls, dtype=np.int64)
-    np.cumsum(n_events[:-1], out=starts[1:])
-    starts = starts[nonempty]
-    position = 0
-    if plan.statistics:
-        mean = np.add.reduceat(values, starts, axis=1) / counts
-        for name in plan.statistics:
-            if name == "mean":
-                out[nonempty, :, position] = mean.T
-            else:
-                deviation = values - np.repeat(mean, counts, axis=1)
-                np.multiply(deviation, deviation, out=deviation)
-                variance = np.add.reduceat(deviation, starts, axis=1) / counts
-                del deviation
-                out[nonempty, :, position] = np.sqrt(variance).T
-            position += 1
+    cube = block.reshape(n_cols, n_ls, layout.width)
+    safe_counts = np.maximum(counts, 1)
+    implicit_zeros = counts[None, :] - explicit  # (n_cols, n_ls)
+    beyond = np.arange(layout.width)[None, None, :] >= explicit[:, :, None]
+    n_moments = len(plan.statistics)
+    if n_moments:
+        mean = cube.sum(axis=2) / safe_counts  # everything past the explicit values is 0
     if len(plan.percentiles):
-        # One block (columns, lumisections, events), padded with +inf, sorted along the events.
-        width = int(counts.max())
-        n_nonempty = len(nonempty)
-        if np.all(counts == width):
-            block = values.reshape(n_cols, n_nonempty, width).copy()
+        np.copyto(cube, np.inf, where=beyond)
+        negatives = np.count_nonzero(cube < 0, axis=2)
+        widths = explicit.max(axis=1)
+        for column in range(n_cols):
+            if widths[column] > 1:
+                cube[column, :, : widths[column]].sort(axis=-1)
+        # Sorting keeps the explicit values in front, so `beyond` still marks the rest.
+        virtual = (safe_counts[:, None] - 1) * (plan.percentiles[None, :] / 100.0)
+        low_rank = np.floor(virtual).astype(np.int64)
+        high_rank = np.minimum(low_rank + 1, safe_counts[:, None] - 1)
+        fraction = virtual - low_rank
+
+        def order_statistic(rank):
+            # The LS's sorted values: explicit negatives, implicit zeros, explicit others.
+            rank = rank[None, :, :]  # (1, n_ls, n_percentiles)
+            below = negatives[:, :, None]
+            zeros = implicit_zeros[:, :, None]
+            index = np.where(rank < below, rank, rank - zeros)
+            index = np.clip(index, 0, layout.width - 1)
+            values = np.take_along_axis(cube, index, axis=2)
+            is_zero = (rank >= below) & (rank < below + zeros)
+            return np.where(is_zero, 0.0, values)
+
+        low = order_statistic(low_rank)
+        high = order_statistic(high_rank)
+        with np.errstate(invalid="ignore"):  # rows of empty LS hold only inf padding
+            result = _lerp(low, high, fraction[None])  # (n_cols, n_ls, n_percentiles)
+        out[:, :, n_moments:] = result.transpose(1, 0, 2)
+    for position, name in enumerate(plan.statistics):
+        if name == "mean":
+            out[:, :, position] = mean.T
         else:
-            ls_of_event = np.repeat(np.arange(n_nonempty), counts)
-            within = np.arange(values.shape[1]) - np.repeat(starts, counts)
-            block = np.full((n_cols, n_nonempty * width), np.inf)
-            block[:, ls_of_event * width + within] = values
-            block = block.reshape(n_cols, n_nonempty, width)
-        block.sort(axis=-1)
-        virtual = (counts[:, None] - 1) * (plan.percentiles[None, :] / 100.0)
-        low_index = np.floor(virtual).astype(np.int64)
-        high_index = np.minimum(low_index + 1, counts[:, None] - 1)
-        fraction = virtual - low_index
-        low = np.take_along_axis(block, low_index[None], axis=2)
-        high = np.take_along_axis(block, high_index[None], axis=2)
-        del block
-        result = _lerp(low, high, fraction[None])  # (n_cols, n_nonempty, n_percentiles)
-        out[nonempty, :, position:] = result.transpose(1, 0, 2)
+            # In place (the values are no longer needed): past the explicit values put the
+            # mean, which adds exactly 0, then add the implicit zeros' share (0 - mean)^2.
+            np.copyto(cube, mean[:, :, None], where=beyond)
+            cube -= mean[:, :, None]
+            np.multiply(cube, cube, out=cube)
+            squares = cube.sum(axis=2) + implicit_zeros * mean * mean
+            out[:, :, position] = np.sqrt(squares / safe_counts).T
+    out[~nonempty] = np.nan
     return out.reshape(n_ls, -1)
 
 
 def _chunk_features(ls, plan):
     """Features of every LS of ``ls`` (one chunk), in its LS order."""
-    n_columns = len(plan.per_event_columns)
-    values = _per_event_matrix(ls, plan, n_columns)
     n_events = ls.n_events
-    stats = _segment_statistics(values, n_events, plan)
-    del values
+    layout = _Layout(n_events)
+    block, explicit = _per_event_block(ls, plan, layout)
+    stats = _layout_statistics(block, explicit, layout, plan)
+    del block
     if not plan.lumisection_columns:
         return stats
     n_event_columns = len(plan.event_columns)

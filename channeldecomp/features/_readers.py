@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import glob
 import importlib
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -144,7 +146,7 @@ def read_nanoaod(
     Parameters
     ----------
     files : str, path or list of them
-        ROOT files (anything ``uproot.iterate`` accepts, e.g. ``"data/*.root"``).
+        ROOT files; wildcards are expanded (e.g. ``"data/*.root"``, files in sorted order).
     collections : dict of str to str, or list of str
         ``{channel name: NanoAOD collection}``, e.g. ``{"muons": "Muon", "jets": "Jet"}``: the
         branches ``Muon_pt``, ``Muon_eta``, ... are read for channel ``"muons"``. A list uses
@@ -201,9 +203,22 @@ def read_nanoaod(
     elif not isinstance(event_columns, Mapping):
         event_columns = {name: name for name in event_columns}
 
-    if isinstance(files, (str, bytes)) or not hasattr(files, "__iter__"):
+    if isinstance(files, (str, bytes, os.PathLike)) or not hasattr(files, "__iter__"):
         files = [files]
-    sources = [{str(f): tree} if ":" not in str(f) else str(f) for f in files]
+    paths = []
+    for name in files:
+        name = os.fspath(name)
+        name = name.decode() if isinstance(name, bytes) else name
+        if glob.has_magic(name):
+            matches = sorted(glob.glob(name))
+            if not matches:
+                raise ValueError(f"No file matches {name!r}.")
+            paths.extend(matches)
+        else:
+            paths.append(name)
+    if not paths:
+        raise ValueError("files is empty: give at least one ROOT file.")
+    sources = [{path: tree} for path in paths]
 
     first_file = uproot.open(sources[0])
     available = set(first_file.keys())
@@ -243,6 +258,6 @@ def read_nanoaod(
             )
         )
     if not parts:
-        raise ValueError(f"No events found in {files!r}.")
+        raise ValueError(f"No events found in {_describe(paths)}.")
     lumisections = parts[0] if len(parts) == 1 else LumiSections.concat(parts)
     return lumisections[np.lexsort((lumisections.lumi, lumisections.run))]

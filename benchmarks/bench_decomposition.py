@@ -1,0 +1,382 @@
+"""Decomposition benchmark: which method tells *which channel* made a lumisection bad?
+
+On the simulated detector (``channeldecomp.datasets.simulate_lumisections``), where the truth of
+which channels each fault is visible in is known, every method is trained on the global label
+only and scored on held-out runs:
+
+- global ROC AUC of P(good) against the global label;
+- per channel, ROC AUC of the channel's score (high = the channel looks good) against
+  ``channel_truth`` (1 = no fault visible in that channel); the table gives the mean over the
+  four channels and the worst channel.
+
+Methods (all fitted on the same standardized ``LumiSectionPercentiles`` features):
+
+- ``cdc``: ``ChannelDecompositionClassifier`` with its defaults;
+- ``cdc-paper``: the paper's configuration (``from_preset("paper")``; its epoch count is capped
+  by ``--paper-epochs`` to keep the run short);
+- ``cdc-random``: the paper's control, the same model with the columns split at random into
+  groups of the same sizes as the channels (each random group is matched to the channel it
+  scores best on, which favours the control);
+- ``per-channel``: independent per-channel MLPs trained on the global label, no Fuzzy AND
+  (global score: the product of their P(good));
+- ``iforest``: per-channel IsolationForest trained on good LS only (unsupervised);
+- ``mlp-attr``: one MLP on all features, per-channel score = minus the gradient x input
+  attribution (towards "bad") summed over the channel's columns;
+- ``hgb``: HistGradientBoosting on all features: global AUC only (the accuracy ceiling).
+
+Over several seeds and difficulty levels, all in one run, it prints one table: mean (and
+standard deviation over seeds) of each metric, the global AUC relative to ``hgb`` and the fit
+time relative to ``hgb``, both measured in the same process.
+
+    python benchmarks/bench_decomposition.py            # 3 seeds x 2 difficulties
+    python benchmarks/bench_decomposition.py --quick    # a fast smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
+from sklearn.metrics import roc_auc_score
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import StandardScaler
+
+from channeldecomp import LumiSectionPercentiles
+from channeldecomp._channels import channel_sizes_partition, resolve_channels
+from channeldecomp.datasets import DETECTOR_CHANNELS, simulate_lumisections
+
+logger = logging.getLogger("bench_decomposition")
+
+METHODS = ("cdc", "cdc-paper", "cdc-random", "per-channel", "iforest", "mlp-attr", "hgb")
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+
+def make_split(difficulty, seed, n_lumisections, events_per_lumisection, test_fraction=0.35):
+    """Simulate, build features, and split by run (a fault episode never spans two runs)."""
+    data = simulate_lumisections(
+        n_lumisections, events_per_lumisection, difficulty=difficulty, random_state=seed
+    )
+    features = LumiSectionPercentiles(lumisection_columns=False).set_output(transform="pandas")
+    X = features.fit_transform(data.lumisections)
+    runs = data["keys"].get_level_values("run").to_numpy()
+    rng = np.random.default_rng(seed)
+    unique_runs = rng.permutation(np.unique(runs))
+    sizes = pd.Series(runs).value_counts()
+    test_runs, n_test = [], 0
+    for run in unique_runs:
+        if n_test >= test_fraction * len(runs):
+            break
+        test_runs.append(run)
+        n_test += sizes[run]
+    test = np.isin(runs, test_runs)
+    y = np.asarray(data.y)
+    truth = data.channel_truth.to_numpy()
+    # Both classes in both halves (tiny quick runs could miss one).
+    if len(np.unique(y[test])) < 2 or len(np.unique(y[~test])) < 2:
+        test = rng.random(len(runs)) < test_fraction
+    scaler = StandardScaler().set_output(transform="pandas").fit(X[~test])
+    X = scaler.transform(X)
+    return {
+        "X_train": X[~test],
+        "X_test": X[test],
+        "y_train": y[~test],
+        "y_test": y[test],
+        "truth_test": pd.DataFrame(truth[test], columns=data.channel_truth.columns),
+        "weight_train": np.asarray(data.luminosity)[~test],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring
+# ---------------------------------------------------------------------------------------------
+
+
+def _auc(target, score):
+    target = np.asarray(target)
+    if len(np.unique(target)) < 2:
+        return np.nan
+    return roc_auc_score(target, score)
+
+
+def score_method(split, p_good, channel_scores, *, match_channels=False):
+    """Global AUC, and mean and worst per-channel AUC against the truth (NaN if no scores)."""
+    result = {"global_auc": _auc(split["y_test"], p_good)}
+    if channel_scores is None:
+        result["mean_channel_auc"] = result["worst_channel_auc"] = np.nan
+        return result
+    truth = split["truth_test"]
+    scores = np.asarray(channel_scores, dtype=float)
+    if match_channels:
+        # Random groups have no channel: give each channel the group that scores best on it.
+        from scipy.optimize import linear_sum_assignment
+
+        table = np.array(
+            [[_auc(truth[c], scores[:, g]) for g in range(scores.shape[1])] for c in truth]
+        )
+        rows, cols = linear_sum_assignment(-np.nan_to_num(table, nan=0.5))
+        aucs = table[rows, cols]
+    else:
+        aucs = np.array([_auc(truth[c], scores[:, i]) for i, c in enumerate(truth)])
+    result["mean_channel_auc"] = float(np.nanmean(aucs))
+    result["worst_channel_auc"] = float(np.nanmin(aucs))
+    return result
+
+
+def _channel_indices(X):
+    indices = resolve_channels("prefix", X.shape[1], list(X.columns))
+    return {c: indices[c] for c in DETECTOR_CHANNELS}
+
+
+# ---------------------------------------------------------------------------------------------
+# Methods: each returns (P(good) on the test set, channel scores on the test set or None)
+# ---------------------------------------------------------------------------------------------
+
+
+def fit_cdc(split, seed, **params):
+    from channeldecomp import ChannelDecompositionClassifier
+
+    model = ChannelDecompositionClassifier(channels="prefix", random_state=seed, **params)
+    return _fit_and_score_cdc(model, split)
+
+
+def fit_cdc_paper(split, seed, max_epochs):
+    from channeldecomp import ChannelDecompositionClassifier
+
+    model = ChannelDecompositionClassifier.from_preset(
+        "paper", channels="prefix", max_epochs=max_epochs, random_state=seed
+    )
+    return _fit_and_score_cdc(model, split)
+
+
+def fit_cdc_random(split, seed, **params):
+    from channeldecomp import ChannelDecompositionClassifier
+
+    X_train = split["X_train"]
+    sizes = [len(v) for v in _channel_indices(X_train).values()]
+    groups = channel_sizes_partition(sizes, X_train.shape[1], seed)
+    channels = {f"group{i}": g.tolist() for i, g in enumerate(groups)}
+    model = ChannelDecompositionClassifier(channels=channels, random_state=seed, **params)
+    return _fit_and_score_cdc(model, split, names=False)
+
+
+def _fit_and_score_cdc(model, split, names=True):
+    X_train, X_test = split["X_train"], split["X_test"]
+    if not names:
+        X_train, X_test = X_train.to_numpy(), X_test.to_numpy()
+    model.fit(X_train, split["y_train"], sample_weight=split["weight_train"])
+    good_column = list(model.classes_).index(1)
+    p_good = model.predict_proba(X_test)[:, good_column]
+    scores = model.predict_channel_scores(X_test)
+    if names:
+        scores = scores[list(DETECTOR_CHANNELS)]
+    return p_good, scores.to_numpy()
+
+
+def fit_per_channel(split, seed, max_iter):
+    channel_indices = _channel_indices(split["X_train"])
+    X_train, X_test = split["X_train"].to_numpy(), split["X_test"].to_numpy()
+    y_train = split["y_train"]
+    scores = []
+    for indices in channel_indices.values():
+        model = MLPClassifier(
+            hidden_layer_sizes=(64, 32),
+            alpha=1e-3,
+            max_iter=max_iter,
+            early_stopping=False,
+            random_state=seed,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X_train[:, indices], y_train)
+        scores.append(model.predict_proba(X_test[:, indices])[:, list(model.classes_).index(1)])
+    scores = np.column_stack(scores)
+    return np.prod(scores, axis=1), scores
+
+
+def fit_iforest(split, seed):
+    channel_indices = _channel_indices(split["X_train"])
+    X_train, X_test = split["X_train"].to_numpy(), split["X_test"].to_numpy()
+    good = split["y_train"] == 1
+    scores = []
+    for indices in channel_indices.values():
+        forest = IsolationForest(n_estimators=200, random_state=seed)
+        forest.fit(X_train[good][:, indices])
+        reference = forest.score_samples(X_train[good][:, indices])
+        # Standardize on good training LS so channels combine on one scale.
+        score = forest.score_samples(X_test[:, indices])
+        scores.append((score - reference.mean()) / reference.std())
+    scores = np.column_stack(scores)
+    return scores.min(axis=1), scores
+
+
+def fit_mlp_attribution(split, seed, max_epochs):
+    import torch
+
+    channel_indices = _channel_indices(split["X_train"])
+    X_train = torch.tensor(split["X_train"].to_numpy(dtype=np.float32))
+    X_test = torch.tensor(split["X_test"].to_numpy(dtype=np.float32))
+    # Target 1 = bad, so the attribution points towards "bad".
+    y_bad = torch.as_tensor(1 - split["y_train"], dtype=torch.float32)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = torch.nn.Sequential(
+            torch.nn.Linear(X_train.shape[1], 128),
+            torch.nn.ReLU(),
+            torch.nn.Dropout(0.2),
+            torch.nn.Linear(128, 64),
+            torch.nn.ReLU(),
+            torch.nn.Linear(64, 1),
+        )
+    positive = float(y_bad.mean())
+    pos_weight = torch.tensor((1 - positive) / max(positive, 1e-6))
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    n = X_train.shape[0]
+    net.train()
+    for _ in range(max_epochs):
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, 64):
+            batch = order[start : start + 64]
+            optimizer.zero_grad()
+            loss = loss_fn(net(X_train[batch]).squeeze(1), y_bad[batch])
+            loss.backward()
+            optimizer.step()
+    net.eval()
+    inputs = X_test.clone().requires_grad_(True)
+    logit_bad = net(inputs).squeeze(1)
+    (gradient,) = torch.autograd.grad(logit_bad.sum(), inputs)
+    attribution = (gradient * inputs).detach().numpy()
+    p_good = torch.sigmoid(-logit_bad).detach().numpy()
+    scores = np.column_stack(
+        [-attribution[:, indices].sum(axis=1) for indices in channel_indices.values()]
+    )
+    return p_good, scores
+
+
+def fit_hgb(split, seed):
+    model = HistGradientBoostingClassifier(random_state=seed)
+    model.fit(split["X_train"].to_numpy(), split["y_train"])
+    return model.predict_proba(split["X_test"].to_numpy())[:, 1], None
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver
+# ---------------------------------------------------------------------------------------------
+
+
+def run_benchmark(
+    seeds, difficulties, n_lumisections, events_per_lumisection, max_epochs, paper_epochs, methods
+):
+    fitters = {
+        "cdc": lambda split, seed: fit_cdc(split, seed, max_epochs=max_epochs),
+        "cdc-paper": lambda split, seed: fit_cdc_paper(split, seed, paper_epochs),
+        "cdc-random": lambda split, seed: fit_cdc_random(split, seed, max_epochs=max_epochs),
+        "per-channel": lambda split, seed: fit_per_channel(split, seed, max_iter=max_epochs * 2),
+        "iforest": fit_iforest,
+        "mlp-attr": lambda split, seed: fit_mlp_attribution(split, seed, max_epochs),
+        "hgb": fit_hgb,
+    }
+    records = []
+    for difficulty, seed in itertools.product(difficulties, seeds):
+        start = time.perf_counter()
+        split = make_split(difficulty, seed, n_lumisections, events_per_lumisection)
+        logger.info(
+            "difficulty %s seed %d: %d train / %d test LS, %d features (%.1f s)",
+            difficulty,
+            seed,
+            len(split["y_train"]),
+            len(split["y_test"]),
+            split["X_train"].shape[1],
+            time.perf_counter() - start,
+        )
+        for method in methods:
+            start = time.perf_counter()
+            p_good, channel_scores = fitters[method](split, seed)
+            elapsed = time.perf_counter() - start
+            result = score_method(
+                split, p_good, channel_scores, match_channels=method == "cdc-random"
+            )
+            records.append(
+                {"difficulty": difficulty, "seed": seed, "method": method, "fit_s": elapsed}
+                | result
+            )
+            logger.info("  %-12s %s (%.1f s)", method, _short(result), elapsed)
+    return pd.DataFrame(records)
+
+
+def _short(result):
+    return " ".join(f"{k}={v:.3f}" for k, v in result.items())
+
+
+def summarize(records):
+    """One table: mean (std over seeds) of each metric, and ratios against hgb."""
+    reference = records[records["method"] == "hgb"].set_index(["difficulty", "seed"])
+    records = records.join(
+        reference[["global_auc", "fit_s"]].rename(
+            columns={"global_auc": "hgb_auc", "fit_s": "hgb_fit_s"}
+        ),
+        on=["difficulty", "seed"],
+    )
+    records["global_vs_hgb"] = records["global_auc"] - records["hgb_auc"]
+    records["time_vs_hgb"] = records["fit_s"] / records["hgb_fit_s"]
+    grouped = records.groupby(["difficulty", "method"], sort=False)
+    metrics = ["global_auc", "mean_channel_auc", "worst_channel_auc"]
+    table = pd.DataFrame(index=grouped.size().index)
+    for metric in metrics:
+        mean, std = grouped[metric].mean(), grouped[metric].std(ddof=0)
+        table[metric] = ["-" if np.isnan(m) else f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, std)]
+    table["global - hgb"] = grouped["global_vs_hgb"].mean().map(lambda v: f"{v:+.3f}")
+    table["time / hgb"] = grouped["time_vs_hgb"].mean().map(lambda v: f"{v:.1f}x")
+    return table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--difficulties", nargs="+", default=None)
+    parser.add_argument("--n-lumisections", type=int, default=None)
+    parser.add_argument("--events-per-lumisection", type=int, default=None)
+    parser.add_argument("--max-epochs", type=int, default=None)
+    parser.add_argument("--paper-epochs", type=int, default=None)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--quiet", action="store_true", help="print only the table")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    seeds = args.seeds or ([0] if quick else [0, 1, 2])
+    difficulties = args.difficulties or (["default"] if quick else ["default", "hard"])
+    difficulties = [float(d) if d.replace(".", "", 1).isdigit() else d for d in difficulties]
+    n_ls = args.n_lumisections or (300 if quick else 1500)
+    events = args.events_per_lumisection or (100 if quick else 400)
+    max_epochs = args.max_epochs or (5 if quick else 40)
+    paper_epochs = args.paper_epochs or (5 if quick else 200)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    start = time.perf_counter()
+    records = run_benchmark(
+        seeds, difficulties, n_ls, events, max_epochs, paper_epochs, args.methods
+    )
+    table = summarize(records)
+    print(
+        f"\nDecomposition benchmark: {len(seeds)} seed(s) x {len(difficulties)} difficulty "
+        f"level(s); {n_ls} LS x {events} events; held-out runs; "
+        f"cdc/cdc-random {max_epochs} epochs, cdc-paper {paper_epochs} epochs; "
+        f"mean ± std over seeds; total {time.perf_counter() - start:.0f} s\n"
+    )
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.to_string())
+    return records
+
+
+if __name__ == "__main__":
+    main()

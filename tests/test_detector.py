@@ -1,0 +1,296 @@
+"""The simulated detector: arrays contract, truth consistency, fault visibility, determinism."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from channeldecomp.datasets import (
+    DETECTOR_CHANNELS,
+    DETECTOR_FAULT_MODES,
+    DETECTOR_VISIBILITY,
+    detector_visibility,
+)
+from channeldecomp.datasets._detector import _simulate_arrays
+
+SUBSYSTEMS = list(DETECTOR_VISIBILITY)
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    return _simulate_arrays(300, 60, bad_fraction=0.4, multi_fault_fraction=0.5, random_state=0)
+
+
+def test_arrays_follow_the_from_arrays_contract(mixed):
+    arrays, truth = mixed
+    run, lumi, n_events = arrays["run"], arrays["lumi"], arrays["n_events"]
+    assert run.shape == lumi.shape == n_events.shape == (300,)
+    assert all(np.issubdtype(a.dtype, np.integer) for a in (run, lumi, n_events))
+    assert len(set(zip(run.tolist(), lumi.tolist()))) == 300
+    assert n_events.min() >= 1
+    n_total = int(n_events.sum())
+    assert set(arrays["objects"]) == set(DETECTOR_CHANNELS)
+    for channel, (n_objects, properties) in arrays["objects"].items():
+        assert n_objects.shape == (n_total,), channel
+        assert np.issubdtype(n_objects.dtype, np.integer)
+        assert "pt" in properties and {"eta", "phi"} <= set(properties)
+        for name, values in properties.items():
+            assert values.dtype == np.float64, (channel, name)
+            assert values.shape == (int(n_objects.sum()),), (channel, name)
+            assert np.isfinite(values).all(), (channel, name)
+        assert (properties["pt"] > 0).all()
+        assert (np.abs(properties["phi"]) <= np.pi + 1e-9).all()
+    for name, values in arrays["event_columns"].items():
+        assert values.shape == (n_total,), name
+    # Lumi numbers count up from 1 within each run; runs are contiguous blocks in order.
+    starts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+    assert np.all(np.diff(run[starts]) > 0)
+    for a, b in zip(starts, np.r_[starts[1:], 300]):
+        np.testing.assert_array_equal(lumi[a:b], np.arange(1, b - a + 1))
+
+
+def test_physics_shapes(mixed):
+    arrays, truth = mixed
+    clean, _ = _simulate_arrays(300, 60, bad_fraction=0.0, random_state=0)
+    objects = clean["objects"]
+    # Falling pT spectra: many more soft than hard objects.
+    for channel, (_, properties) in objects.items():
+        pt = properties["pt"]
+        assert np.median(pt) < 0.75 * np.mean(pt[pt > np.median(pt)]), channel
+    # Per-type eta acceptance.
+    assert np.abs(objects["muons"][1]["eta"]).max() <= 2.4
+    assert np.abs(objects["photons"][1]["eta"]).max() <= 2.5
+    assert np.abs(objects["calo_jets"][1]["eta"]).max() > 3.0
+    # Luminosity decays within a fill, and events and pile-up grow with it.
+    luminosity = truth["luminosity"]
+    assert np.corrcoef(luminosity, arrays["n_events"])[0, 1] > 0.5
+    ls = np.repeat(np.arange(300), clean["n_events"])
+    pileup = np.bincount(ls, clean["event_columns"]["pileup"]) / clean["n_events"]
+    assert np.corrcoef(luminosity, pileup)[0, 1] > 0.7
+    n_pf = np.bincount(ls, objects["pf"][0]) / clean["n_events"]
+    assert np.corrcoef(pileup, n_pf)[0, 1] > 0.5
+    run = arrays["run"]
+    for number in np.unique(run):
+        in_run = luminosity[run == number]
+        if in_run.size >= 40:
+            assert in_run[-10:].mean() < in_run[:10].mean(), number
+
+
+def test_truth_is_consistent_with_the_visibility_map(mixed):
+    _, truth = mixed
+    subsystems, channel_truth = truth["subsystems"], truth["channel_truth"]
+    assert list(subsystems.columns) == SUBSYSTEMS
+    assert list(channel_truth.columns) == list(DETECTOR_CHANNELS)
+    any_bad = (subsystems == 0).any(axis=1).to_numpy()
+    np.testing.assert_array_equal(truth["y"] == 0, any_bad)
+    assert 0.3 < any_bad.mean() < 0.6
+    for channel in DETECTOR_CHANNELS:
+        seen_by = [s for s in SUBSYSTEMS if channel in DETECTOR_VISIBILITY[s]]
+        expected = (subsystems[seen_by] == 1).all(axis=1).astype(np.int64)
+        np.testing.assert_array_equal(channel_truth[channel], expected)
+    # Two subsystems failing together happen; the fault modes match the subsystems.
+    assert ((subsystems == 0).sum(axis=1) >= 2).any()
+    for subsystem in SUBSYSTEMS:
+        modes = set(truth["fault_mode"][subsystem]) - {""}
+        assert modes <= set(DETECTOR_FAULT_MODES[subsystem])
+        np.testing.assert_array_equal(
+            truth["fault_mode"][subsystem] == "", subsystems[subsystem] == 1
+        )
+
+
+def test_invisible_fault_is_globally_bad_but_seen_nowhere():
+    _, truth = _simulate_arrays(120, 10, subsystems=["CASTOR"], random_state=3)
+    bad = truth["y"] == 0
+    assert bad.any()
+    assert (truth["channel_truth"] == 1).all(axis=None)
+    assert detector_visibility().loc["CASTOR"].sum() == 0
+
+
+def test_faults_come_in_blocks_within_runs(mixed):
+    arrays, truth = mixed
+    episodes = truth["faults"]
+    assert len(episodes) > 3
+    assert set(episodes.columns) == {"subsystem", "mode", "strength", "first", "last"}
+    run = arrays["run"]
+    assert (run[episodes["first"]] == run[episodes["last"]]).all()
+    assert (episodes["last"] - episodes["first"]).max() >= 3
+    assert episodes["strength"].between(0.5 - 1e-9, 2.0 + 1e-9).all()
+
+
+def test_label_noise_flips_the_global_label_only():
+    arrays, truth = _simulate_arrays(400, 5, label_noise=0.2, random_state=4)
+    any_bad = (truth["subsystems"] == 0).any(axis=1).to_numpy()
+    flipped = truth["label_flipped"]
+    assert 0.1 < flipped.mean() < 0.3
+    np.testing.assert_array_equal(truth["y"] == 0, any_bad ^ flipped)
+
+
+def test_deterministic_given_random_state():
+    a, ta = _simulate_arrays(40, 30, random_state=11)
+    b, tb = _simulate_arrays(40, 30, random_state=11)
+    c, _ = _simulate_arrays(40, 30, random_state=12)
+    np.testing.assert_array_equal(a["n_events"], b["n_events"])
+    for channel in DETECTOR_CHANNELS:
+        for name, values in a["objects"][channel][1].items():
+            np.testing.assert_array_equal(values, b["objects"][channel][1][name])
+    pd.testing.assert_frame_equal(ta["subsystems"], tb["subsystems"])
+    assert not np.array_equal(a["objects"]["pf"][1]["pt"][:50], c["objects"]["pf"][1]["pt"][:50])
+
+
+def test_difficulty_scales_the_strengths():
+    strengths = {}
+    for difficulty in ("easy", 1.0, "hard"):
+        _, truth = _simulate_arrays(400, 2, difficulty=difficulty, random_state=5)
+        strengths[difficulty] = truth["faults"]["strength"].to_numpy()
+    np.testing.assert_allclose(strengths["easy"], 2 * strengths[1.0])
+    np.testing.assert_allclose(strengths["hard"], strengths[1.0] / 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fault visibility: per-LS statistics move in the mapped channels and nowhere else.
+# ---------------------------------------------------------------------------------------------
+
+
+def _per_ls_statistics(arrays):
+    """Simple per-LS statistics of every channel: counts, pT levels, eta/phi moments."""
+    n_events = arrays["n_events"]
+    n_ls = n_events.size
+    event_ls = np.repeat(np.arange(n_ls), n_events)
+    statistics = {}
+    for channel, (n_objects, properties) in arrays["objects"].items():
+        ls = np.repeat(event_ls, n_objects)
+        n = np.bincount(ls, minlength=n_ls)
+        safe = np.maximum(n, 1)
+        pt = properties["pt"]
+        columns = {
+            "objects_per_event": n / n_events,
+            "mean_log_pt": np.bincount(ls, np.log(pt), n_ls) / safe,
+            "std_log_pt": np.sqrt(
+                np.maximum(
+                    np.bincount(ls, np.log(pt) ** 2, n_ls) / safe
+                    - (np.bincount(ls, np.log(pt), n_ls) / safe) ** 2,
+                    0,
+                )
+            ),
+            "mean_eta": np.bincount(ls, properties["eta"], n_ls) / safe,
+            "mean_abs_eta": np.bincount(ls, np.abs(properties["eta"]), n_ls) / safe,
+            "mean_cos_phi": np.bincount(ls, np.cos(properties["phi"]), n_ls) / safe,
+            "mean_sin_phi": np.bincount(ls, np.sin(properties["phi"]), n_ls) / safe,
+        }
+        # Leading object per event: its pT.
+        event = np.repeat(np.arange(n_events.sum()), n_objects)
+        leading = np.zeros(n_events.sum())
+        np.maximum.at(leading, event, pt)
+        columns["mean_log_leading_pt"] = np.bincount(event_ls, np.log1p(leading), n_ls) / n_events
+        for name, values in properties.items():
+            if name not in ("pt", "eta", "phi"):
+                mean = np.bincount(ls, values, n_ls) / safe
+                columns[f"mean_{name}"] = mean
+                columns[f"std_{name}"] = np.sqrt(
+                    np.maximum(np.bincount(ls, values**2, n_ls) / safe - mean**2, 0)
+                )
+        statistics[channel] = pd.DataFrame(columns)
+    return statistics
+
+
+CASES = [(s, m) for s, modes in DETECTOR_FAULT_MODES.items() for m in modes]
+
+
+@pytest.mark.parametrize(("subsystem", "mode"), CASES, ids=[f"{s}-{m}" for s, m in CASES])
+def test_fault_mode_is_visible_exactly_in_its_channels(subsystem, mode):
+    kwargs = dict(n_lumisections=60, events_per_lumisection=150, random_state=21)
+    faulty, truth = _simulate_arrays(
+        **kwargs, subsystems=[subsystem], fault_modes=[mode], bad_fraction=0.5
+    )
+    clean, _ = _simulate_arrays(**kwargs, bad_fraction=0.0)
+    bad = (truth["subsystems"][subsystem] == 0).to_numpy()
+    assert bad.sum() >= 10
+    faulty_stats = _per_ls_statistics(faulty)
+    clean_stats = _per_ls_statistics(clean)
+    for channel in DETECTOR_CHANNELS:
+        difference = faulty_stats[channel] - clean_stats[channel]
+        if channel not in DETECTOR_VISIBILITY[subsystem]:
+            # Truly invisible: the events of this channel are exactly the fault-free ones.
+            assert (difference.to_numpy() == 0).all(), channel
+            n_faulty, _ = faulty["objects"][channel]
+            np.testing.assert_array_equal(n_faulty, clean["objects"][channel][0])
+            continue
+        assert (difference[~bad].to_numpy() == 0).all(), channel
+        # Visible: on bad LS, some statistic moves by well over its LS-to-LS spread.
+        spread = clean_stats[channel].std()
+        shift = (difference[bad].abs() / spread).mean()
+        assert shift.max() > 1.0, (channel, shift.sort_values().tail(3).to_dict())
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_lumisections": 0},
+        {"events_per_lumisection": 2.5},
+        {"difficulty": 0},
+        {"difficulty": "extreme"},
+        {"bad_fraction": 1.0},
+        {"label_noise": 1.5},
+        {"mean_fault_length": 0.5},
+        {"subsystems": ["Muon"]},
+        {"subsystems": []},
+        {"fault_modes": ["meltdown"]},
+    ],
+)
+def test_bad_arguments_are_named(kwargs):
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=name.split("_")[0]):
+        _simulate_arrays(**{"n_lumisections": 5, "events_per_lumisection": 5, **kwargs})
+
+
+def test_simulate_lumisections_returns_the_documented_bunch():
+    from channeldecomp import LumiSectionPercentiles, LumiSections
+    from channeldecomp.datasets import simulate_lumisections
+
+    data = simulate_lumisections(n_lumisections=50, events_per_lumisection=40, random_state=2)
+    assert isinstance(data.lumisections, LumiSections)
+    assert len(data.lumisections) == 50
+    assert data.y.shape == data.luminosity.shape == (50,)
+    np.testing.assert_array_equal(data.target, data.y)
+    keys = data["keys"]
+    assert list(keys.names) == ["run", "lumi"] and keys.is_unique
+    np.testing.assert_array_equal(
+        data.lumisections.n_events, _simulate_arrays(50, 40, random_state=2)[0]["n_events"]
+    )
+    for frame in (data.subsystems, data.channel_truth, data.fault_mode, data.fault_strength):
+        assert len(frame) == 50
+    assert data.visibility.equals(detector_visibility())
+    features = LumiSectionPercentiles(n_quantiles=2, percentiles=[50], statistics=["mean"])
+    X = features.set_output(transform="pandas").fit_transform(data.lumisections)
+    assert {name.split("__")[0] for name in X.columns} == {*DETECTOR_CHANNELS, "ls"}
+    np.testing.assert_allclose(X["ls__luminosity_mean"], data.luminosity)
+    assert X.index.equals(keys)
+
+
+def test_spurious_objects_are_added_to_the_right_events():
+    kwargs = dict(n_lumisections=40, events_per_lumisection=50, random_state=8)
+    noisy, truth = _simulate_arrays(
+        **kwargs,
+        subsystems=["ECAL", "HCAL"],
+        fault_modes=["noisy_cells"],
+        multi_fault_fraction=1.0,
+        bad_fraction=0.6,
+    )
+    clean, _ = _simulate_arrays(**kwargs, bad_fraction=0.0)
+    both = ((truth["subsystems"] == 0).sum(axis=1) == 2).to_numpy()
+    assert both.any()
+    event_ls = np.repeat(np.arange(40), noisy["n_events"])
+    for channel in ("pf", "calo_jets"):
+        n_noisy, p_noisy = noisy["objects"][channel]
+        n_clean, p_clean = clean["objects"][channel]
+        extra = n_noisy - n_clean
+        assert extra.min() == 0 and extra[both[event_ls]].sum() > 0
+        assert extra[~(truth["subsystems"] == 0).any(axis=1).to_numpy()[event_ls]].sum() == 0
+        # Every event keeps its own fault-free objects first, then the spurious ones.
+        start_noisy = np.r_[0, np.cumsum(n_noisy)[:-1]]
+        positions = np.repeat(start_noisy, n_clean) + (
+            np.arange(n_clean.sum()) - np.repeat(np.r_[0, np.cumsum(n_clean)[:-1]], n_clean)
+        )
+        np.testing.assert_array_equal(p_noisy["pt"][positions], p_clean["pt"])
+        hot = np.ones(n_noisy.sum(), dtype=bool)
+        hot[positions] = False
+        assert (p_noisy["pt"][hot] >= 10.0).all()

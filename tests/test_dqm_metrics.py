@@ -1,0 +1,315 @@
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from dqm_models import LogisticChannelClassifier
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import precision_score, recall_score, roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from channeldecomp.datasets import make_channel_anomalies
+from channeldecomp.metrics import (
+    channel_subsystem_auc,
+    decomposition_auc,
+    evaluate_triage,
+    exclusive_anomaly_fraction,
+    precision_at_recall,
+    random_partition_control,
+    triage,
+    triage_thresholds,
+)
+
+
+def _random_inputs(seed, n=300, n_channels=3, n_subsystems=4, weighted=True):
+    rng = np.random.default_rng(seed)
+    scores = pd.DataFrame(rng.random((n, n_channels)), columns=[f"c{i}" for i in range(n_channels)])
+    labels = pd.DataFrame(
+        (rng.random((n, n_subsystems)) > rng.uniform(0.05, 0.5, n_subsystems)).astype(int),
+        columns=[f"s{j}" for j in range(n_subsystems)],
+    )
+    weight = rng.uniform(0.1, 3, n) if weighted else None
+    return scores, labels, weight
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), weighted=st.booleans())
+def test_channel_subsystem_auc_matches_sklearn(seed, weighted):
+    scores, labels, weight = _random_inputs(seed, weighted=weighted)
+    # Ties in the scores as well, to check they count as 1/2 like sklearn does.
+    scores["c2"] = np.round(scores["c2"], 1)
+    auc = channel_subsystem_auc(scores, labels, sample_weight=weight)
+    assert list(auc.index) == list(scores.columns)
+    assert list(auc.columns) == list(labels.columns)
+    for channel in scores:
+        for subsystem in labels:
+            expected = roc_auc_score(labels[subsystem], scores[channel], sample_weight=weight)
+            assert auc.loc[channel, subsystem] == pytest.approx(expected, abs=1e-12)
+    assert auc.attrs["n_bad"] == {s: int((labels[s] == 0).sum()) for s in labels}
+
+
+def test_channel_subsystem_auc_single_class_is_nan_with_warning():
+    scores, labels, _ = _random_inputs(0)
+    labels["s1"] = 1
+    with pytest.warns(UndefinedMetricWarning, match="'s1'"):
+        auc = channel_subsystem_auc(scores, labels)
+    assert auc["s1"].isna().all()
+    assert auc.drop(columns="s1").notna().all().all()
+    # Missing flags are left out of their column only.
+    labels = labels.astype(float)
+    labels.loc[:9, "s0"] = np.nan
+    auc = channel_subsystem_auc(scores, labels.drop(columns="s1"))
+    expected = roc_auc_score(labels["s0"].iloc[10:], scores["c0"].iloc[10:])
+    assert auc.loc["c0", "s0"] == pytest.approx(expected)
+
+
+def test_channel_subsystem_auc_input_errors():
+    scores, labels, _ = _random_inputs(1)
+    with pytest.raises(ValueError, match="rows"):
+        channel_subsystem_auc(scores, labels.iloc[:-1])
+    with pytest.raises(ValueError, match="different indexes"):
+        channel_subsystem_auc(scores, labels.set_axis(labels.index + 1))
+    with pytest.raises(ValueError, match="binary"):
+        channel_subsystem_auc(scores, labels * np.arange(len(labels))[:, None])
+    with pytest.raises(ValueError, match="sample_weight"):
+        channel_subsystem_auc(scores, labels, sample_weight=np.ones(3))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), weighted=st.booleans())
+def test_decomposition_auc_matches_sklearn(seed, weighted):
+    scores, truth, weight = _random_inputs(seed, n_subsystems=3, weighted=weighted)
+    truth.columns = scores.columns
+    shuffled = truth[["c2", "c0", "c1"]]  # matched by name, not position
+    auc = decomposition_auc(scores, shuffled, sample_weight=weight)
+    for channel in scores:
+        expected = roc_auc_score(truth[channel], scores[channel], sample_weight=weight)
+        assert auc[channel] == pytest.approx(expected, abs=1e-12)
+
+
+def test_decomposition_auc_errors_and_nan():
+    scores, truth, _ = _random_inputs(2, n_subsystems=3)
+    with pytest.raises(ValueError, match="no column for channel"):
+        decomposition_auc(scores, truth)
+    truth.columns = scores.columns
+    truth["c1"] = 0
+    with pytest.warns(UndefinedMetricWarning):
+        auc = decomposition_auc(scores, truth)
+    assert np.isnan(auc["c1"]) and not np.isnan(auc["c0"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), threshold=st.floats(0.05, 0.95))
+def test_exclusive_anomaly_fraction_matches_direct_computation(seed, threshold):
+    scores, labels, weight = _random_inputs(seed, n=400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        fraction = exclusive_anomaly_fraction(
+            scores, labels, threshold=threshold, sample_weight=weight
+        )
+    n_bad = (labels == 0).sum(axis=1)
+    for subsystem in labels:
+        exclusive = (n_bad == 1) & (labels[subsystem] == 0)
+        assert fraction.attrs["n_exclusive"][subsystem] == exclusive.sum()
+        for channel in scores:
+            if exclusive.sum() == 0:
+                assert np.isnan(fraction.loc[channel, subsystem])
+                continue
+            flagged = (scores.loc[exclusive, channel] < threshold).to_numpy()
+            # recall_score of "flagged" among exclusive anomalies is the same number.
+            expected = recall_score(
+                np.ones(exclusive.sum()), flagged, sample_weight=weight[exclusive.to_numpy()]
+            )
+            assert fraction.loc[channel, subsystem] == pytest.approx(expected)
+
+
+def test_exclusive_anomaly_fraction_per_channel_thresholds():
+    scores = pd.DataFrame({"a": [0.3, 0.3, 0.9], "b": [0.3, 0.3, 0.9]})
+    labels = pd.DataFrame({"X": [0, 0, 1], "Y": [1, 1, 0]})
+    fraction = exclusive_anomaly_fraction(scores, labels, threshold={"a": 0.5, "b": 0.2})
+    assert fraction.loc["a", "X"] == 1.0 and fraction.loc["b", "X"] == 0.0
+    with pytest.raises(ValueError, match="channel"):
+        exclusive_anomaly_fraction(scores, labels, threshold={"a": 0.5})
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    recall=st.floats(0.0, 1.0),
+    weighted=st.booleans(),
+)
+def test_precision_at_recall_matches_brute_force(seed, recall, weighted):
+    rng = np.random.default_rng(seed)
+    n = 60
+    y = (rng.random(n) < 0.6).astype(int)
+    y[:2] = [0, 1]
+    score = np.round(rng.random(n) + 0.3 * y, 2)
+    weight = rng.uniform(0.2, 2, n) if weighted else None
+    best = 0.0
+    for threshold in np.unique(score):
+        predicted = (score >= threshold).astype(int)
+        if recall_score(y, predicted, sample_weight=weight) >= recall - 1e-12:
+            best = max(best, precision_score(y, predicted, sample_weight=weight))
+    assert precision_at_recall(y, score, recall=recall, sample_weight=weight) == pytest.approx(best)
+
+
+def test_precision_at_recall_pos_label_and_errors():
+    y = np.array(["bad", "good", "good", "bad"])
+    score = np.array([0.2, 0.9, 0.4, 0.5])
+    assert precision_at_recall(y, score, recall=0.5, pos_label="good") == 1.0
+    with pytest.raises(ValueError, match="recall"):
+        precision_at_recall(y, score, recall=1.5, pos_label="good")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    max_pollution=st.sampled_from([0.0, 0.01, 0.05, 0.2]),
+    max_loss=st.sampled_from([0.0, 0.01, 0.05, 0.2]),
+    weighted=st.booleans(),
+)
+def test_triage_thresholds_meet_targets_and_are_optimal_on_calibration(
+    seed, max_pollution, max_loss, weighted
+):
+    rng = np.random.default_rng(seed)
+    n = 200
+    y = (rng.random(n) < 0.7).astype(int)
+    score = np.round(np.clip(rng.normal(0.3 + 0.4 * y, 0.2), 0, 1), 2)
+    weight = rng.uniform(0.2, 2, n) if weighted else np.ones(n)
+    reject_at, accept_at = triage_thresholds(
+        y,
+        score,
+        max_pollution=max_pollution,
+        max_loss=max_loss,
+        confidence=None,
+        sample_weight=weight,
+    )
+    assert reject_at < accept_at
+    result = evaluate_triage(y, score, (reject_at, accept_at), sample_weight=weight)
+    assert result["pollution"] <= max_pollution + 1e-12
+    assert result["loss"] <= max_loss + 1e-12
+    total = result["accepted_fraction"] + result["rejected_fraction"] + result["manual_fraction"]
+    assert total == pytest.approx(1.0)
+
+    # Direct check: no lower accept threshold meets the pollution target.
+    def pollution(t):
+        accepted = score >= t
+        return np.average(1 - y[accepted], weights=weight[accepted]) if accepted.any() else 0.0
+
+    lower = [t for t in np.unique(score) if t < accept_at]
+    assert all(pollution(t) > max_pollution + 1e-12 for t in lower)
+
+
+def test_triage_respects_targets_on_held_out_data():
+    # One large sample of the generator: a global model trained on the first 8000 LS, the
+    # thresholds chosen on 5000 of the rest and evaluated on the other ~47000 (so the held-out
+    # rates are close to the true ones).
+    data = make_channel_anomalies(n_samples=60000, random_state=11)
+    X, y = data.data.to_numpy(), data.target.to_numpy()
+    model = QuadraticDiscriminantAnalysis(reg_param=0.1).fit(X[:8000], y[:8000])
+    p_good, y_rest = model.predict_proba(X[8000:])[:, 1], y[8000:]
+    assert roc_auc_score(y_rest, p_good) > 0.95
+    rng = np.random.default_rng(0)
+    violations = {0.95: 0, None: 0}
+    for max_pollution, max_loss in ((0.01, 0.02), (0.004, 0.006)):
+        for _ in range(5):
+            order = rng.permutation(len(y_rest))
+            calibration, held_out = order[:5000], order[5000:]
+            for confidence in violations:
+                thresholds = triage_thresholds(
+                    y_rest[calibration],
+                    p_good[calibration],
+                    max_pollution=max_pollution,
+                    max_loss=max_loss,
+                    confidence=confidence,
+                )
+                result = evaluate_triage(y_rest[held_out], p_good[held_out], thresholds)
+                assert result["accepted_fraction"] > 0.3 and result["rejected_fraction"] > 0.1
+                assert result["manual_fraction"] < 0.4
+                violations[confidence] += (
+                    result["pollution"] > max_pollution or result["loss"] > max_loss
+                )
+    # The default (95% upper bounds) holds its targets on held-out data but for the odd
+    # unlucky calibration draw; the plain empirical rule misses them most of the time.
+    assert violations[0.95] <= 2
+    assert violations[None] >= 5
+
+
+def test_triage_splits_calibration_from_evaluation():
+    rng = np.random.default_rng(3)
+    y_rest = (rng.random(6000) < 0.75).astype(int)
+    p_good = np.where(y_rest == 1, rng.beta(5, 1, 6000), rng.beta(1, 5, 6000))
+    strict = triage(y_rest, p_good, max_pollution=0.01, max_loss=0.01, random_state=0)
+    assert strict.reject_at < strict.accept_at
+    assert strict.calibration["n_accepted"] > 0 and strict.calibration["n_rejected"] > 0
+    assert strict.calibration["pollution"] <= 0.01 and strict.calibration["loss"] <= 0.01
+    n_total = sum(strict.evaluation[k] for k in ("n_accepted", "n_rejected", "n_manual"))
+    assert n_total == len(y_rest) // 2
+    # Looser targets leave less to review.
+    loose = triage(y_rest, p_good, max_pollution=0.05, max_loss=0.05, random_state=0)
+    assert loose.evaluation["manual_fraction"] < strict.evaluation["manual_fraction"] - 0.05
+    # A different split seed gives different (but close) thresholds.
+    other = triage(y_rest, p_good, max_pollution=0.01, max_loss=0.01, random_state=1)
+    assert other.accept_at != strict.accept_at
+    assert abs(other.accept_at - strict.accept_at) < 0.1
+
+
+def test_triage_without_feasible_threshold_accepts_nothing():
+    y = np.array([1, 0, 1, 0, 1, 0])
+    score = np.array([0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
+    reject_at, accept_at = triage_thresholds(
+        y, score, max_pollution=0.1, max_loss=0.1, confidence=None
+    )
+    assert (reject_at, accept_at) == (-np.inf, np.inf)
+    assert evaluate_triage(y, score, (reject_at, accept_at))["manual_fraction"] == 1.0
+    with pytest.raises(ValueError, match="max_pollution"):
+        triage_thresholds(y, score, max_pollution=1.5)
+    with pytest.raises(ValueError, match="reject_at < accept_at"):
+        evaluate_triage(y, score, (0.6, 0.4))
+
+
+def test_random_partition_control_separates_decomposition_from_correlation():
+    data = make_channel_anomalies(
+        n_samples=3000, n_features_per_channel=12, multi_channel_fraction=0.0, random_state=5
+    )
+    model = make_pipeline(
+        StandardScaler().set_output(transform="pandas"), LogisticChannelClassifier()
+    )
+    control = random_partition_control(
+        model,
+        data.data,
+        data.target,
+        channel_truth=data.channel_truth,
+        subsystem_labels=data.channel_truth.rename(columns=lambda c: f"sub_{c}"),
+        sample_weight=data.luminosity,
+        n_repeats=2,
+        random_state=0,
+    )
+    assert len(control.random) == 2 and len(control.partitions) == 2
+    sizes = {c: len(cols) for c, cols in data.channels.items()}
+    for partition in control.partitions:
+        assert {c: len(cols) for c, cols in partition.items()} == sizes
+        assert sorted(sum(partition.values(), [])) == list(range(data.data.shape[1]))
+    assert partition != {c: list(range(k * 12, (k + 1) * 12)) for k, c in enumerate(sizes)}
+    reference = control.reference.decomposition_auc
+    shuffled = pd.concat([r.decomposition_auc for r in control.random], axis=1).mean(axis=1)
+    assert list(reference.index) == list(sizes)
+    assert reference.min() > 0.8
+    assert (reference - shuffled).min() > 0.1
+    matrix = control.reference.channel_subsystem_auc
+    assert matrix.shape == (4, 4)
+    np.testing.assert_allclose(np.diag(matrix.to_numpy()), reference.to_numpy(), rtol=1e-12)
+    assert 0.5 < control.reference.global_auc <= 1
+
+
+def test_random_partition_control_needs_channels():
+    data = make_channel_anomalies(n_samples=100, random_state=0)
+    with pytest.raises(TypeError, match="channels"):
+        random_partition_control(LogisticRegression(), data.data, data.target)
+    with pytest.raises(ValueError, match="n_repeats"):
+        random_partition_control(LogisticChannelClassifier(), data.data, data.target, n_repeats=0)
