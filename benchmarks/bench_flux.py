@@ -6,7 +6,9 @@ other conditions) and on marginal ones (shifted features), each against the good
 the flows, the fraction of good rows flagged at the 5 % cut, overall and among the rows of the
 highest luminosities (rare conditions), where a cut that ignores the conditions flags too many.
 
-Part 2, ``make_channel_anomalies``: PerChannelOutlierDetector's channel scores against the known
+Part 2, ``make_channel_anomalies`` and the simulated detector (``simulate_lumisections``, its
+``LumiSectionPercentiles`` features, trained on the good lumisections among the first 60 % in
+time order, scored on the rest): PerChannelOutlierDetector's channel scores against the known
 per-channel truth (ROC AUC of each channel's score against its own truth; "off-diagonal": of each
 channel's score against anomalies visible only in other channels, 0.5 = blind to them, as it
 should be), against a global IsolationForest whose one score stands in for every channel.
@@ -29,8 +31,14 @@ from sklearn.covariance import EllipticEnvelope
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import LocalOutlierFactor
+from sklearn.preprocessing import StandardScaler
 
-from channeldecomp.datasets import make_channel_anomalies, make_conditional_anomalies
+from channeldecomp import LumiSectionPercentiles
+from channeldecomp.datasets import (
+    make_channel_anomalies,
+    make_conditional_anomalies,
+    simulate_lumisections,
+)
 from channeldecomp.detectors import FluxMutability, PerChannelOutlierDetector
 
 BASELINE = "IsolationForest (all columns)"
@@ -99,44 +107,55 @@ def _flux_rows(quick, seed, min_condition_distances=(1.0, 0.5)):
     return rows
 
 
-def _per_channel_rows(quick, seed, anomaly_strength):
-    n_samples = 2000 if quick else 6000
-    data = make_channel_anomalies(n_samples, anomaly_strength=anomaly_strength, random_state=seed)
-    dataset = f"make_channel_anomalies (anomaly_strength {anomaly_strength})"
-    half = n_samples // 2
-    train_rows = np.flatnonzero(data.target.to_numpy()[:half] == 1)
-    X_train, X_test = data.data.iloc[train_rows], data.data.iloc[half:]
-    truth = data.channel_truth.iloc[half:].reset_index(drop=True)
-    target = data.target.iloc[half:].to_numpy()
+def _auc(target, score):
+    target = np.asarray(target)
+    return roc_auc_score(target, score) if np.unique(target).size == 2 else np.nan
+
+
+def _channel_metrics(truth, target, channel_scores, global_scores):
+    """Global AUC, each channel's AUC against its own truth, and the mean off-diagonal AUC."""
     good = truth.all(axis=1).to_numpy()
+    metrics = [("global ROC AUC", _auc(target, global_scores))]
+    off_diagonal = []
+    for channel in truth.columns:
+        score = np.asarray(channel_scores[channel])
+        own = _auc(truth[channel], score)
+        metrics.append((f"ROC AUC, {channel} score vs {channel} truth", own))
+        only_elsewhere = (truth[channel] == 1).to_numpy() & ~good
+        mask = only_elsewhere | good
+        off_diagonal.append(_auc(good[mask], score[mask]))
+    metrics.append(
+        ("ROC AUC off-diagonal (0.5 = blind to other channels)", float(np.nanmean(off_diagonal)))
+    )
+    return metrics
 
-    def channel_metrics(channel_scores, global_scores):
-        metrics = [("global ROC AUC", roc_auc_score(target, global_scores))]
-        off_diagonal = []
-        for channel in data.channel_names:
-            score = channel_scores[channel]
-            metrics.append(
-                (
-                    f"ROC AUC, {channel} score vs {channel} truth",
-                    roc_auc_score(truth[channel], score),
-                )
-            )
-            only_elsewhere = (truth[channel] == 1).to_numpy() & ~good
-            mask = only_elsewhere | good
-            off_diagonal.append(roc_auc_score(good[mask], np.asarray(score)[mask]))
-        metrics.append(
-            ("ROC AUC off-diagonal (0.5 = blind to other channels)", float(np.mean(off_diagonal)))
-        )
-        return metrics
 
+def _decomposition_rows(dataset, X_train, X_test, truth, target, seed, detectors):
     rows = []
     forest = IsolationForest(random_state=seed)
     global_scores, seconds = _timed(lambda: forest.fit(X_train).score_samples(X_test))
-    same_for_all = {channel: global_scores for channel in data.channel_names}
-    for metric, value in channel_metrics(same_for_all, global_scores):
+    same_for_all = {channel: global_scores for channel in truth.columns}
+    for metric, value in _channel_metrics(truth, target, same_for_all, global_scores):
         rows.append((dataset, BASELINE, metric, value))
     rows.append((dataset, BASELINE, "fit + score seconds", seconds))
+    for method, detector in detectors.items():
 
+        def fit_score(d=detector):
+            d.fit(X_train)
+            return d.predict_channel_scores(X_test).reset_index(drop=True), d.score_samples(X_test)
+
+        (channel_scores, combined), seconds = _timed(fit_score)
+        for metric, value in _channel_metrics(truth, target, channel_scores, combined):
+            rows.append((dataset, method, metric, value))
+        rows.append((dataset, method, "fit + score seconds", seconds))
+    return rows
+
+
+def _per_channel_rows(quick, seed, anomaly_strength):
+    n_samples = 2000 if quick else 6000
+    data = make_channel_anomalies(n_samples, anomaly_strength=anomaly_strength, random_state=seed)
+    half = n_samples // 2
+    train_rows = np.flatnonzero(data.target.to_numpy()[:half] == 1)
     detectors = {
         "PerChannel(IsolationForest)": PerChannelOutlierDetector(random_state=seed),
         "PerChannel(LocalOutlierFactor)": PerChannelOutlierDetector(
@@ -146,17 +165,47 @@ def _per_channel_rows(quick, seed, anomaly_strength):
             EllipticEnvelope(random_state=seed)
         ),
     }
-    for method, detector in detectors.items():
+    return _decomposition_rows(
+        f"make_channel_anomalies (anomaly_strength {anomaly_strength})",
+        data.data.iloc[train_rows],
+        data.data.iloc[half:],
+        data.channel_truth.iloc[half:].reset_index(drop=True),
+        data.target.iloc[half:].to_numpy(),
+        seed,
+        detectors,
+    )
 
-        def fit_score(d=detector):
-            d.fit(X_train)
-            return d.predict_channel_scores(X_test).reset_index(drop=True), d.score_samples(X_test)
 
-        (channel_scores, combined), seconds = _timed(fit_score)
-        for metric, value in channel_metrics(channel_scores, combined):
-            rows.append((dataset, method, metric, value))
-        rows.append((dataset, method, "fit + score seconds", seconds))
-    return rows
+def _simulated_detector_rows(quick, seed):
+    """PerChannelOutlierDetector on the simulated detector's lumisection features.
+
+    Trained on the good LS of the first 60 % of the LS (in time order), scored on the rest.
+    """
+    n_lumisections, n_events = (400, 100) if quick else (1500, 300)
+    data = simulate_lumisections(n_lumisections, n_events, random_state=seed)
+    features = LumiSectionPercentiles(lumisection_columns=False).set_output(transform="pandas")
+    X = features.fit_transform(data.lumisections)
+    # LS come in time order (run, lumi): train on the earlier 60 %, test on the later 40 %.
+    test = np.arange(len(X)) >= int(0.6 * len(X))
+    target = np.asarray(data.y)
+    scaler = StandardScaler().set_output(transform="pandas").fit(X[~test])
+    X = scaler.transform(X)
+    X_train = X[~test & (target == 1)]
+    detectors = {
+        "PerChannel(IsolationForest)": PerChannelOutlierDetector(random_state=seed),
+        "PerChannel(LocalOutlierFactor)": PerChannelOutlierDetector(
+            LocalOutlierFactor(n_neighbors=35, novelty=True)
+        ),
+    }
+    return _decomposition_rows(
+        "simulated detector (simulate_lumisections)",
+        X_train,
+        X[test],
+        data.channel_truth[test].reset_index(drop=True),
+        target[test],
+        seed,
+        detectors,
+    )
 
 
 def run(quick: bool = False, seeds=(0, 1, 2)) -> pd.DataFrame:
@@ -180,6 +229,7 @@ def run(quick: bool = False, seeds=(0, 1, 2)) -> pd.DataFrame:
         records += [(seed, *row) for row in _flux_rows(quick, seed)]
         for strength in (1.0, 2.0):
             records += [(seed, *row) for row in _per_channel_rows(quick, seed, strength)]
+        records += [(seed, *row) for row in _simulated_detector_rows(quick, seed)]
     frame = pd.DataFrame(records, columns=["seed", "dataset", "method", "metric", "value"])
     table = (
         frame.groupby(["dataset", "method", "metric"], sort=False)["value"]
