@@ -1,6 +1,7 @@
 """Data generators with known ground truth, for demos, tests and benchmarks."""
 
 from ._adc import make_adc_events
+from ._conditional import make_conditional_anomalies
 from ._detector import (
     DETECTOR_CHANNELS,
     DETECTOR_FAULT_MODES,
@@ -17,5 +18,6 @@ __all__ = [
     "detector_visibility",
     "make_adc_events",
     "make_channel_anomalies",
+    "make_conditional_anomalies",
     "simulate_lumisections",
 ]

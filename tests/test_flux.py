@@ -1,0 +1,212 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from channeldecomp.datasets import make_conditional_anomalies
+from channeldecomp.detectors import FluxMutability
+from channeldecomp.detectors._maf import ConditionalMAF
+
+TINY = dict(n_blocks=2, hidden_units=16, max_epochs=8, batch_size=128, population_size=40)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    train = make_conditional_anomalies(1500, anomaly_fraction=0.0, random_state=1)
+    test = make_conditional_anomalies(800, anomaly_fraction=0.3, random_state=2)
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def fitted(toy):
+    train, _ = toy
+    detector = FluxMutability(
+        conditions=train.condition_names,
+        n_blocks=3,
+        hidden_units=32,
+        max_epochs=40,
+        population_size=60,
+        random_state=0,
+    )
+    return detector.fit(train.data)
+
+
+def _random_flow(n_features, n_context, seed=0):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        flow = ConditionalMAF(n_features, n_context, n_blocks=3, hidden_units=12, n_hidden_layers=2)
+        for parameter in flow.parameters():
+            torch.nn.init.normal_(parameter, std=0.4)
+    return flow.double()
+
+
+def test_flow_sampling_inverts_density_evaluation():
+    flow = _random_flow(3, 2)
+    noise = torch.randn(50, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    context = torch.randn(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    points, log_prob = flow.sample(noise, context)
+    assert torch.allclose(flow.log_prob(points, context), log_prob, atol=1e-10)
+    # The density is normalised: the log-density of the flow matches the change of variables
+    # of a standard normal, checked here through a numerical Jacobian at one point.
+    point = points[:1].clone().requires_grad_(True)
+    jacobian = torch.autograd.functional.jacobian(
+        lambda x: _to_noise(flow, x, context[:1]), point
+    ).reshape(3, 3)
+    noise_back = _to_noise(flow, points[:1], context[:1])
+    expected = (
+        -0.5 * (noise_back**2).sum()
+        - 1.5 * np.log(2 * np.pi)
+        + torch.linalg.slogdet(jacobian).logabsdet
+    )
+    assert torch.allclose(flow.log_prob(points[:1], context[:1])[0], expected, atol=1e-8)
+
+
+def _to_noise(flow, x, context):
+    hidden = x
+    for block in flow.blocks:
+        shift, log_scale = block(hidden, context)
+        hidden = ((hidden - shift) * torch.exp(-log_scale))[:, flow.reverse]
+    return hidden
+
+
+def test_made_block_is_autoregressive():
+    flow = _random_flow(4, 1)
+    block = flow.blocks[0]
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, dtype=torch.float64, generator=generator).requires_grad_(True)
+    context = torch.randn(64, 1, dtype=torch.float64, generator=generator)
+    for i in range(4):
+        shift, log_scale = block(x, context)
+        (gradient,) = torch.autograd.grad((shift[:, i] + log_scale[:, i]).sum(), x)
+        assert torch.all(gradient[:, i:] == 0), f"output {i} depends on inputs >= {i}"
+        if i > 0:
+            assert torch.any(gradient[:, :i] != 0), f"output {i} ignores the inputs before it"
+
+
+def test_flux_detects_conditional_anomalies_that_marginal_flow_misses(toy, fitted):
+    train, test = toy
+    features = train.feature_names
+    conditional = test.anomaly_kind != "marginal"
+    flux_auc = roc_auc_score(test.target[conditional], fitted.score_samples(test.data[conditional]))
+    marginal_flow = FluxMutability(**{**TINY, "max_epochs": 40}, random_state=0)
+    marginal_flow.fit(train.data[features])
+    marginal_auc = roc_auc_score(
+        test.target[conditional], marginal_flow.score_samples(test.data.loc[conditional, features])
+    )
+    assert flux_auc > 0.9
+    assert flux_auc > marginal_auc + 0.2
+
+
+def test_scores_are_calibrated_pvalues_on_reference_data(fitted):
+    fresh = make_conditional_anomalies(600, anomaly_fraction=0.0, random_state=5).data
+    scores = fitted.score_samples(fresh)
+    assert ((scores > 0) & (scores <= 1)).all()
+    # Roughly uniform: mean near 1/2 and the 5 % cut flags a few per cent.
+    assert abs(scores.mean() - 0.5) < 0.1
+    assert 0.0 < np.mean(fitted.predict(fresh) == -1) < 0.15
+    assert fitted.offset_ == pytest.approx(0.05)
+
+
+def test_conditions_by_name_and_by_index_agree(toy):
+    train, test = toy
+    by_name = FluxMutability(conditions=["pileup", "luminosity"], **TINY, random_state=3)
+    columns = list(train.data.columns)
+    by_index = FluxMutability(
+        conditions=[columns.index("pileup"), columns.index("luminosity")], **TINY, random_state=3
+    )
+    scores_name = by_name.fit(train.data).score_samples(test.data)
+    scores_index = by_index.fit(train.data.to_numpy()).score_samples(test.data.to_numpy())
+    np.testing.assert_allclose(scores_name, scores_index)
+    assert list(by_name.condition_indices_) == [
+        columns.index("pileup"),
+        columns.index("luminosity"),
+    ]
+    assert len(by_name.feature_indices_) == len(train.feature_names)
+
+
+def test_seeded_and_leaves_global_random_state_alone(toy):
+    train, test = toy
+    np_state = np.random.get_state()[1].copy()  # noqa: NPY002 (checking it is untouched)
+    torch_state = torch.random.get_rng_state().clone()
+    first = FluxMutability(conditions=train.condition_names, **TINY, random_state=7)
+    second = FluxMutability(conditions=train.condition_names, **TINY, random_state=7)
+    scores_first = first.fit(train.data).score_samples(test.data)
+    scores_second = second.fit(train.data).score_samples(test.data)
+    np.testing.assert_array_equal(scores_first, scores_second)
+    assert (np.random.get_state()[1] == np_state).all()  # noqa: NPY002
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    # A sample's score does not depend on the batch it is scored in.
+    np.testing.assert_allclose(first.score_samples(test.data.iloc[:7]), scores_first[:7])
+
+
+def test_contamination_sets_the_training_quantile(toy):
+    train, _ = toy
+    detector = FluxMutability(
+        conditions=train.condition_names, **TINY, contamination=0.1, random_state=0
+    )
+    flagged = detector.fit(train.data).predict(train.data) == -1
+    assert flagged.mean() == pytest.approx(0.1, abs=0.03)
+
+
+def test_distance_mutability_ranks_anomalies_low(toy):
+    train, test = toy
+    detector = FluxMutability(
+        conditions=train.condition_names,
+        **{**TINY, "max_epochs": 20},
+        mutability="distance",
+        n_neighbors=3,
+        random_state=0,
+    ).fit(train.data)
+    scores = detector.score_samples(test.data)
+    assert roc_auc_score(test.target, scores) > 0.8
+
+
+def test_generate_follows_the_conditions(fitted):
+    low, high = fitted.generate([[1.0, 22.0], [2.5, 45.0]], 300, random_state=0).reshape(2, 300, -1)
+    assert np.isfinite(low).all() and low.shape == (300, 4)
+    reference = make_conditional_anomalies(20000, anomaly_fraction=0.0, random_state=9).data
+    near_high = reference[(reference.luminosity > 2.2) & (reference.pileup > 40)]
+    near_low = reference[(reference.luminosity < 1.2) & (reference.pileup < 25)]
+    features = ["x0", "x1", "x2", "x3"]
+    # Generated means sit closer to the reference rows of the same conditions than the other's.
+    assert np.linalg.norm(high.mean(0) - near_high[features].mean().to_numpy()) < np.linalg.norm(
+        high.mean(0) - near_low[features].mean().to_numpy()
+    )
+    assert np.linalg.norm(low.mean(0) - near_low[features].mean().to_numpy()) < np.linalg.norm(
+        low.mean(0) - near_high[features].mean().to_numpy()
+    )
+
+
+def test_pickle_round_trip_keeps_scores(toy, fitted):
+    _, test = toy
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(
+        restored.score_samples(test.data.iloc[:20]), fitted.score_samples(test.data.iloc[:20])
+    )
+
+
+@pytest.mark.parametrize(
+    ("conditions", "as_array", "error", "match"),
+    [
+        (["lumi"], False, ValueError, "'lumi' is not in X"),
+        (["luminosity"], True, ValueError, "no column names"),
+        ([9], True, ValueError, "index 9 is out of range"),
+        ([0, 0], True, ValueError, "twice"),
+        ([0, 1, 2, 3, 4, 5], True, ValueError, "at least one column to model"),
+        ([1.5], True, TypeError, "names .* or integer indices"),
+    ],
+)
+def test_bad_conditions_are_clear_errors(toy, conditions, as_array, error, match):
+    train, _ = toy
+    X = train.data.to_numpy() if as_array else train.data
+    with pytest.raises(error, match=match):
+        FluxMutability(conditions=conditions, **TINY).fit(X)
+
+
+def test_distance_needs_fewer_neighbours_than_population(toy):
+    train, _ = toy
+    detector = FluxMutability(mutability="distance", n_neighbors=40, population_size=40)
+    with pytest.raises(ValueError, match="n_neighbors=40"):
+        detector.fit(train.data)
