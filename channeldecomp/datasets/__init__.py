@@ -6,6 +6,7 @@ from ._detector import (
     DETECTOR_CHANNELS,
     DETECTOR_FAULT_MODES,
     DETECTOR_VISIBILITY,
+    FAULT_VISIBILITY,
     detector_visibility,
     simulate_lumisections,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "DETECTOR_CHANNELS",
     "DETECTOR_FAULT_MODES",
     "DETECTOR_VISIBILITY",
+    "FAULT_VISIBILITY",
     "detector_visibility",
     "make_adc_events",
     "make_channel_anomalies",

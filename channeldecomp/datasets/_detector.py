@@ -25,6 +25,7 @@ __all__ = [
     "DETECTOR_CHANNELS",
     "DETECTOR_FAULT_MODES",
     "DETECTOR_VISIBILITY",
+    "FAULT_VISIBILITY",
     "detector_visibility",
     "simulate_lumisections",
 ]
@@ -55,6 +56,19 @@ DETECTOR_FAULT_MODES = MappingProxyType(
         "ECAL": ("dead_region", "scale_drift", "resolution_loss", "noisy_cells"),
         "HCAL": ("dead_region", "scale_drift", "resolution_loss", "noisy_cells"),
         "CASTOR": ("dead_region", "noisy_cells"),
+    }
+)
+
+#: (subsystem, fault mode) -> the channels that fault is visible in. Equal to the subsystem's
+#: channels of :data:`DETECTOR_VISIBILITY`, except a calorimeter energy-scale drift: particle
+#: flow calibrates its photons and neutral hadrons in situ, so the drift does not reach ``pf``.
+FAULT_VISIBILITY = MappingProxyType(
+    {
+        (subsystem, mode): (
+            tuple(c for c in channels if c != "pf") if mode == "scale_drift" else channels
+        )
+        for subsystem, channels in DETECTOR_VISIBILITY.items()
+        for mode in DETECTOR_FAULT_MODES[subsystem]
     }
 )
 
@@ -96,27 +110,45 @@ _DIFFICULTY_LEVELS = {"easy": 0.5, "default": 1.0, "hard": 2.0}
 _TWO_PI = 2.0 * np.pi
 
 
-def detector_visibility():
-    """Return the visibility map as a subsystem x channel table.
+def detector_visibility(by_mode=False):
+    """Return the visibility map as a table of 0/1 per channel.
 
-    A fault of a subsystem changes the per-lumisection statistics of exactly the channels
-    marked 1 in its row, and leaves the others statistically unchanged. ``CASTOR`` (a very
-    forward calorimeter outside every channel's acceptance) is visible in none.
+    A fault changes the per-lumisection statistics of exactly the channels marked 1 in its
+    row, and leaves the others bit for bit unchanged. ``CASTOR`` (a very forward calorimeter
+    outside every channel's acceptance) is visible in none. A calorimeter energy-scale drift
+    does not reach ``pf`` (particle flow calibrates its calorimeter candidates in situ).
+
+    Parameters
+    ----------
+    by_mode : bool, default=False
+        One row per subsystem (the channels any of its faults can be visible in,
+        :data:`DETECTOR_VISIBILITY`), or one row per (subsystem, fault mode)
+        (:data:`FAULT_VISIBILITY`, what ``channel_truth`` follows).
 
     Returns
     -------
     visibility : pandas.DataFrame
-        One row per subsystem, one 0/1 column per channel of :data:`DETECTOR_CHANNELS`.
+        One 0/1 column per channel of :data:`DETECTOR_CHANNELS`.
 
     Examples
     --------
     >>> from channeldecomp.datasets import detector_visibility
     >>> detector_visibility().loc["ECAL"].to_dict()
     {'muons': 0, 'photons': 1, 'pf': 1, 'calo_jets': 1}
+    >>> detector_visibility(by_mode=True).loc[("ECAL", "scale_drift")].to_dict()
+    {'muons': 0, 'photons': 1, 'pf': 0, 'calo_jets': 1}
     """
+    if by_mode:
+        rows = list(FAULT_VISIBILITY)
+        index = pd.MultiIndex.from_tuples(rows, names=["subsystem", "mode"])
+        table = FAULT_VISIBILITY
+    else:
+        rows = list(_SUBSYSTEMS)
+        index = pd.Index(rows, name="subsystem")
+        table = DETECTOR_VISIBILITY
     return pd.DataFrame(
-        [[int(c in DETECTOR_VISIBILITY[s]) for c in DETECTOR_CHANNELS] for s in _SUBSYSTEMS],
-        index=pd.Index(_SUBSYSTEMS, name="subsystem"),
+        [[int(c in table[row]) for c in DETECTOR_CHANNELS] for row in rows],
+        index=index,
         columns=list(DETECTOR_CHANNELS),
     )
 
@@ -601,7 +633,7 @@ def _jets(rng, noise_rng, faults, event_ls, event_pileup, n_events_total, ecal_n
     res = np.hypot(0.03, _extra_resolution(faults, "ECAL", c_ls, 0.4))
     measured = np.where(
         photon,
-        c_pt * _energy_scale(faults, "ECAL", c_ls) * (1.0 + res * rng.standard_normal(k)),
+        c_pt * (1.0 + res * rng.standard_normal(k)),
         measured,
     )
     keep &= ~(photon & faults.in_region("ECAL", "dead_region", c_ls, c_eta, c_phi))
@@ -609,7 +641,7 @@ def _jets(rng, noise_rng, faults, event_ls, event_pileup, n_events_total, ecal_n
     res = np.hypot(0.12, _extra_resolution(faults, "HCAL", c_ls, 0.4))
     measured = np.where(
         neutral,
-        c_pt * _energy_scale(faults, "HCAL", c_ls) * (1.0 + res * rng.standard_normal(k)),
+        c_pt * (1.0 + res * rng.standard_normal(k)),
         measured,
     )
     keep &= ~(neutral & faults.in_region("HCAL", "dead_region", c_ls, c_eta, c_phi))
@@ -709,9 +741,9 @@ def _simulate_arrays(
 
     subsystem_good = pd.DataFrame({s: (~faults.any_bad(s)).astype(np.int64) for s in _SUBSYSTEMS})
     channel_good = np.ones((n_ls, len(DETECTOR_CHANNELS)), dtype=bool)
-    for s in _SUBSYSTEMS:
-        for c in DETECTOR_VISIBILITY[s]:
-            channel_good[:, DETECTOR_CHANNELS.index(c)] &= ~faults.any_bad(s)
+    for (s, mode), channels in FAULT_VISIBILITY.items():
+        for c in channels:
+            channel_good[:, DETECTOR_CHANNELS.index(c)] &= ~faults.active(s, mode)
     channel_truth = pd.DataFrame(channel_good.astype(np.int64), columns=list(DETECTOR_CHANNELS))
     any_bad = (subsystem_good == 0).any(axis=1).to_numpy()
     label_flipped = label_rng.random(n_ls) < label_noise
@@ -798,12 +830,13 @@ def simulate_lumisections(
       with probability 0.35 x strength;
     - ``noisy_cells``: a hot spot adds spurious objects.
 
-    A fault is visible in exactly the channels of :data:`DETECTOR_VISIBILITY` (see
+    A fault is visible in exactly the channels of :data:`FAULT_VISIBILITY` (see
     :func:`detector_visibility`): DT, CSC and RPC in ``muons``; Tracker in ``muons`` and
-    ``pf``; ECAL in ``photons``, ``pf`` and ``calo_jets``; HCAL in ``pf`` and ``calo_jets``;
-    CASTOR (a forward calorimeter outside every acceptance) in none: its LS are globally bad
-    but no channel can tell. The strength of an episode is log-uniform between 0.7 and 2.8 (from
-    subtle to obvious), divided by ``difficulty``.
+    ``pf``; ECAL in ``photons``, ``pf`` and ``calo_jets``; HCAL in ``pf`` and ``calo_jets``,
+    except that an ECAL or HCAL scale drift does not reach ``pf`` (particle flow calibrates its
+    calorimeter candidates in situ); CASTOR (a forward calorimeter outside every acceptance) in
+    none: its LS are globally bad but no channel can tell. The strength of an episode is
+    log-uniform between 0.7 and 2.8 (from subtle to obvious), divided by ``difficulty``.
 
     Everything is vectorized over events and objects; 1,000 LS x 500 events take a few seconds.
 
@@ -848,7 +881,7 @@ def simulate_lumisections(
         - ``faults``: one row per fault episode (subsystem, mode, strength, first and last LS
           position);
         - ``label_flipped``: boolean per LS, where label noise flipped ``y``;
-        - ``visibility``: the table of :func:`detector_visibility`.
+        - ``visibility``: the table of :func:`detector_visibility` (by subsystem and mode).
 
     See Also
     --------
@@ -891,5 +924,5 @@ def simulate_lumisections(
         target=truth["y"],
         keys=lumisections.keys,
         **{k: v for k, v in truth.items() if k != "y"},
-        visibility=detector_visibility(),
+        visibility=detector_visibility(by_mode=True),
     )
