@@ -329,5 +329,4 @@ def test_each_channel_can_recover_its_truth_from_its_own_features():
         model = HistGradientBoostingClassifier(random_state=0)
         model.fit(columns[~test], truth[~test])
         auc = roc_auc_score(truth[test], model.predict_proba(columns[test])[:, 1])
-        print(channel, auc)
         assert auc > 0.9, (channel, auc)
