@@ -324,7 +324,10 @@ def test_predicting_on_other_columns(small):
     clf = ChannelDecompositionClassifier(**FAST).fit(X, y)
     with pytest.raises(ValueError, match="feature names should match"):
         clf.predict_proba(X.rename(columns={"a__f0": "a__other"}))
-    with pytest.raises(ValueError, match="12 features"):
+    with (
+        pytest.warns(UserWarning, match="does not have valid feature names"),
+        pytest.raises(ValueError, match="12 features"),
+    ):
         clf.predict_proba(X.iloc[:, :5].to_numpy())
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from joblib import parallel_backend
+from joblib import parallel_config
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -313,10 +313,10 @@ def test_chunking_and_parallel_jobs_give_the_same_result():
     )
     reference = LumiSectionPercentiles().fit_transform(ls)
     small_chunks = LumiSectionPercentiles(chunk_size=25).fit_transform(ls)
-    parallel = LumiSectionPercentiles(chunk_size=60, n_jobs=2).fit_transform(ls)
-    with parallel_backend("threading"):
-        threads = LumiSectionPercentiles(chunk_size=60, n_jobs=2).fit_transform(ls)
-    np.testing.assert_allclose(threads, parallel, rtol=1e-12, atol=1e-12)
+    parallel = LumiSectionPercentiles(chunk_size=60, n_jobs=2).fit_transform(ls)  # threads
+    with parallel_config(backend="loky"):
+        processes = LumiSectionPercentiles(chunk_size=60, n_jobs=2).fit_transform(ls)
+    np.testing.assert_allclose(processes, parallel, rtol=1e-12, atol=1e-12)
     # chunks pad lumisections differently, so sums may round differently in the last bits
     np.testing.assert_allclose(small_chunks, reference, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(parallel, reference, rtol=1e-12, atol=1e-12)
