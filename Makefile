@@ -22,8 +22,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
+DEMO_OUTPUT ?= demo-output
+
 demo: $(STAMP)
-	$(VENV)/bin/channeldecomp demo $(ARGS)
+	$(VENV)/bin/channeldecomp demo --output $(DEMO_OUTPUT) $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m ruff check channeldecomp tests benchmarks examples
@@ -36,8 +38,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(PY) -m ruff format channeldecomp tests benchmarks examples
 
+BENCHMARKS ?= classifier percentiles decomposition detectors dqm
+
 bench: $(STAMP)
-	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+	for name in $(BENCHMARKS); do $(PY) benchmarks/bench_$$name.py $(ARGS) || exit 1; done
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

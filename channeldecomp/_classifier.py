@@ -10,6 +10,7 @@ import secrets
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
@@ -680,7 +681,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         index = X.index if isinstance(X, pd.DataFrame) else None
         _, _, head_logits = self._forward(X)
-        scores = np.maximum(1.0 / (1.0 + np.exp(-head_logits)), np.finfo(np.float64).tiny)
+        scores = np.maximum(expit(head_logits), np.finfo(np.float64).tiny)
         return pd.DataFrame(scores, columns=list(self.channel_names_), index=index)
 
     def __sklearn_tags__(self):

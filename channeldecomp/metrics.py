@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import precision_recall_curve, roc_auc_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from sklearn.utils import Bunch, check_random_state
 
 from ._channels import channel_sizes_partition
@@ -782,6 +782,7 @@ def random_partition_control(
     sample_weight=None,
     n_repeats=1,
     test_size=0.25,
+    groups=None,
     good_label=1,
     random_state=None,
 ):
@@ -818,6 +819,10 @@ def random_partition_control(
         Number of random partitions.
     test_size : float in (0, 1), default=0.25
         Fraction of lumisections held out for evaluation.
+    groups : array-like of shape (n_samples,), default=None
+        Group of each lumisection, e.g. its run: whole groups are held out
+        (``GroupShuffleSplit``), so lumisections of one fault episode never sit on both sides.
+        Default: a stratified split of the lumisections.
     good_label : int or str, default=1
         The label that means good.
     random_state : int, RandomState instance or None, default=None
@@ -865,9 +870,15 @@ def random_partition_control(
     weight = None if sample_weight is None else _check_sample_weight(sample_weight, n_samples)
     rng = check_random_state(random_state)
     y_array = np.asarray(y)
-    train, test = train_test_split(
-        np.arange(n_samples), test_size=test_size, stratify=y_array, random_state=rng
-    )
+    if groups is None:
+        train, test = train_test_split(
+            np.arange(n_samples), test_size=test_size, stratify=y_array, random_state=rng
+        )
+    else:
+        if len(groups) != n_samples:
+            raise ValueError(f"groups has {len(groups)} rows but y has {n_samples}.")
+        splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=rng)
+        train, test = next(splitter.split(np.zeros(n_samples), y_array, groups=np.asarray(groups)))
 
     def fit_and_evaluate(model):
         fit_params = {}
