@@ -313,3 +313,38 @@ def test_random_partition_control_needs_channels():
         random_partition_control(LogisticRegression(), data.data, data.target)
     with pytest.raises(ValueError, match="n_repeats"):
         random_partition_control(LogisticChannelClassifier(), data.data, data.target, n_repeats=0)
+
+
+class _RecordingChannelClassifier(LogisticChannelClassifier):
+    """Remembers the rows of every fit (the index of X)."""
+
+    fitted_rows = []
+
+    def fit(self, X, y, sample_weight=None):
+        _RecordingChannelClassifier.fitted_rows.append(np.asarray(X.index))
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_random_partition_control_holds_out_whole_groups():
+    data = make_channel_anomalies(n_samples=1200, n_features_per_channel=4, random_state=2)
+    runs = np.arange(len(data.data)) // 40  # 30 "runs" of 40 lumisections
+    _RecordingChannelClassifier.fitted_rows = []
+    random_partition_control(
+        _RecordingChannelClassifier(),
+        data.data,
+        data.target,
+        channel_truth=data.channel_truth,
+        n_repeats=1,
+        groups=runs,
+        random_state=0,
+    )
+    assert len(_RecordingChannelClassifier.fitted_rows) == 2  # reference and one partition
+    for rows in _RecordingChannelClassifier.fitted_rows:
+        train_runs = set(runs[rows])
+        test_runs = set(runs) - train_runs
+        assert test_runs and not train_runs & set(runs[np.setdiff1d(np.arange(1200), rows)])
+        assert abs(len(test_runs) / 30 - 0.25) < 0.05
+    with pytest.raises(ValueError, match="groups has 3 rows"):
+        random_partition_control(
+            _RecordingChannelClassifier(), data.data, data.target, groups=[1, 2, 3]
+        )
