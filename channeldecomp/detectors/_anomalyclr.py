@@ -22,6 +22,7 @@ from ._augmentations import (
     smear_energy,
     split_objects,
 )
+from ._base import ThresholdMixin
 
 __all__ = ["AnomalyCLR", "AutoencoderDetector"]
 
@@ -144,7 +145,7 @@ def _standardise_fit(values):
 # --------------------------------------------------------------------------------------------
 # Shared estimator plumbing
 # --------------------------------------------------------------------------------------------
-class _ObjectOutlierDetector(OutlierMixin, BaseEstimator):
+class _ObjectOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
     """Validation of object-set input and the contamination threshold, shared by detectors."""
 
     _parameter_constraints: dict = {
@@ -224,34 +225,6 @@ class _ObjectOutlierDetector(OutlierMixin, BaseEstimator):
 
     def _set_offset(self, scores):
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
-
-    def decision_function(self, X):
-        """Score minus ``offset_``: negative for outliers, positive for inliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_objects * n_properties) or 3-D
-            Events.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """Predict +1 for inliers (background-like) and -1 for outliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_objects * n_properties) or 3-D
-            Events.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-        """
-        return np.where(self.decision_function(X) < 0, -1, 1)
 
     def _seeds(self):
         random_state = check_random_state(self.random_state)

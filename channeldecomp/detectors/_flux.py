@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._base import ThresholdMixin
 from ._calibration import empirical_pvalues
 from ._maf import ConditionalMAF
 
@@ -28,7 +29,7 @@ _GENERATION_CHUNK_ROWS = 4096
 _DISTANCE_CHUNK_ENTRIES = 2**22
 
 
-class FluxMutability(OutlierMixin, BaseEstimator):
+class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
     """Flux+Mutability outlier detector: a conditional flow and a per-sample reference population.
 
     **Flux**: a conditional masked autoregressive flow learns the density ``p(x | c)`` of the
@@ -455,36 +456,6 @@ class FluxMutability(OutlierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return self._score(*self._standardise(X))
-
-    def decision_function(self, X):
-        """``score_samples(X) - offset_``: negative for outliers.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            Shifted scores.
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """+1 for inliers, -1 for outliers.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            Labels.
-        """
-        return np.where(self.decision_function(X) < 0, -1, 1)
 
     def generate(self, conditions, n_samples_per_condition=1, random_state=None):
         """Draw reference-class samples for given conditions (in the units of X).

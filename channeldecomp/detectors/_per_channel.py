@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._channels import resolve_channels
+from ._base import ThresholdMixin
 from ._calibration import empirical_pvalues
 
 __all__ = ["PerChannelOutlierDetector"]
@@ -35,7 +36,7 @@ def _raw_scores(estimator, X, channel):
     )
 
 
-class PerChannelOutlierDetector(OutlierMixin, BaseEstimator):
+class PerChannelOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
     """One outlier detector per channel, fitted on reference rows, with calibrated channel scores.
 
     The unsupervised counterpart of the channel-decomposition classifier, and a baseline for it:
@@ -263,36 +264,6 @@ class PerChannelOutlierDetector(OutlierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         combined = self._combine(self._channel_score_array(X))
         return empirical_pvalues(combined, self.global_reference_scores_)
-
-    def decision_function(self, X):
-        """``score_samples(X) - offset_``: negative for outliers.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Rows to score.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            Shifted scores.
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X):
-        """+1 for inliers, -1 for outliers.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-            Rows to score.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            Labels.
-        """
-        return np.where(self.decision_function(X) < 0, -1, 1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
