@@ -115,8 +115,7 @@ def _run(*, sizes, output, random_state, log):
     features = LumiSectionPercentiles(lumisection_columns=False).set_output(transform="pandas")
     X = features.fit_transform(data.lumisections)
     y = pd.Series(np.asarray(data.y), index=X.index, name="good")
-    truth = data.channel_truth.set_axis(X.index)
-    subsystems = data.subsystems.set_axis(X.index)
+    truth, subsystems = data.channel_truth, data.subsystems  # indexed by (run, lumi) like X
     luminosity = pd.Series(np.asarray(data.luminosity), index=X.index)
     # Whole runs are held out: a fault lasts for consecutive lumisections, so a random split
     # would put lumisections of the same fault episode on both sides.

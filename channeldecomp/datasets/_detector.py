@@ -871,7 +871,8 @@ def simulate_lumisections(
           per-event columns ``luminosity`` and ``pileup``;
         - ``y`` (and its alias ``target``): global label per LS, 1 = good;
         - ``subsystems``: DataFrame, one 0/1 column per subsystem, 1 = good;
-        - ``channel_truth``: DataFrame, one 0/1 column per channel, 1 = no fault visible there;
+        - ``channel_truth``: DataFrame, one 0/1 column per channel, 1 = no fault visible there
+          (these per-LS tables are indexed by ``keys``, like the features);
         - ``luminosity``: mean instantaneous luminosity per LS (usable as ``sample_weight``);
         - ``keys``: the ``(run, lumi)`` MultiIndex of the LS, the index of
           ``LumiSectionPercentiles``' output (read it as ``data["keys"]``: ``data.keys`` is the
@@ -918,11 +919,20 @@ def simulate_lumisections(
         arrays["objects"],
         event_columns=arrays["event_columns"],
     )
+    keys = lumisections.keys
+    # The per-LS tables share the (run, lumi) index of LumiSectionPercentiles' pandas output,
+    # so they line up with the features without any reindexing.
+    per_lumisection = ("subsystems", "channel_truth", "fault_mode", "fault_strength")
+    tables = {
+        name: value.set_axis(keys) if name in per_lumisection else value
+        for name, value in truth.items()
+        if name != "y"
+    }
     return Bunch(
         lumisections=lumisections,
         y=truth["y"],
         target=truth["y"],
-        keys=lumisections.keys,
-        **{k: v for k, v in truth.items() if k != "y"},
+        keys=keys,
+        **tables,
         visibility=detector_visibility(by_mode=True),
     )
