@@ -610,12 +610,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, 2)
         """
-        check_is_fitted(self)
-        log_p_good, log_p_bad, _ = self._forward(X)
-        proba = np.empty((len(log_p_good), 2))
-        proba[:, self.good_class_index_] = np.exp(log_p_good)
-        proba[:, 1 - self.good_class_index_] = np.exp(log_p_bad)
-        return proba
+        return np.exp(self.predict_log_proba(X))
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`, computed without loss of precision.
