@@ -392,8 +392,8 @@ def main(argv=None):
     seeds = args.seeds or ([0] if quick else [0, 1, 2])
     difficulties = args.difficulties or (["default"] if quick else ["default", "hard"])
     difficulties = [float(d) if d.replace(".", "", 1).isdigit() else d for d in difficulties]
-    n_ls = args.n_lumisections or (300 if quick else 3000)
-    events = args.events_per_lumisection or (100 if quick else 300)
+    n_ls = args.n_lumisections or (300 if quick else 6000)
+    events = args.events_per_lumisection or (100 if quick else 500)
     max_epochs = args.max_epochs or (5 if quick else 40)
     paper_epochs = args.paper_epochs or (5 if quick else 200)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
