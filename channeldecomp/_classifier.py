@@ -481,10 +481,9 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
             channels, X.shape[1], feature_names, remainder=self.remainder
         )
         self.channel_names_ = list(self.channel_indices_)
-        self._column_order = np.concatenate(list(self.channel_indices_.values()))
 
         keep = weights > 0
-        features = X[keep][:, self._column_order].astype(np.float32)
+        features = X[keep][:, self._column_order()].astype(np.float32)
         target = np.column_stack([is_good[keep], weights[keep]]).astype(np.float32)
         seed = self._seed()
 
@@ -564,6 +563,10 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = self.net_.history
         return self
 
+    def _column_order(self):
+        """Columns of X in the network's order: the channels' blocks, one after the other."""
+        return np.concatenate(list(self.channel_indices_.values()))
+
     def _tensor_data(self, features, target=None):
         device = torch.device(self.device)
         X = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(device)
@@ -590,7 +593,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_X(X, reset=False)
         module = copy.deepcopy(self.net_.module_).double().eval()
         device = torch.device(self.device)
-        features = torch.from_numpy(np.ascontiguousarray(X[:, self._column_order], np.float64))
+        features = torch.from_numpy(np.ascontiguousarray(X[:, self._column_order()], np.float64))
         outputs = []
         with torch.no_grad():
             for start in range(0, len(features), 8192):

@@ -1,5 +1,7 @@
 """The simulated detector: arrays contract, truth consistency, fault visibility, determinism."""
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from channeldecomp.datasets import (
     DETECTOR_VISIBILITY,
     FAULT_VISIBILITY,
     detector_visibility,
+    simulate_lumisections,
 )
 from channeldecomp.datasets._detector import _simulate_arrays
 
@@ -330,3 +333,13 @@ def test_each_channel_can_recover_its_truth_from_its_own_features():
         model.fit(columns[~test], truth[~test])
         auc = roc_auc_score(truth[test], model.predict_proba(columns[test])[:, 1])
         assert auc > 0.9, (channel, auc)
+
+
+def test_the_private_simulation_has_the_public_defaults():
+    # simulate_lumisections forwards every argument to _simulate_arrays, which the tests call
+    # directly with its own defaults: the two signatures must not drift apart.
+    public = inspect.signature(simulate_lumisections).parameters
+    private = inspect.signature(_simulate_arrays).parameters
+    assert {name: p.default for name, p in public.items()} == {
+        name: p.default for name, p in private.items()
+    }

@@ -223,7 +223,22 @@ class _ObjectOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
             )
         return X.reshape(len(X), *self.object_shape_)
 
-    def _set_offset(self, scores):
+    def _fit_scorer(self, features, rng):
+        """Fit the autoencoder on ``features``; the ``contamination`` quantile of its
+        reconstruction error (negated) on them is ``offset_``."""
+        self.autoencoder_, self.loss_curve_ = _fit_autoencoder(
+            features,
+            self.ae_hidden_size,
+            self.ae_bottleneck,
+            self.ae_max_epochs,
+            self.ae_lr,
+            self.batch_size,
+            rng,
+        )
+        if self.verbose:
+            for epoch, loss in enumerate(self.loss_curve_):
+                logger.info("autoencoder epoch %d: loss %.5f", epoch + 1, loss)
+        scores = -_reconstruction_error(self.autoencoder_, features)
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
 
     def _seeds(self):
@@ -345,19 +360,7 @@ class AutoencoderDetector(_ObjectOutlierDetector):
         features = (raw - self.input_mean_) / self.input_scale_
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.autoencoder_, self.loss_curve_ = _fit_autoencoder(
-                features,
-                self.ae_hidden_size,
-                self.ae_bottleneck,
-                self.ae_max_epochs,
-                self.ae_lr,
-                self.batch_size,
-                rng,
-            )
-        if self.verbose:
-            for epoch, loss in enumerate(self.loss_curve_):
-                logger.info("autoencoder epoch %d: loss %.5f", epoch + 1, loss)
-        self._set_offset(-_reconstruction_error(self.autoencoder_, features))
+            self._fit_scorer(features, rng)
         return self
 
     def score_samples(self, X):
@@ -685,19 +688,7 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
                 representations
             )
             features = self._scale_representations(representations)
-            self.autoencoder_, self.loss_curve_ = _fit_autoencoder(
-                features,
-                self.ae_hidden_size,
-                self.ae_bottleneck,
-                self.ae_max_epochs,
-                self.ae_lr,
-                self.batch_size,
-                rng,
-            )
-        if self.verbose:
-            for epoch, loss in enumerate(self.loss_curve_):
-                logger.info("autoencoder epoch %d: loss %.5f", epoch + 1, loss)
-        self._set_offset(-_reconstruction_error(self.autoencoder_, features))
+            self._fit_scorer(features, rng)
         return self
 
     def _train_encoder(self, objects, physical, anomaly, rng):
