@@ -94,8 +94,8 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         a :func:`joblib.parallel_config` context; ``-1`` means all processors. Jobs prefer
         threads (the sorts and reductions release the GIL, and threads share the input instead
         of copying it to worker processes: about 1.7x faster than one job with 2 threads,
-        against 1.3x with 2 processes, in ``benchmarks/bench_percentiles.py``); choose processes with
-        ``joblib.parallel_config(backend="loky")``.
+        against 1.3x with 2 processes, in ``benchmarks/bench_percentiles.py``); choose
+        processes with ``joblib.parallel_config(backend="loky")``.
     chunk_size : int, default=20_000
         Approximate number of events handled at once: bounds the memory used by one job. A
         single lumisection larger than this is handled in one piece.
