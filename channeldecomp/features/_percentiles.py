@@ -405,12 +405,12 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         chunks = _chunks_by_size(X.n_events, chunk_size)
         if len(chunks) <= 1 or n_jobs == 1:
             for indices in chunks:
-                result[indices] = _chunk_features(X._take(indices), plan)
+                result[indices] = _chunk_features(_Chunk(X, indices, plan), plan)
         else:
-            # Each job receives only its chunk (sliced here), so a process backend, when the
+            # Each job receives only its chunk (copied here), so a process backend, when the
             # user picks one, ships little data.
             parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(_chunk_features)(X._take(indices), plan) for indices in chunks
+                delayed(_chunk_features)(_Chunk(X, indices, plan), plan) for indices in chunks
             )
             for indices, part in zip(chunks, parts):
                 result[indices] = part
@@ -461,6 +461,57 @@ class _Plan:
 
     def __init__(self, **kwargs):
         self.__dict__.update(kwargs)
+
+
+class _Chunk:
+    """The input arrays of some lumisections, as needed by :func:`_chunk_features`.
+
+    The lumisections ``indices`` of ``ls`` are copied LS by LS: the events of one LS, and
+    their objects, are contiguous in ``ls``, so a chunk is a few slices per array rather than
+    an index per event or per object. Only the arrays that ``plan`` uses are copied.
+
+    Attributes
+    ----------
+    n_events : ndarray of int
+        Events per lumisection of the chunk.
+    objects : dict of str to (ndarray, dict of str to ndarray)
+        Per channel: the objects per event and the property values, event by event.
+    event_columns : dict of str to ndarray
+        The per-event scalar columns.
+    """
+
+    def __init__(self, ls, indices, plan):
+        event_offsets = ls._event_offsets
+        starts = event_offsets[indices].tolist()
+        stops = event_offsets[np.asarray(indices) + 1].tolist()
+        self.n_events = np.asarray(stops, dtype=np.int64) - starts
+        self.objects = {}
+        for channel in plan.channels:
+            offsets, props = ls._objects[channel]
+            counts = _concatenate([np.diff(offsets[a : b + 1]) for a, b in zip(starts, stops)])
+            object_starts = offsets[starts].tolist()
+            object_stops = offsets[stops].tolist()
+            needed = {"pt", *plan.properties[channel]}
+            if channel in plan.momentum_channels:
+                needed |= {"eta", "phi"}
+            values = {
+                name: _concatenate([props[name][a:b] for a, b in zip(object_starts, object_stops)])
+                for name in needed
+            }
+            self.objects[channel] = (counts, values)
+        self.event_columns = {
+            name: _concatenate([ls._event_columns[name][a:b] for a, b in zip(starts, stops)])
+            for name in plan.event_columns
+        }
+
+    @property
+    def n_events_total(self):
+        return int(self.n_events.sum())
+
+
+def _concatenate(pieces):
+    # one piece is used as it is (a view): the chunk's arrays are only read
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 def _chunks_by_size(n_events, chunk_size, max_padding=0.1):
@@ -594,9 +645,9 @@ def _per_event_block(ls, plan, layout):
     ls_of_event = np.repeat(np.arange(n_ls), layout.n_events)
     row = 0
     for channel in plan.channels:
-        offsets, props = ls._objects[channel]
+        counts, props = ls.objects[channel]
         pt = props["pt"]
-        sources, m, event_of_object, kept = _quantile_sources(pt, np.diff(offsets), n_q)
+        sources, m, event_of_object, kept = _quantile_sources(pt, counts, n_q)
         # Filled (slot, event) pairs, packed at the start of each (slot, lumisection) row.
         filled = np.flatnonzero(sources.reshape(-1) >= 0)
         slot, event = np.divmod(filled, n_events)
@@ -627,7 +678,7 @@ def _per_event_block(ls, plan, layout):
             explicit[row] = layout.n_events
             row += 1
     for name in plan.event_columns:
-        layout.put(block[row], ls._event_columns[name])
+        layout.put(block[row], ls.event_columns[name])
         explicit[row] = layout.n_events
         row += 1
     return block, explicit
