@@ -550,29 +550,31 @@ def _slot_ranks(size, n_quantiles):
     return ranks
 
 
-def _quantile_sources(pt, counts, n_quantiles):
-    """Index of the object in each quantile slot of each event, shape (n_quantiles, n_events).
-
-    ``pt`` holds the objects event by event, ``counts`` the objects per event; objects with
-    ``pt == 0`` are absent. Returns -1 for zero-padded slots, and the number of present objects
-    per event. Events are grouped by their number of present objects M: for one M, the objects
-    form an (events, M) matrix sorted row-wise in one call, and the slot ranks are the same for
-    every row, so the loop runs over the distinct values of M only.
-    """
-    n_events = len(counts)
-    event_of_object = np.repeat(np.arange(n_events), counts)
+def _present_objects(pt, counts):
+    """The present objects (``pt > 0``): their indices (None when all are present) and their
+    number per event."""
     present = pt > 0
     if present.all():
-        kept = None
-        kept_pt = pt
-    else:
-        kept = np.flatnonzero(present)
-        kept_pt = pt[kept]
-        event_of_object = event_of_object[kept]
-    m = np.bincount(event_of_object, minlength=n_events)
-    starts = np.zeros(n_events, dtype=np.int64)
+        return None, np.asarray(counts, dtype=np.int64)
+    # present objects per event: differences of their running count at the event bounds
+    running = np.zeros(pt.size + 1, dtype=np.int64)
+    np.cumsum(present, out=running[1:])
+    bounds = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    return np.flatnonzero(present), np.diff(running[bounds])
+
+
+def _quantile_objects(pt, m, n_quantiles):
+    """The objects in the quantile slots, for each number M >= 1 of objects per event.
+
+    ``pt`` holds the objects event by event, ``m`` their number per event. Yields
+    ``(events, slots, chosen)``: the events with M objects, the slots they fill (ascending) and
+    the index in ``pt`` of the object in each of these slots, shape (len(slots), len(events)).
+    For one M, the objects form an (events, M) matrix sorted row-wise in one call, and the slot
+    ranks are the same for every row, so the loop runs over the distinct values of M only.
+    """
+    starts = np.zeros(len(m), dtype=np.int64)  # first object of each event
     np.cumsum(m[:-1], out=starts[1:])
-    sources = np.full((n_quantiles, n_events), -1, dtype=np.int64)
     # small counts sort as uint16, for which numpy's stable sort is a radix sort
     by_size = np.argsort(m.astype(np.uint16) if m.max(initial=0) < 2**16 else m, kind="stable")
     events_per_size = np.bincount(m)
@@ -581,16 +583,20 @@ def _quantile_sources(pt, counts, n_quantiles):
         if size == 0:
             continue
         events = by_size[bounds[size] : bounds[size + 1]]
-        objects = starts[events][:, None] + np.arange(size)
-        if size > 1:
-            order = np.argsort(kept_pt[objects], axis=1, kind="stable")
-            objects = np.take_along_axis(objects, order, axis=1)
-        for slot, rank in enumerate(_slot_ranks(size, n_quantiles)):
-            if rank >= 0:
-                sources[slot, events] = objects[:, rank]
-    if kept is not None and kept.size:
-        sources = np.where(sources >= 0, kept[np.maximum(sources, 0)], -1)
-    return sources, m, event_of_object, kept
+        first = starts[events]
+        ranks = _slot_ranks(size, n_quantiles)
+        slots = np.flatnonzero(ranks >= 0)
+        ranks = ranks[slots]
+        # order[:, r]: position within its event of the object of rank r (a stable sort)
+        if size == 1:
+            order = np.zeros((len(events), 1), dtype=np.int64)
+        elif size == 2:  # no sort needed: the second object comes first if strictly softer
+            order = np.empty((len(events), 2), dtype=np.int64)
+            order[:, 0] = pt[first + 1] < pt[first]
+            order[:, 1] = 1 - order[:, 0]
+        else:
+            order = np.argsort(pt[first[:, None] + np.arange(size)], axis=1, kind="stable")
+        yield events, slots, first + order[:, ranks].T
 
 
 class _Layout:
@@ -605,26 +611,39 @@ class _Layout:
         self.n_lumisections = len(n_events)
         self.width = max(int(n_events.max(initial=0)), 1)
         self.size = self.n_lumisections * self.width
-        n_total = int(n_events.sum())
+        self.ls_of_event = np.repeat(np.arange(self.n_lumisections), n_events)
+        n_total = self.ls_of_event.size
         if n_total == self.size:
-            self.positions = None  # no padding: the events fill the layout in order
-            self.padding = np.zeros(0, dtype=np.int64)
+            self.shift = None  # no padding: the events fill the layout in order
         else:
+            # layout position of event e: e + shift[e], i.e. ls * width + (e - first event of ls)
             starts = np.zeros(self.n_lumisections, dtype=np.int64)
             np.cumsum(n_events[:-1], out=starts[1:])
-            ls_of_event = np.repeat(np.arange(self.n_lumisections), n_events)
-            within = np.arange(n_total) - starts[ls_of_event]
-            self.positions = ls_of_event * self.width + within
-            is_padding = np.ones(self.size, dtype=bool)
-            is_padding[self.positions] = False
-            self.padding = np.flatnonzero(is_padding)
+            self.shift = (np.arange(self.n_lumisections) * self.width - starts)[self.ls_of_event]
 
     def put(self, target, values):
         """Write per-event ``values`` into the layout row ``target`` (padding untouched)."""
-        if self.positions is None:
+        if self.shift is None:
             target[...] = values
         else:
-            target[..., self.positions] = values
+            target[..., np.arange(values.shape[-1]) + self.shift] = values
+
+    def positions_by(self, key, n_keys):
+        """Layout positions that put the events of each LS in order of ascending ``key``.
+
+        ``key`` holds integers in ``[0, n_keys)``; ties keep the event order. Returns the
+        position of every event and the histogram of the keys per LS, (n_lumisections, n_keys).
+        """
+        combined = self.ls_of_event * n_keys + key
+        small = self.n_lumisections * n_keys <= 2**16
+        # sorted as uint16 when possible: numpy's stable sort is then a radix sort
+        order = np.argsort(combined.astype(np.uint16) if small else combined, kind="stable")
+        positions = np.empty(order.size, dtype=np.int64)
+        positions[order] = np.arange(order.size)
+        if self.shift is not None:
+            positions += self.shift
+        histogram = np.bincount(combined, minlength=self.n_lumisections * n_keys)
+        return positions, histogram.reshape(self.n_lumisections, n_keys)
 
 
 def _per_event_block(ls, plan, layout):
@@ -637,34 +656,38 @@ def _per_event_block(ls, plan, layout):
     rest of the row is layout padding. Every slot past the explicit values holds 0.
     """
     n_events = ls.n_events_total
-    n_ls = layout.n_lumisections
     n_q = plan.n_quantiles
     n_columns = len(plan.per_event_columns)
     block = np.zeros((n_columns, layout.size))
-    explicit = np.empty((n_columns, n_ls), dtype=np.int64)
-    ls_of_event = np.repeat(np.arange(n_ls), layout.n_events)
+    explicit = np.empty((n_columns, layout.n_lumisections), dtype=np.int64)
     row = 0
     for channel in plan.channels:
         counts, props = ls.objects[channel]
         pt = props["pt"]
-        sources, m, event_of_object, kept = _quantile_sources(pt, counts, n_q)
-        # Filled (slot, event) pairs, packed at the start of each (slot, lumisection) row.
-        filled = np.flatnonzero(sources.reshape(-1) >= 0)
-        slot, event = np.divmod(filled, n_events)
-        group = slot * n_ls + ls_of_event[event]
-        per_group = np.bincount(group, minlength=n_q * n_ls)
-        group_start = np.zeros(n_q * n_ls, dtype=np.int64)
-        np.cumsum(per_group[:-1], out=group_start[1:])
-        within = np.arange(filled.size) - group_start[group]
-        targets = group * layout.width + within
-        objects = sources.reshape(-1)[filled]
+        kept, m = _present_objects(pt, counts)
+        # An event with f = min(m, n_q) objects fills the last f slots. Within each LS, the
+        # events are placed in order of decreasing f: then in every slot's row the events
+        # that fill the slot come first, and the others (implicit zeros) after them.
+        empty_slots = n_q - np.minimum(m, n_q)
+        positions, histogram = layout.positions_by(empty_slots, n_q + 1)
+        targets, objects = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        for events, slots, chosen in _quantile_objects(pt if kept is None else pt[kept], m, n_q):
+            targets.append(((slots * layout.size)[:, None] + positions[events]).reshape(-1))
+            objects.append(chosen.reshape(-1))
+        targets = np.concatenate(targets)
+        objects = np.concatenate(objects)
+        if kept is not None:
+            objects = kept[objects]
+        # slot k is filled in the events with at most k empty slots
+        filled_per_ls = np.cumsum(histogram[:, :n_q], axis=1).T
         for prop in plan.properties[channel]:
             block[row : row + n_q].reshape(-1)[targets] = props[prop][objects]
-            explicit[row : row + n_q] = per_group.reshape(n_q, n_ls)
+            explicit[row : row + n_q] = filled_per_ls
             row += n_q
         dense = []
         if channel in plan.momentum_channels:
             used = slice(None) if kept is None else kept
+            event_of_object = np.repeat(np.arange(n_events), m)
             pt_used = pt[used]
             phi = props["phi"][used]
             dense.append(np.bincount(event_of_object, pt_used * np.cos(phi), n_events))
