@@ -175,6 +175,149 @@ def test_matches_pandas_reference(raw, n_quantiles, percentiles, statistics, chu
     np.testing.assert_allclose(actual.to_numpy(), expected.to_numpy(float), rtol=1e-9, atol=1e-9)
 
 
+# ---------------------------------------------------------------------- ties and signs
+@st.composite
+def flat_lumisections(draw):
+    """Flat arrays with many equal values, zeros and negatives, and LS of 0 to 40 events (LS of
+    similar sizes share a chunk: some rows of the layout then end with padding)."""
+    n_events = draw(st.lists(st.sampled_from([0, 1, 2, 3, 19, 20, 21, 40]), min_size=1, max_size=6))
+    n_total = sum(n_events)
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    counts = rng.choice([0, 1, 2, 2, 3, 5, 8], size=n_total)
+    n_objects = int(counts.sum())
+    objects = {
+        "muons": (
+            counts,
+            {
+                "pt": rng.choice([0.0, 1.0, 2.0, 2.0, 2.5, 3.0], size=n_objects),
+                "eta": rng.choice([-2.0, -1.0, 0.0, 0.0, 1.0], size=n_objects),
+                "phi": rng.choice([-3.0, -1.5, 0.0, 1.5, 3.0], size=n_objects),
+            },
+        )
+    }
+    # with or without zeros: an LS without zeros checks the ranks just past the negatives
+    choices = [-1.5, 0.0, 0.0, 2.0] if draw(st.booleans()) else [-1.5, -0.5, 2.0, 3.5]
+    event_columns = {"luminosity": rng.choice(choices, size=n_total)}
+    return np.asarray(n_events), objects, event_columns
+
+
+def flat_reference(n_events, objects, event_columns, n_quantiles, percentiles, statistics):
+    """Per-event loops over the flat arrays (ties in pt keep the object order), then numpy
+    statistics per LS; LS without events hold 0."""
+    columns = {}
+    for channel, (counts, props) in objects.items():
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        names = [f"{channel}__{p}_q{k}" for p in props for k in range(1, n_quantiles + 1)]
+        names += [f"{channel}__{name}" for name in ("px", "py", "pz", "n_objects")]
+        per_event = {name: [] for name in names}
+        for event in range(len(counts)):
+            values = {name: v[offsets[event] : offsets[event + 1]] for name, v in props.items()}
+            present = values["pt"] > 0
+            order = np.argsort(values["pt"][present], kind="stable")
+            values = {name: v[present][order] for name, v in values.items()}
+            m = len(order)
+            if m < n_quantiles:
+                ranks = list(range(m - n_quantiles, m))
+            else:
+                ranks = [k * m // n_quantiles for k in range(n_quantiles - 1)] + [m - 1]
+            for name, v in values.items():
+                for k, rank in enumerate(ranks, start=1):
+                    per_event[f"{channel}__{name}_q{k}"].append(v[rank] if rank >= 0 else 0.0)
+            pt, phi, eta = values["pt"], values["phi"], values["eta"]
+            per_event[f"{channel}__px"].append(np.sum(pt * np.cos(phi)))
+            per_event[f"{channel}__py"].append(np.sum(pt * np.sin(phi)))
+            per_event[f"{channel}__pz"].append(np.sum(pt * np.sinh(eta)))
+            per_event[f"{channel}__n_objects"].append(m)
+        columns.update(per_event)
+    columns["ls__luminosity"] = event_columns["luminosity"]
+    bounds = np.concatenate([[0], np.cumsum(n_events)])
+    table = {}
+    for name, values in columns.items():
+        values = np.asarray(values, dtype=float)
+        pieces = [values[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        for stat in statistics:
+            function = np.mean if stat == "mean" else np.std
+            table[f"{name}_{stat}"] = [function(x) if len(x) else 0.0 for x in pieces]
+        for p in percentiles:
+            table[f"{name}_p{float(p):g}"] = [
+                np.percentile(x, p) if len(x) else 0.0 for x in pieces
+            ]
+    table["ls__n_events"] = n_events
+    return pd.DataFrame(table)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=flat_lumisections(),
+    n_quantiles=st.integers(1, 6),
+    percentiles=st.lists(
+        st.one_of(st.sampled_from([0.0, 1.0, 50.0, 99.0, 100.0]), st.floats(0, 100)),
+        min_size=1,
+        max_size=5,
+        unique_by=lambda p: f"{p:g}",
+    ),
+    chunk_size=st.sampled_from([1, 5, 50, 100_000]),
+)
+def test_ties_zeros_negatives_and_small_lumisections(data, n_quantiles, percentiles, chunk_size):
+    n_events, objects, event_columns = data
+    ls = LumiSections.from_arrays(
+        run=np.ones(len(n_events), int),
+        lumi=np.arange(len(n_events)),
+        n_events=n_events,
+        objects=objects,
+        event_columns=event_columns,
+    )
+    statistics = ("mean", "std")
+    transformer = LumiSectionPercentiles(
+        n_quantiles=n_quantiles, percentiles=percentiles, chunk_size=chunk_size
+    ).set_output(transform="pandas")
+    actual = transformer.fit_transform(ls)
+    expected = flat_reference(
+        n_events, objects, event_columns, n_quantiles, percentiles, statistics
+    )
+    assert sorted(actual.columns) == sorted(expected.columns)
+    expected = expected[actual.columns].to_numpy(float)
+    np.testing.assert_allclose(actual.to_numpy(), expected, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("with_zeros", [False, True])
+def test_every_rank_in_lumisections_of_different_sizes_in_one_chunk(with_zeros):
+    # LS of 1, 19, 20 and 21 events: the three larger ones share a chunk, so the rows of the
+    # smaller two end with layout padding; 41 percentiles hit every rank.
+    rng = np.random.default_rng(3)
+    n_events = np.array([19, 21, 1, 20])
+    n_total = int(n_events.sum())
+    counts = rng.choice([0, 1, 2, 6], size=n_total)
+    n_objects = int(counts.sum())
+    objects = {
+        "muons": (
+            counts,
+            {
+                "pt": rng.choice([0.0, 1.0, 2.0, 3.0], size=n_objects),
+                "eta": rng.normal(size=n_objects),
+                "phi": rng.uniform(-3, 3, size=n_objects),
+            },
+        )
+    }
+    choices = [-1.5, 0.0, 2.0] if with_zeros else [-1.5, -0.5, 2.0, 3.5]
+    event_columns = {"luminosity": rng.choice(choices, size=n_total)}
+    ls = LumiSections.from_arrays(
+        run=np.ones(4, int),
+        lumi=np.arange(4),
+        n_events=n_events,
+        objects=objects,
+        event_columns=event_columns,
+    )
+    percentiles = np.linspace(0, 100, 41)
+    transformer = LumiSectionPercentiles(n_quantiles=3, percentiles=percentiles)
+    actual = transformer.set_output(transform="pandas").fit_transform(ls)
+    expected = flat_reference(n_events, objects, event_columns, 3, percentiles, ("mean", "std"))[
+        actual.columns
+    ]
+    np.testing.assert_allclose(actual.to_numpy(), expected.to_numpy(float), rtol=1e-9, atol=1e-9)
+
+
 # ---------------------------------------------------------------------- fixed cases
 def small_lumisections():
     return LumiSections.from_arrays(

@@ -721,62 +721,91 @@ def _layout_statistics(block, explicit, layout, plan):
     place. Rows of LS without events are left as NaN.
     """
     n_ls = layout.n_lumisections
+    width = layout.width
     n_cols = block.shape[0]
-    n_stats = len(plan.statistics) + len(plan.percentiles)
+    n_moments = len(plan.statistics)
+    n_stats = n_moments + len(plan.percentiles)
     out = np.full((n_ls, n_cols, n_stats), np.nan)
     counts = layout.n_events
     nonempty = counts > 0
     if not nonempty.any() or n_cols == 0:
         return out.reshape(n_ls, -1)
-    cube = block.reshape(n_cols, n_ls, layout.width)
+    cube = block.reshape(n_cols, n_ls, width)
     safe_counts = np.maximum(counts, 1)
-    implicit_zeros = counts[None, :] - explicit  # (n_cols, n_ls)
-    beyond = np.arange(layout.width)[None, None, :] >= explicit[:, :, None]
-    n_moments = len(plan.statistics)
     if n_moments:
-        mean = cube.sum(axis=2) / safe_counts  # everything past the explicit values is 0
+        mean = cube.sum(axis=2) / safe_counts  # every slot past the explicit values holds 0
+    for position, name in enumerate(plan.statistics):
+        if name == "mean":
+            out[:, :, position] = mean.T
+        else:
+            # The first n_events slots of a row hold the LS's values (explicit values, then
+            # implicit zeros); the layout padding after them is left out. One column at a
+            # time, so that the deviations stay in cache.
+            padding = np.arange(width) >= counts[:, None]  # (n_ls, width)
+            deviation = np.empty((n_ls, width))
+            squares = np.empty((n_cols, n_ls))
+            for column in range(n_cols):
+                np.subtract(cube[column], mean[column, :, None], out=deviation)
+                np.copyto(deviation, 0.0, where=padding)
+                np.multiply(deviation, deviation, out=deviation)
+                deviation.sum(axis=1, out=squares[column])
+            out[:, :, position] = np.sqrt(squares / safe_counts).T
     if len(plan.percentiles):
-        np.copyto(cube, np.inf, where=beyond)
-        negatives = np.count_nonzero(cube < 0, axis=2)
+        # Sort the explicit values of each row; the prefix sorted is as wide as the most
+        # explicit values of the column, so it may also hold zeros (implicit zeros or layout
+        # padding), which sort among the values.
         widths = explicit.max(axis=1)
         for column in range(n_cols):
             if widths[column] > 1:
                 cube[column, :, : widths[column]].sort(axis=-1)
-        # Sorting keeps the explicit values in front, so `beyond` still marks the rest.
+        negatives = _count_negatives(cube, widths)  # (n_cols, n_ls)
+        implicit_zeros = counts[None, :] - explicit  # (n_cols, n_ls)
         virtual = (safe_counts[:, None] - 1) * (plan.percentiles[None, :] / 100.0)
         low_rank = np.floor(virtual).astype(np.int64)
         high_rank = np.minimum(low_rank + 1, safe_counts[:, None] - 1)
         fraction = virtual - low_rank
 
         def order_statistic(rank):
-            # The LS's sorted values: explicit negatives, implicit zeros, explicit others.
+            # The LS's sorted values: negatives, zeros (implicit ones included), positives;
+            # the sorted prefix holds the same, with widths - explicit zeros instead of
+            # n_events - explicit: past the LS's zeros, rank r sits at r + widths - n_events.
             rank = rank[None, :, :]  # (1, n_ls, n_percentiles)
             below = negatives[:, :, None]
             zeros = implicit_zeros[:, :, None]
-            index = np.where(rank < below, rank, rank - zeros)
-            index = np.clip(index, 0, layout.width - 1)
+            shift = (widths[:, None] - counts[None, :])[:, :, None]
+            index = np.where(rank < below, rank, rank + shift)
+            index = np.clip(index, 0, width - 1)
             values = np.take_along_axis(cube, index, axis=2)
             is_zero = (rank >= below) & (rank < below + zeros)
             return np.where(is_zero, 0.0, values)
 
         low = order_statistic(low_rank)
         high = order_statistic(high_rank)
-        with np.errstate(invalid="ignore"):  # rows of empty LS hold only inf padding
+        with np.errstate(invalid="ignore"):  # e.g. infinite values
             result = _lerp(low, high, fraction[None])  # (n_cols, n_ls, n_percentiles)
         out[:, :, n_moments:] = result.transpose(1, 0, 2)
-    for position, name in enumerate(plan.statistics):
-        if name == "mean":
-            out[:, :, position] = mean.T
-        else:
-            # In place (the values are no longer needed): past the explicit values put the
-            # mean, which adds exactly 0, then add the implicit zeros' share (0 - mean)^2.
-            np.copyto(cube, mean[:, :, None], where=beyond)
-            cube -= mean[:, :, None]
-            np.multiply(cube, cube, out=cube)
-            squares = cube.sum(axis=2) + implicit_zeros * mean * mean
-            out[:, :, position] = np.sqrt(squares / safe_counts).T
     out[~nonempty] = np.nan
     return out.reshape(n_ls, -1)
+
+
+def _count_negatives(cube, widths):
+    """Number of values < 0 in each sorted row prefix ``cube[c, i, :widths[c]]``.
+
+    A binary search in all the rows at once: (n_cols, n_ls).
+    """
+    n_cols, n_ls, width = cube.shape
+    flat = cube.reshape(-1)
+    row_start = np.arange(n_cols * n_ls) * width
+    low = np.zeros(n_cols * n_ls, dtype=np.int64)  # the answer lies in [low, high]
+    high = np.repeat(widths, n_ls)
+    while True:
+        searching = low < high
+        if not searching.any():
+            return low.reshape(n_cols, n_ls)
+        middle = (low + high) // 2
+        negative = flat[row_start + np.minimum(middle, width - 1)] < 0
+        low = np.where(searching & negative, middle + 1, low)
+        high = np.where(searching & ~negative, middle, high)
 
 
 def _chunk_features(ls, plan):
