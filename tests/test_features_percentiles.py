@@ -318,6 +318,21 @@ def test_every_rank_in_lumisections_of_different_sizes_in_one_chunk(with_zeros):
     np.testing.assert_allclose(actual.to_numpy(), expected.to_numpy(float), rtol=1e-9, atol=1e-9)
 
 
+def test_transverse_momenta_agree_with_cosine_and_sine():
+    from channeldecomp.features._percentiles import _transverse_momenta
+
+    rng = np.random.default_rng(0)
+    edges = np.array([0.0, -0.0, np.pi, -np.pi, np.pi / 2, -np.pi / 2, 1e-300, 3.0, 2 * np.pi])
+    phi = np.concatenate([edges, rng.uniform(-4, 4, 10_000), rng.uniform(-1e4, 1e4, 1000)])
+    pt = np.concatenate([np.full(edges.size, 7.0), rng.exponential(30.0, phi.size - edges.size)])
+    px, py = _transverse_momenta(pt, phi)
+    np.testing.assert_allclose(px, pt * np.cos(phi), rtol=0, atol=1e-14 * pt.max())
+    np.testing.assert_allclose(py, pt * np.sin(phi), rtol=0, atol=1e-14 * pt.max())
+    with np.errstate(invalid="ignore"):  # as np.cos(np.inf)
+        px, py = _transverse_momenta(np.array([1.0, 2.0]), np.array([np.nan, np.inf]))
+    assert np.isnan(px).all() and np.isnan(py).all()
+
+
 # ---------------------------------------------------------------------- fixed cases
 def small_lumisections():
     return LumiSections.from_arrays(
