@@ -488,7 +488,9 @@ class _Chunk:
         self.objects = {}
         for channel in plan.channels:
             offsets, props = ls._objects[channel]
-            counts = _concatenate([np.diff(offsets[a : b + 1]) for a, b in zip(starts, stops)])
+            counts = _concatenate(
+                [offsets[a + 1 : b + 1] - offsets[a:b] for a, b in zip(starts, stops)]
+            )
             object_starts = offsets[starts].tolist()
             object_stops = offsets[stops].tolist()
             needed = {"pt", *plan.properties[channel]}
@@ -614,19 +616,20 @@ class _Layout:
         self.ls_of_event = np.repeat(np.arange(self.n_lumisections), n_events)
         n_total = self.ls_of_event.size
         if n_total == self.size:
-            self.shift = None  # no padding: the events fill the layout in order
+            self.positions = None  # no padding: the events fill the layout in order
         else:
-            # layout position of event e: e + shift[e], i.e. ls * width + (e - first event of ls)
+            # event e of LS i sits at i * width + (e - first event of i)
             starts = np.zeros(self.n_lumisections, dtype=np.int64)
             np.cumsum(n_events[:-1], out=starts[1:])
-            self.shift = (np.arange(self.n_lumisections) * self.width - starts)[self.ls_of_event]
+            shift = (np.arange(self.n_lumisections) * self.width - starts)[self.ls_of_event]
+            self.positions = np.arange(n_total) + shift
 
     def put(self, target, values):
         """Write per-event ``values`` into the layout row ``target`` (padding untouched)."""
-        if self.shift is None:
+        if self.positions is None:
             target[...] = values
         else:
-            target[..., np.arange(values.shape[-1]) + self.shift] = values
+            target[..., self.positions] = values
 
     def positions_by(self, key, n_keys):
         """Layout positions that put the events of each LS in order of ascending ``key``.
@@ -639,9 +642,9 @@ class _Layout:
         # sorted as uint16 when possible: numpy's stable sort is then a radix sort
         order = np.argsort(combined.astype(np.uint16) if small else combined, kind="stable")
         positions = np.empty(order.size, dtype=np.int64)
-        positions[order] = np.arange(order.size)
-        if self.shift is not None:
-            positions += self.shift
+        positions[order] = np.arange(order.size)  # still within the same LS
+        if self.positions is not None:
+            positions = self.positions[positions]
         histogram = np.bincount(combined, minlength=self.n_lumisections * n_keys)
         return positions, histogram.reshape(self.n_lumisections, n_keys)
 
