@@ -318,6 +318,19 @@ def test_every_rank_in_lumisections_of_different_sizes_in_one_chunk(with_zeros):
     np.testing.assert_allclose(actual.to_numpy(), expected.to_numpy(float), rtol=1e-9, atol=1e-9)
 
 
+def test_object_counts_beyond_uint16():
+    # counts below 2**16 are sorted as uint16; an event with more objects takes the float path
+    counts = np.array([70_000, 1, 0, 3])
+    pt = np.random.default_rng(0).exponential(10.0, counts.sum())
+    ls = LumiSections.from_arrays([1, 1], [1, 2], [3, 1], {"pf": (counts, {"pt": pt})})
+    transformer = LumiSectionPercentiles(n_quantiles=2, percentiles=[0, 40, 50, 100])
+    X = transformer.set_output(transform="pandas").fit_transform(ls)
+    for stat, p in [("p0", 0), ("p40", 40), ("p50", 50), ("p100", 100)]:
+        expected = [np.percentile([70_000, 1, 0], p), 3.0]
+        np.testing.assert_allclose(X[f"pf__n_objects_{stat}"], expected, rtol=1e-12)
+    assert X.loc[(1, 1), "pf__pt_q2_mean"] == pytest.approx((pt[:70_000].max() + pt[70_000]) / 3)
+
+
 def test_transverse_momenta_agree_with_cosine_and_sine():
     from channeldecomp.features._percentiles import _transverse_momenta
 
