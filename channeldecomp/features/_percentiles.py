@@ -5,12 +5,16 @@ channel, the objects sorted by ascending pT give N "quantile objects" q1..qN (ra
 2M//N, ..., M-1``), plus the event's physical momentum sums and object count; per LS, every such
 per-event column is summarised by its mean, population standard deviation and percentiles.
 
-Everything is computed on the flat arrays of :class:`LumiSections`: events with the same number
-of objects are sorted by pT together (one row-wise sort per distinct object count), quantile
-objects are gathered with index arithmetic, and per chunk of lumisections of similar size the
-per-event columns sit in a padded (column, lumisection, event) block, reduced along the events
-(mean, std) and sorted along them (percentiles). Zero-padded quantile slots are counted instead
-of stored and sorted. There is no Python loop over events or lumisections.
+Everything is computed on the flat arrays of :class:`LumiSections`, per chunk of lumisections of
+similar size: events with the same number of objects are sorted by pT together (one row-wise
+sort per distinct object count; a pair needs one comparison), and the quantile objects are
+scattered with index arithmetic into a padded (column, lumisection, event) block. In the row of
+a lumisection the events are placed in order of decreasing number of filled slots, so the values
+of a slot come first and its zero-padded slots (often the majority) are counted instead of
+stored and sorted. The block is reduced along the events one column at a time, in cache (mean,
+std); for the percentiles only the prefix of each row that holds values is sorted, and the
+ranks are shifted past the zeros. ``px`` and ``py`` come from one tangent of ``phi / 2``
+instead of a cosine and a sine. There is no Python loop over events or lumisections.
 """
 
 from __future__ import annotations
@@ -756,37 +760,43 @@ def _layout_statistics(block, explicit, layout, plan, small_integers=None):
         return out.reshape(n_ls, -1)
     cube = block.reshape(n_cols, n_ls, width)
     safe_counts = np.maximum(counts, 1)
-    if n_moments:
-        mean = cube.sum(axis=2) / safe_counts  # every slot past the explicit values holds 0
+    sums = np.empty((n_cols, n_ls))
+    squares = np.empty((n_cols, n_ls))
+    with_std = "std" in plan.statistics
+    if with_std:
+        deviation = np.empty((n_ls, width))
+        # The first n_events slots of a row hold the LS's values (explicit values, then
+        # implicit zeros); the layout padding after them is left out of the deviations.
+        padding = np.arange(width) >= counts[:, None] if counts.min() < width else None
+    with_percentiles = len(plan.percentiles) > 0
+    # The prefix sorted for the percentiles is as wide as the most explicit values of the
+    # column, so it may also hold zeros (implicit zeros or layout padding): they sort among
+    # the values, and the ranks are mapped accordingly (order_statistic below).
+    widths = explicit.max(axis=1)
+    # One column at a time: its rows stay in cache through the moments and the sort.
+    for column in range(n_cols):
+        rows = cube[column]
+        if n_moments:
+            rows.sum(axis=1, out=sums[column])  # every slot past the explicit values holds 0
+        if with_std:
+            np.subtract(rows, (sums[column] / safe_counts)[:, None], out=deviation)
+            if padding is not None:
+                np.copyto(deviation, 0.0, where=padding)
+            np.multiply(deviation, deviation, out=deviation)
+            deviation.sum(axis=1, out=squares[column])
+        if with_percentiles and widths[column] > 1:
+            prefix = rows[:, : widths[column]]
+            if small_integers is not None and small_integers[column]:
+                # object counts below 2**16: numpy's stable sort of uint16 is a radix sort
+                prefix[...] = np.sort(prefix.astype(np.uint16), axis=-1, kind="stable")
+            else:
+                prefix.sort(axis=-1)
     for position, name in enumerate(plan.statistics):
         if name == "mean":
-            out[:, :, position] = mean.T
+            out[:, :, position] = (sums / safe_counts).T
         else:
-            # The first n_events slots of a row hold the LS's values (explicit values, then
-            # implicit zeros); the layout padding after them is left out. One column at a
-            # time, so that the deviations stay in cache.
-            padding = np.arange(width) >= counts[:, None]  # (n_ls, width)
-            deviation = np.empty((n_ls, width))
-            squares = np.empty((n_cols, n_ls))
-            for column in range(n_cols):
-                np.subtract(cube[column], mean[column, :, None], out=deviation)
-                np.copyto(deviation, 0.0, where=padding)
-                np.multiply(deviation, deviation, out=deviation)
-                deviation.sum(axis=1, out=squares[column])
             out[:, :, position] = np.sqrt(squares / safe_counts).T
-    if len(plan.percentiles):
-        # Sort the explicit values of each row; the prefix sorted is as wide as the most
-        # explicit values of the column, so it may also hold zeros (implicit zeros or layout
-        # padding), which sort among the values.
-        widths = explicit.max(axis=1)
-        for column in range(n_cols):
-            if widths[column] > 1:
-                prefix = cube[column, :, : widths[column]]
-                if small_integers is not None and small_integers[column]:
-                    # object counts below 2**16: numpy's stable sort of uint16 is a radix sort
-                    prefix[...] = np.sort(prefix.astype(np.uint16), axis=-1, kind="stable")
-                else:
-                    prefix.sort(axis=-1)
+    if with_percentiles:
         negatives = _count_negatives(cube, widths)  # (n_cols, n_ls)
         implicit_zeros = counts[None, :] - explicit  # (n_cols, n_ls)
         virtual = (safe_counts[:, None] - 1) * (plan.percentiles[None, :] / 100.0)
