@@ -14,7 +14,10 @@ only and scored on held-out runs:
   all LS.
 
 Methods (all fitted on the same ``LumiSectionPercentiles`` features, mapped to normal scores by
-a QuantileTransformer fitted on the training runs; ``--scaler standard`` uses StandardScaler):
+a QuantileTransformer fitted on the training runs; ``--scaler standard`` uses StandardScaler).
+Every LS counts once in the scores, so by default every method trains unweighted;
+``--sample-weight luminosity`` gives every method that takes weights the paper's luminosity
+weights (all of them, so the comparison stays fair):
 
 - ``cdc``: ``ChannelDecompositionClassifier`` with its defaults;
 - ``cdc-paper``: the paper's configuration (``from_preset("paper")``; its epoch count is capped
@@ -24,10 +27,14 @@ a QuantileTransformer fitted on the training runs; ``--scaler standard`` uses St
   scores best on, which favours the control);
 - ``per-channel``: independent per-channel MLPs trained on the global label, no Fuzzy AND
   (global score: the product of their P(good));
+- ``per-channel-hgb``: the same with HistGradientBoosting per channel;
 - ``iforest``: per-channel IsolationForest trained on good LS only (unsupervised);
 - ``mlp-attr``: one MLP on all features, per-channel score = minus the gradient x input
   attribution (towards "bad") summed over the channel's columns;
-- ``hgb``: HistGradientBoosting on all features: global AUC only (the accuracy ceiling).
+- ``hgb``: HistGradientBoosting on all features: global AUC only (the accuracy ceiling);
+- ``oracle``: not a method: HistGradientBoosting per channel trained on the *per-channel truth*
+  of the training runs (global score: the product of the channels' P(good)). It shows how much
+  of each channel's truth its features reveal at all, the ceiling of the channel AUCs.
 
 Over several seeds and difficulty levels, all in one run, it prints one table: mean (and
 standard deviation over seeds) of each metric, the global AUC relative to ``hgb`` and the fit
@@ -58,7 +65,17 @@ from channeldecomp.datasets import DETECTOR_CHANNELS, simulate_lumisections
 
 logger = logging.getLogger("bench_decomposition")
 
-METHODS = ("cdc", "cdc-paper", "cdc-random", "per-channel", "iforest", "mlp-attr", "hgb")
+METHODS = (
+    "cdc",
+    "cdc-paper",
+    "cdc-random",
+    "per-channel",
+    "per-channel-hgb",
+    "iforest",
+    "mlp-attr",
+    "hgb",
+    "oracle",
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,8 +123,10 @@ def make_split(
         "X_test": X[test],
         "y_train": y[~test],
         "y_test": y[test],
+        "truth_train": pd.DataFrame(truth[~test], columns=data.channel_truth.columns),
         "truth_test": pd.DataFrame(truth[test], columns=data.channel_truth.columns),
-        "weight_train": np.asarray(data.luminosity)[~test],
+        "luminosity_train": np.asarray(data.luminosity)[~test],
+        "weight_train": None,
     }
 
 
@@ -224,7 +243,24 @@ def fit_per_channel(split, seed, max_iter):
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.fit(X_train[:, indices], y_train)
+            model.fit(X_train[:, indices], y_train, sample_weight=split["weight_train"])
+        scores.append(model.predict_proba(X_test[:, indices])[:, list(model.classes_).index(1)])
+    scores = np.column_stack(scores)
+    return np.prod(scores, axis=1), scores
+
+
+def fit_per_channel_hgb(split, seed, target="global"):
+    """HistGradientBoosting per channel on the global label, or on the channel truth."""
+    channel_indices = _channel_indices(split["X_train"])
+    X_train, X_test = split["X_train"].to_numpy(), split["X_test"].to_numpy()
+    scores = []
+    for channel, indices in channel_indices.items():
+        y = split["y_train"] if target == "global" else split["truth_train"][channel].to_numpy()
+        if len(np.unique(y)) < 2:  # a tiny run may see no fault in a channel
+            scores.append(np.full(len(X_test), float(y[0])))
+            continue
+        model = HistGradientBoostingClassifier(random_state=seed)
+        model.fit(X_train[:, indices], y, sample_weight=split["weight_train"])
         scores.append(model.predict_proba(X_test[:, indices])[:, list(model.classes_).index(1)])
     scores = np.column_stack(scores)
     return np.prod(scores, axis=1), scores
@@ -234,10 +270,11 @@ def fit_iforest(split, seed):
     channel_indices = _channel_indices(split["X_train"])
     X_train, X_test = split["X_train"].to_numpy(), split["X_test"].to_numpy()
     good = split["y_train"] == 1
+    weight = None if split["weight_train"] is None else split["weight_train"][good]
     scores = []
     for indices in channel_indices.values():
         forest = IsolationForest(n_estimators=200, random_state=seed)
-        forest.fit(X_train[good][:, indices])
+        forest.fit(X_train[good][:, indices], sample_weight=weight)
         reference = forest.score_samples(X_train[good][:, indices])
         # Standardize on good training LS so channels combine on one scale.
         score = forest.score_samples(X_test[:, indices])
@@ -265,9 +302,11 @@ def fit_mlp_attribution(split, seed, max_epochs):
             torch.nn.ReLU(),
             torch.nn.Linear(64, 1),
         )
-    positive = float(y_bad.mean())
+    weight = split["weight_train"]
+    weight = torch.ones(len(y_bad)) if weight is None else torch.as_tensor(weight).float()
+    positive = float((weight * y_bad).sum() / weight.sum())
     pos_weight = torch.tensor((1 - positive) / max(positive, 1e-6))
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
     n = X_train.shape[0]
     net.train()
@@ -276,7 +315,8 @@ def fit_mlp_attribution(split, seed, max_epochs):
         for start in range(0, n, 64):
             batch = order[start : start + 64]
             optimizer.zero_grad()
-            loss = loss_fn(net(X_train[batch]).squeeze(1), y_bad[batch])
+            losses = loss_fn(net(X_train[batch]).squeeze(1), y_bad[batch])
+            loss = (losses * weight[batch]).mean()
             loss.backward()
             optimizer.step()
     net.eval()
@@ -293,7 +333,7 @@ def fit_mlp_attribution(split, seed, max_epochs):
 
 def fit_hgb(split, seed):
     model = HistGradientBoostingClassifier(random_state=seed)
-    model.fit(split["X_train"].to_numpy(), split["y_train"])
+    model.fit(split["X_train"].to_numpy(), split["y_train"], sample_weight=split["weight_train"])
     return model.predict_proba(split["X_test"].to_numpy())[:, 1], None
 
 
@@ -311,20 +351,25 @@ def run_benchmark(
     paper_epochs,
     methods,
     scaler="quantile",
+    sample_weight="none",
 ):
     fitters = {
         "cdc": lambda split, seed: fit_cdc(split, seed, max_epochs=max_epochs),
         "cdc-paper": lambda split, seed: fit_cdc_paper(split, seed, paper_epochs),
         "cdc-random": lambda split, seed: fit_cdc_random(split, seed, max_epochs=max_epochs),
         "per-channel": lambda split, seed: fit_per_channel(split, seed, max_iter=max_epochs * 2),
+        "per-channel-hgb": fit_per_channel_hgb,
         "iforest": fit_iforest,
         "mlp-attr": lambda split, seed: fit_mlp_attribution(split, seed, max_epochs),
         "hgb": fit_hgb,
+        "oracle": lambda split, seed: fit_per_channel_hgb(split, seed, target="truth"),
     }
     records = []
     for difficulty, seed in itertools.product(difficulties, seeds):
         start = time.perf_counter()
         split = make_split(difficulty, seed, n_lumisections, events_per_lumisection, scaler)
+        if sample_weight == "luminosity":
+            split["weight_train"] = split["luminosity_train"]
         logger.info(
             "difficulty %s seed %d: %d train / %d test LS, %d features (%.1f s)",
             difficulty,
@@ -386,6 +431,12 @@ def main(argv=None):
     parser.add_argument("--paper-epochs", type=int, default=None)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--scaler", choices=["quantile", "standard"], default="quantile")
+    parser.add_argument(
+        "--sample-weight",
+        choices=["none", "luminosity"],
+        default="none",
+        help="training weights of every method (default: none; the scores weigh LS equally)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the table")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -399,13 +450,22 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     start = time.perf_counter()
     records = run_benchmark(
-        seeds, difficulties, n_ls, events, max_epochs, paper_epochs, args.methods, args.scaler
+        seeds,
+        difficulties,
+        n_ls,
+        events,
+        max_epochs,
+        paper_epochs,
+        args.methods,
+        args.scaler,
+        args.sample_weight,
     )
     table = summarize(records)
     print(
         f"\nDecomposition benchmark: {len(seeds)} seed(s) x {len(difficulties)} difficulty "
         f"level(s); {n_ls} LS x {events} events; held-out runs; "
-        f"{args.scaler} scaling; cdc/cdc-random {max_epochs} epochs, "
+        f"{args.scaler} scaling; sample weights: {args.sample_weight}; "
+        f"cdc/cdc-random {max_epochs} epochs, "
         f"cdc-paper {paper_epochs} epochs; "
         f"mean ± std over seeds; total {time.perf_counter() - start:.0f} s\n"
     )

@@ -65,3 +65,43 @@ def test_quick_run_of_the_fast_methods(bench):
         "worst_channel_auc",
         "bad_only_channel_auc",
     ]
+
+
+def _feature_split(n_train=300, n_test=200, seed=0):
+    # Two columns per channel; a channel is bad where its first column is shifted.
+    rng = np.random.default_rng(seed)
+    channels = ["muons", "photons", "pf", "calo_jets"]
+    columns = [f"{c}__x{k}" for c in channels for k in range(2)]
+
+    def part(n):
+        truth = (rng.random((n, 4)) > 0.2).astype(int)
+        X = rng.normal(size=(n, 8))
+        X[:, 0::2] += 3.0 * (1 - truth)
+        return pd.DataFrame(X, columns=columns), pd.DataFrame(truth, columns=channels)
+
+    X_train, truth_train = part(n_train)
+    X_test, truth_test = part(n_test)
+    return {
+        "X_train": X_train,
+        "X_test": X_test,
+        "y_train": truth_train.all(axis=1).astype(int).to_numpy(),
+        "y_test": truth_test.all(axis=1).astype(int).to_numpy(),
+        "truth_train": truth_train,
+        "truth_test": truth_test,
+        "luminosity_train": rng.uniform(0.5, 1.5, n_train),
+        "weight_train": None,
+    }
+
+
+def test_per_channel_boosting_and_the_oracle(bench):
+    split = _feature_split()
+    for target in ("global", "truth"):
+        p_good, scores = bench.fit_per_channel_hgb(split, 0, target=target)
+        assert scores.shape == (200, 4)
+        np.testing.assert_allclose(p_good, scores.prod(axis=1))
+        result = bench.score_method(split, p_good, scores)
+        assert result["mean_channel_auc"] > 0.9, (target, result)
+    # Sample weights reach the models: all weight on a few rows changes the fit.
+    split["weight_train"] = np.where(np.arange(300) < 30, 1.0, 1e-6)
+    _, weighted = bench.fit_per_channel_hgb(split, 0, target="truth")
+    assert not np.allclose(weighted, scores)
