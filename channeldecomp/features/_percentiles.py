@@ -411,10 +411,10 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             for indices in chunks:
                 result[indices] = _chunk_features(_Chunk(X, indices, plan), plan)
         else:
-            # Each job receives only its chunk (copied here), so a process backend, when the
-            # user picks one, ships little data.
+            # Worker threads copy their chunks themselves, in parallel; a process backend, when
+            # the user picks one, receives only the chunk's arrays (see _LazyChunk).
             parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(_chunk_features)(_Chunk(X, indices, plan), plan) for indices in chunks
+                delayed(_chunk_features)(_LazyChunk(X, indices, plan), plan) for indices in chunks
             )
             for indices, part in zip(chunks, parts):
                 result[indices] = part
@@ -513,6 +513,29 @@ class _Chunk:
     @property
     def n_events_total(self):
         return int(self.n_events.sum())
+
+    def build(self):
+        return self
+
+
+class _LazyChunk:
+    """A :class:`_Chunk` copied from ``ls`` when :meth:`build` is called, in the job that uses
+    it. Pickled (for a worker process), it is copied at once and only its arrays travel."""
+
+    def __init__(self, ls, indices, plan):
+        self.ls = ls
+        self.indices = indices
+        self.plan = plan
+
+    def build(self):
+        return _Chunk(self.ls, self.indices, self.plan)
+
+    def __reduce__(self):
+        return _same, (self.build(),)
+
+
+def _same(chunk):
+    return chunk
 
 
 def _concatenate(pieces):
@@ -848,7 +871,9 @@ def _count_negatives(cube, widths):
 
 
 def _chunk_features(ls, plan):
-    """Features of every LS of ``ls`` (one chunk), in its LS order."""
+    """Features of every LS of ``ls`` (one chunk, a :class:`_Chunk` or :class:`_LazyChunk`), in
+    its LS order."""
+    ls = ls.build()
     n_events = ls.n_events
     layout = _Layout(n_events)
     block, explicit, small_integers = _per_event_block(ls, plan, layout)
