@@ -641,7 +641,10 @@ class _Layout:
         n_total = self.ls_of_event.size
         if n_total == self.size:
             self.positions = None  # no padding: the events fill the layout in order
+            self.filled = None
         else:
+            # (n_lumisections, width): the slots of the events, in event order row by row
+            self.filled = np.arange(self.width) < n_events[:, None]
             # event e of LS i sits at i * width + (e - first event of i)
             starts = np.zeros(self.n_lumisections, dtype=np.int64)
             np.cumsum(n_events[:-1], out=starts[1:])
@@ -653,7 +656,8 @@ class _Layout:
         if self.positions is None:
             target[...] = values
         else:
-            target[..., self.positions] = values
+            # a boolean mask writes faster than the equivalent index array
+            target.reshape(self.n_lumisections, self.width)[self.filled] = values
 
     def positions_by(self, key, n_keys):
         """Layout positions that put the events of each LS in order of ascending ``key``.
@@ -790,7 +794,7 @@ def _layout_statistics(block, explicit, layout, plan, small_integers=None):
         deviation = np.empty((n_ls, width))
         # The first n_events slots of a row hold the LS's values (explicit values, then
         # implicit zeros); the layout padding after them is left out of the deviations.
-        padding = np.arange(width) >= counts[:, None] if counts.min() < width else None
+        padding = None if layout.filled is None else ~layout.filled
     with_percentiles = len(plan.percentiles) > 0
     # The prefix sorted for the percentiles is as wide as the most explicit values of the
     # column, so it may also hold zeros (implicit zeros or layout padding): they sort among
