@@ -19,6 +19,7 @@ instead of a cosine and a sine. There is no Python loop over events or lumisecti
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -568,14 +569,17 @@ def _chunks_by_size(n_events, chunk_size, max_padding=0.1):
     return chunks
 
 
+@functools.lru_cache(maxsize=1024)
 def _filled_slots(size, n_quantiles):
     """The quantile slots filled in an event with ``size`` objects, and the rank (ascending
-    pT) of the object in each; the other (lower) slots are zero-padded."""
+    pT) of the object in each; the other (lower) slots are zero-padded. Cached, read-only."""
     if size < n_quantiles:
-        return np.arange(n_quantiles - size, n_quantiles), np.arange(size)
-    ranks = (np.arange(n_quantiles) * size) // n_quantiles
-    ranks[-1] = size - 1
-    return np.arange(n_quantiles), ranks
+        slots, ranks = np.arange(n_quantiles - size, n_quantiles), np.arange(size)
+    else:
+        slots, ranks = np.arange(n_quantiles), (np.arange(n_quantiles) * size) // n_quantiles
+        ranks[-1] = size - 1
+    slots.flags.writeable = ranks.flags.writeable = False
+    return slots, ranks
 
 
 def _present_objects(pt, counts):
@@ -680,8 +684,11 @@ class _Layout:
 def _per_event_block(ls, plan, layout):
     """The per-event columns of ``plan`` in the padded layout.
 
-    Returns ``block`` (n_columns, layout.size), ``explicit`` (n_columns, n_lumisections) and
-    ``small_integers`` (n_columns,), true for the object counts when they are below 2**16.
+    Returns ``block`` (n_columns, layout.size), ``explicit`` (n_columns, n_lumisections),
+    ``small_integers`` (n_columns,), true for the object counts when they are below 2**16, and
+    ``rows`` (n_columns,), the block row of each column of ``plan.per_event_columns``: the
+    quantile slots of a channel are stored slot by slot (``pt_q1, eta_q1, ..., pt_q2, ...``),
+    since the properties of one slot have the same number of values in every LS.
     In the row of column ``c`` and lumisection ``i``, the first ``explicit[c, i]`` slots hold
     values; the next ``n_events[i] - explicit[c, i]`` events have the value 0 without being
     stored (zero-padded quantile slots, which are often the majority and need no sorting); the
@@ -693,6 +700,7 @@ def _per_event_block(ls, plan, layout):
     block = np.zeros((n_columns, layout.size))
     explicit = np.empty((n_columns, layout.n_lumisections), dtype=np.int64)
     small_integers = np.zeros(n_columns, dtype=bool)  # columns sorted as uint16
+    rows = np.arange(n_columns)
     row = 0
     for channel in plan.channels:
         counts, props = ls.objects[channel]
@@ -703,20 +711,27 @@ def _per_event_block(ls, plan, layout):
         # that fill the slot come first, and the others (implicit zeros) after them.
         empty_slots = n_q - np.minimum(m, n_q)
         positions, histogram = layout.positions_by(empty_slots, n_q + 1)
+        n_props = len(plan.properties[channel])
+        slot_stride = n_props * layout.size  # property p of slot k: block row k * n_props + p
         targets, objects = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
         for events, slots, chosen in _quantile_objects(pt if kept is None else pt[kept], m, n_q):
-            targets.append(((slots * layout.size)[:, None] + positions[events]).reshape(-1))
-            objects.append(chosen.reshape(-1))
-        targets = np.concatenate(targets)
-        objects = np.concatenate(objects)
+            targets.append((slots * slot_stride)[:, None] + positions[events])
+            objects.append(chosen)
+        targets = np.concatenate(targets, axis=None)  # flattened
+        objects = np.concatenate(objects, axis=None)
         if kept is not None:
             objects = kept[objects]
+        slot_rows = block[row : row + n_props * n_q].reshape(-1)
+        for p, prop in enumerate(plan.properties[channel]):
+            slot_rows[targets + p * layout.size] = np.take(props[prop], objects)
         # slot k is filled in the events with at most k empty slots
         filled_per_ls = np.cumsum(histogram[:, :n_q], axis=1).T
-        for prop in plan.properties[channel]:
-            block[row : row + n_q].reshape(-1)[targets] = np.take(props[prop], objects)
-            explicit[row : row + n_q] = filled_per_ls
-            row += n_q
+        explicit[row : row + n_props * n_q] = np.repeat(filled_per_ls, n_props, axis=0)
+        # output columns: property by property, slot by slot
+        rows[row : row + n_props * n_q] = row + (
+            np.arange(n_q) * n_props + np.arange(n_props)[:, None]
+        ).reshape(-1)
+        row += n_props * n_q
         dense = []
         if channel in plan.momentum_channels:
             used = slice(None) if kept is None else kept
@@ -738,7 +753,7 @@ def _per_event_block(ls, plan, layout):
         layout.put(block[row], ls.event_columns[name])
         explicit[row] = layout.n_events
         row += 1
-    return block, explicit, small_integers
+    return block, explicit, small_integers, rows
 
 
 def _transverse_momenta(pt, phi):
@@ -768,12 +783,13 @@ def _lerp(low, high, fraction):
     return np.where(fraction >= 0.5, high - difference * (1 - fraction), result)
 
 
-def _layout_statistics(block, explicit, layout, plan, small_integers=None):
+def _layout_statistics(block, explicit, layout, plan, small_integers=None, rows=None):
     """Statistics of each per-event column over each LS: (n_ls, n_cols * n_stats).
 
-    ``block``, ``explicit`` and ``small_integers`` come from :func:`_per_event_block`;
-    ``block`` is modified in place. The columns marked in ``small_integers`` hold integers in
-    ``[0, 2**16)``. Rows of LS without events are left as NaN.
+    ``block``, ``explicit``, ``small_integers`` and ``rows`` come from
+    :func:`_per_event_block`; ``block`` is modified in place. The block rows marked in
+    ``small_integers`` hold integers in ``[0, 2**16)``; the output columns are the block rows
+    ``rows`` (default: all, in order). Rows of LS without events are left as NaN.
     """
     n_ls = layout.n_lumisections
     width = layout.width
@@ -790,30 +806,38 @@ def _layout_statistics(block, explicit, layout, plan, small_integers=None):
     sums = np.empty((n_cols, n_ls))
     squares = np.empty((n_cols, n_ls))
     with_std = "std" in plan.statistics
-    if with_std:
-        deviation = np.empty((n_ls, width))
-        # The first n_events slots of a row hold the LS's values (explicit values, then
-        # implicit zeros); the layout padding after them is left out of the deviations.
-        padding = None if layout.filled is None else ~layout.filled
     with_percentiles = len(plan.percentiles) > 0
     # The prefix sorted for the percentiles is as wide as the most explicit values of the
     # column, so it may also hold zeros (implicit zeros or layout padding): they sort among
     # the values, and the ranks are mapped accordingly (order_statistic below).
     widths = explicit.max(axis=1)
-    # One column at a time: its rows stay in cache through the moments and the sort.
-    for column in range(n_cols):
-        rows = cube[column]
+    if small_integers is None:
+        small_integers = np.zeros(n_cols, dtype=bool)
+    # Runs of consecutive block rows with the same width (e.g. the properties of a quantile
+    # slot) are handled together, one run at a time: its rows stay in cache through the
+    # moments and the sort, and there are few numpy calls per chunk (which hold the GIL).
+    change = (widths[1:] != widths[:-1]) | (small_integers[1:] != small_integers[:-1])
+    bounds = [0, *(np.flatnonzero(change) + 1).tolist(), n_cols]
+    if with_std:
+        longest = max(stop - start for start, stop in zip(bounds[:-1], bounds[1:]))
+        deviation = np.empty((longest, n_ls, width))
+        # The first n_events slots of a row hold the LS's values (explicit values, then
+        # implicit zeros); the layout padding after them is left out of the deviations.
+        padding = None if layout.filled is None else ~layout.filled
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        run = cube[start:stop]
         if n_moments:
-            rows.sum(axis=1, out=sums[column])  # every slot past the explicit values holds 0
+            run.sum(axis=2, out=sums[start:stop])  # every slot past the explicit values is 0
         if with_std:
-            np.subtract(rows, (sums[column] / safe_counts)[:, None], out=deviation)
+            d = deviation[: stop - start]
+            np.subtract(run, (sums[start:stop] / safe_counts)[:, :, None], out=d)
             if padding is not None:
-                np.copyto(deviation, 0.0, where=padding)
-            np.multiply(deviation, deviation, out=deviation)
-            deviation.sum(axis=1, out=squares[column])
-        if with_percentiles and widths[column] > 1:
-            prefix = rows[:, : widths[column]]
-            if small_integers is not None and small_integers[column]:
+                np.copyto(d, 0.0, where=padding)
+            np.multiply(d, d, out=d)
+            d.sum(axis=2, out=squares[start:stop])
+        if with_percentiles and widths[start] > 1:
+            prefix = run[:, :, : widths[start]]
+            if small_integers[start]:
                 # object counts below 2**16: numpy's stable sort of uint16 is a radix sort
                 prefix[...] = np.sort(prefix.astype(np.uint16), axis=-1, kind="stable")
             else:
@@ -851,6 +875,8 @@ def _layout_statistics(block, explicit, layout, plan, small_integers=None):
             result = _lerp(low, high, fraction[None])  # (n_cols, n_ls, n_percentiles)
         out[:, :, n_moments:] = result.transpose(1, 0, 2)
     out[~nonempty] = np.nan
+    if rows is not None:
+        out = out[:, rows]
     return out.reshape(n_ls, -1)
 
 
@@ -880,8 +906,8 @@ def _chunk_features(ls, plan):
     ls = ls.build()
     n_events = ls.n_events
     layout = _Layout(n_events)
-    block, explicit, small_integers = _per_event_block(ls, plan, layout)
-    stats = _layout_statistics(block, explicit, layout, plan, small_integers)
+    block, explicit, small_integers, rows = _per_event_block(ls, plan, layout)
+    stats = _layout_statistics(block, explicit, layout, plan, small_integers, rows)
     del block
     if not plan.lumisection_columns:
         return stats
