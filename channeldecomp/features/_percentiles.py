@@ -11,10 +11,11 @@ sort per distinct object count; a pair needs one comparison), and the quantile o
 scattered with index arithmetic into a padded (column, lumisection, event) block. In the row of
 a lumisection the events are placed in order of decreasing number of filled slots, so the values
 of a slot come first and its zero-padded slots (often the majority) are counted instead of
-stored and sorted. The block is reduced along the events one column at a time, in cache (mean,
-std); for the percentiles only the prefix of each row that holds values is sorted, and the
-ranks are shifted past the zeros. ``px`` and ``py`` come from one tangent of ``phi / 2``
-instead of a cosine and a sine. There is no Python loop over events or lumisections.
+stored and sorted. The block is reduced along the events a few rows at a time, in cache (mean,
+std; the properties of one quantile slot, stored side by side, together); for the percentiles
+only the prefix of each row that holds values is sorted, and the ranks are shifted past the
+zeros. ``px`` and ``py`` come from one tangent of ``phi / 2`` instead of a cosine and a sine.
+There is no Python loop over events or lumisections.
 """
 
 from __future__ import annotations
@@ -722,8 +723,9 @@ def _per_event_block(ls, plan, layout):
         if kept is not None:
             objects = kept[objects]
         slot_rows = block[row : row + n_props * n_q].reshape(-1)
-        for p, prop in enumerate(plan.properties[channel]):
-            slot_rows[targets + p * layout.size] = np.take(props[prop], objects)
+        for prop in plan.properties[channel]:
+            slot_rows[targets] = np.take(props[prop], objects)
+            targets += layout.size  # the next property's rows
         # slot k is filled in the events with at most k empty slots
         filled_per_ls = np.cumsum(histogram[:, :n_q], axis=1).T
         explicit[row : row + n_props * n_q] = np.repeat(filled_per_ls, n_props, axis=0)
