@@ -822,23 +822,27 @@ def _layout_statistics(block, explicit, layout, plan, small_integers=None, rows=
     bounds = [0, *(np.flatnonzero(change) + 1).tolist(), n_cols]
     if with_std:
         longest = max(stop - start for start, stop in zip(bounds[:-1], bounds[1:]))
-        deviation = np.empty((longest, n_ls, width))
+        deviation = np.empty(longest * n_ls * width)
         # The first n_events slots of a row hold the LS's values (explicit values, then
         # implicit zeros); the layout padding after them is left out of the deviations.
         padding = None if layout.filled is None else ~layout.filled
     for start, stop in zip(bounds[:-1], bounds[1:]):
-        run = cube[start:stop]
+        run_width = widths[start]
+        # Past the prefix, the rows hold only zeros: implicit zeros and layout padding.
+        prefix = cube[start:stop, :, :run_width]
         if n_moments:
-            run.sum(axis=2, out=sums[start:stop])  # every slot past the explicit values is 0
+            prefix.sum(axis=2, out=sums[start:stop])
         if with_std:
-            d = deviation[: stop - start]
-            np.subtract(run, (sums[start:stop] / safe_counts)[:, :, None], out=d)
+            mean = sums[start:stop] / safe_counts
+            d = deviation[: prefix.size].reshape(prefix.shape)
+            np.subtract(prefix, mean[:, :, None], out=d)
             if padding is not None:
-                np.copyto(d, 0.0, where=padding)
+                np.copyto(d, 0.0, where=padding[:, :run_width])
             np.multiply(d, d, out=d)
             d.sum(axis=2, out=squares[start:stop])
-        if with_percentiles and widths[start] > 1:
-            prefix = run[:, :, : widths[start]]
+            # the implicit zeros past the prefix: (0 - mean)^2 each
+            squares[start:stop] += np.maximum(counts - run_width, 0) * (mean * mean)
+        if with_percentiles and run_width > 1:
             if small_integers[start]:
                 # object counts below 2**16: numpy's stable sort of uint16 is a radix sort
                 prefix[...] = np.sort(prefix.astype(np.uint16), axis=-1, kind="stable")
