@@ -865,7 +865,7 @@ def _layout_statistics(block, explicit, layout, plan, small_integers=None, rows=
             # The LS's sorted values: negatives, zeros (implicit ones included), positives;
             # the sorted prefix holds the same, with widths - explicit zeros instead of
             # n_events - explicit: past the LS's zeros, rank r sits at r + widths - n_events.
-            rank = rank[None, :, :]  # (1, n_ls, n_percentiles)
+            rank = rank[None, :, :]  # (1, n_ls, n_ranks)
             below = negatives[:, :, None]
             zeros = implicit_zeros[:, :, None]
             shift = (widths[:, None] - counts[None, :])[:, :, None]
@@ -875,10 +875,10 @@ def _layout_statistics(block, explicit, layout, plan, small_integers=None, rows=
             is_zero = (rank >= below) & (rank < below + zeros)
             return np.where(is_zero, 0.0, values)
 
-        low = order_statistic(low_rank)
-        high = order_statistic(high_rank)
+        n_p = len(plan.percentiles)
+        values = order_statistic(np.concatenate([low_rank, high_rank], axis=1))
         with np.errstate(invalid="ignore"):  # e.g. infinite values
-            result = _lerp(low, high, fraction[None])  # (n_cols, n_ls, n_percentiles)
+            result = _lerp(values[..., :n_p], values[..., n_p:], fraction[None])
         out[:, :, n_moments:] = result.transpose(1, 0, 2)
     out[~nonempty] = np.nan
     if rows is not None:
