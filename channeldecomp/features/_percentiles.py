@@ -99,8 +99,8 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         Number of parallel jobs (joblib) over chunks of lumisections. ``None`` means 1 unless in
         a :func:`joblib.parallel_config` context; ``-1`` means all processors. Jobs prefer
         threads (the sorts and reductions release the GIL, and threads share the input instead
-        of copying it to worker processes: about 1.7x faster than one job with 2 threads,
-        against 1.3x with 2 processes, in ``benchmarks/bench_percentiles.py``); choose
+        of copying it to worker processes: about 1.6x faster than one job with 2 threads,
+        against 1.1x with 2 processes, in ``benchmarks/bench_percentiles.py``); choose
         processes with ``joblib.parallel_config(backend="loky")``.
     chunk_size : int, default=20_000
         Approximate number of events handled at once: bounds the memory used by one job. A
