@@ -690,7 +690,7 @@ def _per_event_block(ls, plan, layout):
     ``rows`` (n_columns,), the block row of each column of ``plan.per_event_columns``: the
     quantile slots of a channel are stored slot by slot (``pt_q1, eta_q1, ..., pt_q2, ...``),
     since the properties of one slot have the same number of values in every LS.
-    In the row of column ``c`` and lumisection ``i``, the first ``explicit[c, i]`` slots hold
+    In the block row ``c`` and lumisection ``i``, the first ``explicit[c, i]`` slots hold
     values; the next ``n_events[i] - explicit[c, i]`` events have the value 0 without being
     stored (zero-padded quantile slots, which are often the majority and need no sorting); the
     rest of the row is layout padding. Every slot past the explicit values holds 0.
@@ -729,7 +729,7 @@ def _per_event_block(ls, plan, layout):
         # slot k is filled in the events with at most k empty slots
         filled_per_ls = np.cumsum(histogram[:, :n_q], axis=1).T
         explicit[row : row + n_props * n_q] = np.repeat(filled_per_ls, n_props, axis=0)
-        # output columns: property by property, slot by slot
+        # the block row of each output column (in output order: property by property)
         rows[row : row + n_props * n_q] = row + (
             np.arange(n_q) * n_props + np.arange(n_props)[:, None]
         ).reshape(-1)
