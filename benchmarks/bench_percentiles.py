@@ -333,7 +333,7 @@ def main(argv=None):
     print(
         "(data MB: resident memory with the LumiSections built (Python, numpy, pandas and "
         "scikit-learn included); transform: peak resident memory during "
-        "LumiSectionPercentiles().fit_transform (default chunk_size=20_000); increase: the "
+        "LumiSectionPercentiles().fit_transform (default chunk_size=40_000); increase: the "
         "difference; inputs MB: the object arrays themselves)"
     )
 
