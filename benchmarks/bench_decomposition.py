@@ -84,9 +84,18 @@ METHODS = (
 
 
 def make_split(
-    difficulty, seed, n_lumisections, events_per_lumisection, scaler="quantile", test_fraction=0.35
+    difficulty,
+    seed,
+    n_lumisections,
+    events_per_lumisection,
+    scaler="quantile",
+    test_fraction=0.35,
+    sample_weight="none",
 ):
-    """Simulate, build features, and split by run (a fault episode never spans two runs)."""
+    """Simulate, build features, and split by run (a fault episode never spans two runs).
+
+    ``sample_weight``: ``"none"`` or ``"luminosity"``, the training weights of every method.
+    """
     data = simulate_lumisections(
         n_lumisections, events_per_lumisection, difficulty=difficulty, random_state=seed
     )
@@ -125,8 +134,9 @@ def make_split(
         "y_test": y[test],
         "truth_train": pd.DataFrame(truth[~test], columns=data.channel_truth.columns),
         "truth_test": pd.DataFrame(truth[test], columns=data.channel_truth.columns),
-        "luminosity_train": np.asarray(data.luminosity)[~test],
-        "weight_train": None,
+        "weight_train": np.asarray(data.luminosity)[~test]
+        if sample_weight == "luminosity"
+        else None,
     }
 
 
@@ -228,54 +238,57 @@ def _fit_and_score_cdc(model, split, names=True):
     return p_good, scores.to_numpy()
 
 
-def fit_per_channel(split, seed, max_iter):
-    channel_indices = _channel_indices(split["X_train"])
+def _per_channel(split, make_model, target="global"):
+    """One classifier per channel, on the global label or on the channel's own truth.
+
+    Returns the product of the channels' P(good) and the per-channel P(good).
+    """
     X_train, X_test = split["X_train"].to_numpy(), split["X_test"].to_numpy()
-    y_train = split["y_train"]
     scores = []
-    for indices in channel_indices.values():
-        model = MLPClassifier(
+    for channel, indices in _channel_indices(split["X_train"]).items():
+        y = split["y_train"] if target == "global" else split["truth_train"][channel].to_numpy()
+        if len(np.unique(y)) < 2:  # a tiny run may see no fault in a channel
+            scores.append(np.full(len(X_test), float(y[0])))
+            continue
+        model = make_model()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MLP convergence warnings at the epoch cap
+            model.fit(X_train[:, indices], y, sample_weight=split["weight_train"])
+        scores.append(model.predict_proba(X_test[:, indices])[:, list(model.classes_).index(1)])
+    scores = np.column_stack(scores)
+    return np.prod(scores, axis=1), scores
+
+
+def fit_per_channel(split, seed, max_iter):
+    """Independent per-channel MLPs on the global label."""
+    return _per_channel(
+        split,
+        lambda: MLPClassifier(
             hidden_layer_sizes=(64, 32),
             alpha=1e-3,
             max_iter=max_iter,
             early_stopping=False,
             random_state=seed,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(X_train[:, indices], y_train, sample_weight=split["weight_train"])
-        scores.append(model.predict_proba(X_test[:, indices])[:, list(model.classes_).index(1)])
-    scores = np.column_stack(scores)
-    return np.prod(scores, axis=1), scores
+        ),
+    )
 
 
 def fit_per_channel_hgb(split, seed, target="global"):
     """HistGradientBoosting per channel on the global label, or on the channel truth."""
-    channel_indices = _channel_indices(split["X_train"])
-    X_train, X_test = split["X_train"].to_numpy(), split["X_test"].to_numpy()
-    scores = []
-    for channel, indices in channel_indices.items():
-        y = split["y_train"] if target == "global" else split["truth_train"][channel].to_numpy()
-        if len(np.unique(y)) < 2:  # a tiny run may see no fault in a channel
-            scores.append(np.full(len(X_test), float(y[0])))
-            continue
-        model = HistGradientBoostingClassifier(random_state=seed)
-        model.fit(X_train[:, indices], y, sample_weight=split["weight_train"])
-        scores.append(model.predict_proba(X_test[:, indices])[:, list(model.classes_).index(1)])
-    scores = np.column_stack(scores)
-    return np.prod(scores, axis=1), scores
+    return _per_channel(split, lambda: HistGradientBoostingClassifier(random_state=seed), target)
 
 
 def fit_iforest(split, seed):
     channel_indices = _channel_indices(split["X_train"])
     X_train, X_test = split["X_train"].to_numpy(), split["X_test"].to_numpy()
     good = split["y_train"] == 1
+    X_good = X_train[good]
     weight = None if split["weight_train"] is None else split["weight_train"][good]
     scores = []
     for indices in channel_indices.values():
         forest = IsolationForest(n_estimators=200, random_state=seed)
-        forest.fit(X_train[good][:, indices], sample_weight=weight)
-        reference = forest.score_samples(X_train[good][:, indices])
+        forest.fit(X_good[:, indices], sample_weight=weight)
+        reference = forest.score_samples(X_good[:, indices])
         # Standardize on good training LS so channels combine on one scale.
         score = forest.score_samples(X_test[:, indices])
         scores.append((score - reference.mean()) / reference.std())
@@ -367,9 +380,14 @@ def run_benchmark(
     records = []
     for difficulty, seed in itertools.product(difficulties, seeds):
         start = time.perf_counter()
-        split = make_split(difficulty, seed, n_lumisections, events_per_lumisection, scaler)
-        if sample_weight == "luminosity":
-            split["weight_train"] = split["luminosity_train"]
+        split = make_split(
+            difficulty,
+            seed,
+            n_lumisections,
+            events_per_lumisection,
+            scaler,
+            sample_weight=sample_weight,
+        )
         logger.info(
             "difficulty %s seed %d: %d train / %d test LS, %d features (%.1f s)",
             difficulty,

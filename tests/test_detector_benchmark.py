@@ -88,7 +88,6 @@ def _feature_split(n_train=300, n_test=200, seed=0):
         "y_test": truth_test.all(axis=1).astype(int).to_numpy(),
         "truth_train": truth_train,
         "truth_test": truth_test,
-        "luminosity_train": rng.uniform(0.5, 1.5, n_train),
         "weight_train": None,
     }
 

@@ -787,13 +787,13 @@ def _lerp(low, high, fraction):
     return np.where(fraction >= 0.5, high - difference * (1 - fraction), result)
 
 
-def _layout_statistics(block, explicit, layout, plan, small_integers=None, rows=None):
+def _layout_statistics(block, explicit, layout, plan, small_integers, rows):
     """Statistics of each per-event column over each LS: (n_ls, n_cols * n_stats).
 
     ``block``, ``explicit``, ``small_integers`` and ``rows`` come from
     :func:`_per_event_block`; ``block`` is modified in place. The block rows marked in
     ``small_integers`` hold integers in ``[0, 2**16)``; the output columns are the block rows
-    ``rows`` (default: all, in order). Rows of LS without events are left as NaN.
+    ``rows``. Rows of LS without events are left as NaN.
     """
     n_ls = layout.n_lumisections
     width = layout.width
@@ -815,8 +815,6 @@ def _layout_statistics(block, explicit, layout, plan, small_integers=None, rows=
     # column, so it may also hold zeros (implicit zeros or layout padding): they sort among
     # the values, and the ranks are mapped accordingly (order_statistic below).
     widths = explicit.max(axis=1)
-    if small_integers is None:
-        small_integers = np.zeros(n_cols, dtype=bool)
     # Runs of consecutive block rows with the same width (e.g. the properties of a quantile
     # slot) are handled together, one run at a time: its rows stay in cache through the
     # moments and the sort, and there are few numpy calls per chunk (which hold the GIL).
@@ -883,9 +881,7 @@ def _layout_statistics(block, explicit, layout, plan, small_integers=None, rows=
             result = _lerp(values[..., :n_p], values[..., n_p:], fraction[None])
         out[:, :, n_moments:] = result.transpose(1, 0, 2)
     out[~nonempty] = np.nan
-    if rows is not None:
-        out = out[:, rows]
-    return out.reshape(n_ls, -1)
+    return out[:, rows].reshape(n_ls, -1)
 
 
 def _count_negatives(cube, widths):
