@@ -40,6 +40,7 @@ PRESETS = {
         "input_dropout": 0.1,
         "dropout": 0.25,
         "combiner": "fuzzy_and",
+        "head_dropout": 0.0,
         "alpha": 6e-7,
         "class_weight": "balanced",
         "aux_loss_weight": 0.7,
@@ -93,7 +94,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         Columns in no channel raise an error, or are left out of the model.
     hidden_layer_sizes : tuple of int, default=(64, 32)
         Hidden widths of every head.
-    activation : {"relu", "elu", "gelu", "selu", "tanh", "sigmoid"}, default="relu"
+    activation : {"elu", "relu", "gelu", "selu", "tanh", "sigmoid"}, default="elu"
         Hidden activation.
     input_dropout : float, default=0.1
         Dropout on each head's inputs.
@@ -105,8 +106,11 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         regression on the scores, whose weights may turn negative so a head's meaning is not
         tied down (the paper's reason to prefer the Fuzzy AND).
     head_dropout : float or "auto", default="auto"
-        Probability of replacing a head's score by 1 during training. ``"auto"``: 0.1 for
-        ``combiner="min"`` (the paper's setting), 0 otherwise.
+        Probability of replacing a head's score by 1 ("no anomaly seen") during training, so
+        the other heads must carry the evidence. With the Fuzzy AND this counters
+        explaining-away: a fault visible in two channels is not left to the clearer one alone.
+        ``"auto"``: 0.1 for ``"fuzzy_and"`` and ``"min"`` (the paper's setting for ``"min"``),
+        0 for ``"logistic"``.
     alpha : float, default=1e-5
         Weight of the L2 penalty on the *largest* head, ``max_k ||W_k||^2``, so no head lowers
         the penalty by weakening another.
@@ -119,14 +123,15 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
     aux_loss_weight : float, default=0.5
         Initial weight C of the soft-pretraining loss: the mean over heads of each head's own
         BCE against the global label. ``loss = (1 - C) * (L + penalty) + C * mean_i L_i``.
-    aux_loss_decay : float, default=0.5
+    aux_loss_decay : float, default=0.7
         Factor applied to C at each decay epoch.
     aux_decay_start : int, default=5
         First decay epoch.
     aux_decay_every : int, default=5
         Epochs between later decays.
-    lr_decay : float, default=1.0
-        Factor applied to the learning rate at each decay epoch (the paper: 0.8).
+    lr_decay : float, default=0.7
+        Factor applied to the learning rate at each decay epoch (the paper: 0.8). The default
+        schedule ends 40 epochs at 0.08 of ``lr``, which steadies the last epochs.
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         Optimizer.
     lr : float, default=2e-3
@@ -204,7 +209,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         *,
         remainder="error",
         hidden_layer_sizes=(64, 32),
-        activation="relu",
+        activation="elu",
         input_dropout=0.1,
         dropout=0.25,
         combiner="fuzzy_and",
@@ -213,10 +218,10 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         class_weight="balanced",
         good_label=1,
         aux_loss_weight=0.5,
-        aux_loss_decay=0.5,
+        aux_loss_decay=0.7,
         aux_decay_start=5,
         aux_decay_every=5,
-        lr_decay=1.0,
+        lr_decay=0.7,
         optimizer="adam",
         lr=2e-3,
         batch_size=64,
@@ -312,7 +317,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"{name} must be in [0, 1); got {value!r}.")
         head_dropout = self.head_dropout
         if head_dropout == "auto":
-            head_dropout = 0.1 if self.combiner == "min" else 0.0
+            head_dropout = 0.0 if self.combiner == "logistic" else 0.1
         if not isinstance(head_dropout, numbers.Real) or not 0 <= head_dropout < 1:
             raise ValueError(f"head_dropout must be 'auto' or in [0, 1); got {head_dropout!r}.")
         for name in ("max_epochs", "n_iter_no_change", "aux_decay_start", "aux_decay_every"):

@@ -89,7 +89,9 @@ class ChannelDecompositionModule(nn.Module):
         fixed ``a = 3, b = 0``). ``"logistic"``: ``P(good) = sigmoid(sum_i w_i f_i + b)``.
     head_dropout : float
         Training only: each head's score is replaced, with this probability, by 1 ("no evidence
-        of an anomaly"), so the other heads must carry the evidence. Used with ``"min"``.
+        of an anomaly"), so the other heads must carry the evidence. With ``"fuzzy_and"`` this
+        counters explaining-away: a fault seen by two channels cannot be left to the clearer
+        one alone.
 
     Returns (forward)
     -----------------
@@ -132,13 +134,19 @@ class ChannelDecompositionModule(nn.Module):
 
     def combine(self, head_logits):
         """Return ``(log P(good), log P(bad))`` from the head logits."""
+        dropped = None
+        if self.training and self.head_dropout > 0:
+            dropped = torch.rand_like(head_logits) < self.head_dropout
         if self.combiner == "fuzzy_and":
-            # f_i - 1 = -sigmoid(-h_i), exact also when f_i rounds to 1.
-            log_p_good = -torch.sigmoid(-head_logits).sum(dim=1)
+            # f_i - 1 = -sigmoid(-h_i), exact also when f_i rounds to 1. A dropped head's score
+            # is 1: its term is 0.
+            terms = torch.sigmoid(-head_logits)
+            if dropped is not None:
+                terms = torch.where(dropped, torch.zeros_like(terms), terms)
+            log_p_good = -terms.sum(dim=1)
             return log_p_good, _log1mexp(log_p_good)
         scores = torch.sigmoid(head_logits)
-        if self.training and self.head_dropout > 0:
-            dropped = torch.rand_like(scores) < self.head_dropout
+        if dropped is not None:
             scores = torch.where(dropped, torch.ones_like(scores), scores)
         if self.combiner == "min":
             logit = F.softplus(self.raw_scale) * scores.min(dim=1).values + self.bias

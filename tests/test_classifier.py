@@ -200,6 +200,39 @@ def test_combiners_are_stable_when_heads_saturate():
     )
 
 
+@pytest.mark.parametrize(
+    ("combiner", "changed"),
+    # Rows whose P(good) a dropped head can raise, with p = 0.5 and 3 heads all reading "bad":
+    # any drop for the sum-based combiners, only all three dropped (1/8) for the minimum.
+    [("fuzzy_and", 7 / 8), ("logistic", 7 / 8), ("min", 1 / 8)],
+)
+def test_head_dropout_replaces_scores_by_one_in_training_only(combiner, changed):
+    module = ChannelDecompositionModule([2, 3, 1], hidden_layer_sizes=(4,), combiner=combiner)
+    module.head_dropout = 0.5
+    logits = torch.full((4000, 3), -30.0)
+    module.eval()
+    evaluated, _ = module.combine(logits)
+    assert torch.equal(evaluated, module.combine(logits)[0])
+    module.train()
+    torch.manual_seed(0)
+    trained, _ = module.combine(logits)
+    assert (trained > evaluated + 1e-3).double().mean().item() == pytest.approx(changed, abs=0.03)
+    if combiner == "fuzzy_and":
+        # log P(good) = -(number of heads kept): binomial(3, 1/2).
+        kept = np.bincount(-np.round(trained.numpy()).astype(int), minlength=4) / len(trained)
+        np.testing.assert_allclose(kept, [1 / 8, 3 / 8, 3 / 8, 1 / 8], atol=0.03)
+
+
+@pytest.mark.parametrize(
+    ("combiner", "expected"), [("fuzzy_and", 0.1), ("min", 0.1), ("logistic", 0.0)]
+)
+def test_head_dropout_auto(small, combiner, expected):
+    X, y = small
+    clf = ChannelDecompositionClassifier(combiner=combiner, **FAST).fit(X, y)
+    assert clf.net_.module_.head_dropout == expected
+    assert ChannelDecompositionClassifier.from_preset("paper").head_dropout == 0.0
+
+
 def test_paper_schedule_and_preset():
     schedule = SoftPretrainingSchedule(0.7, 0.8, first_epoch=20, every=100, lr_decay=0.8)
     decays = [schedule.n_decays(epoch) for epoch in (1, 20, 21, 120, 121, 221, 801)]
