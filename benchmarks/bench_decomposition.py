@@ -417,8 +417,16 @@ def _short(result):
 
 
 def summarize(records):
-    """One table: mean (std over seeds) of each metric, and ratios against hgb."""
+    """One table: mean (std over seeds) of each metric, and, when ``hgb`` ran, ratios to it."""
+    grouped = records.groupby(["difficulty", "method"], sort=False)
+    metrics = ["global_auc", "mean_channel_auc", "worst_channel_auc", "bad_only_channel_auc"]
+    table = pd.DataFrame(index=grouped.size().index)
+    for metric in metrics:
+        mean, std = grouped[metric].mean(), grouped[metric].std(ddof=0)
+        table[metric] = ["-" if np.isnan(m) else f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, std)]
     reference = records[records["method"] == "hgb"].set_index(["difficulty", "seed"])
+    if reference.empty:
+        return table
     records = records.join(
         reference[["global_auc", "fit_s"]].rename(
             columns={"global_auc": "hgb_auc", "fit_s": "hgb_fit_s"}
@@ -428,11 +436,6 @@ def summarize(records):
     records["global_vs_hgb"] = records["global_auc"] - records["hgb_auc"]
     records["time_vs_hgb"] = records["fit_s"] / records["hgb_fit_s"]
     grouped = records.groupby(["difficulty", "method"], sort=False)
-    metrics = ["global_auc", "mean_channel_auc", "worst_channel_auc", "bad_only_channel_auc"]
-    table = pd.DataFrame(index=grouped.size().index)
-    for metric in metrics:
-        mean, std = grouped[metric].mean(), grouped[metric].std(ddof=0)
-        table[metric] = ["-" if np.isnan(m) else f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, std)]
     table["global - hgb"] = grouped["global_vs_hgb"].mean().map(lambda v: f"{v:+.3f}")
     table["time / hgb"] = grouped["time_vs_hgb"].mean().map(lambda v: f"{v:.1f}x")
     return table

@@ -51,6 +51,28 @@ def test_scores_against_the_channel_truth(bench):
     assert np.isnan(bench.score_method(split, perfect[:, 0], None)["mean_channel_auc"])
 
 
+def test_summary_compares_with_hgb_only_when_it_ran(bench):
+    records = pd.DataFrame(
+        {
+            "difficulty": ["default"] * 4,
+            "seed": [0, 0, 1, 1],
+            "method": ["cdc", "hgb", "cdc", "hgb"],
+            "global_auc": [0.96, 0.98, 0.94, 0.99],
+            "mean_channel_auc": [0.9, np.nan, 0.8, np.nan],
+            "worst_channel_auc": [0.8, np.nan, 0.7, np.nan],
+            "bad_only_channel_auc": [0.85, np.nan, 0.75, np.nan],
+            "fit_s": [4.0, 2.0, 6.0, 2.0],
+        }
+    )
+    table = bench.summarize(records)
+    assert table.loc[("default", "cdc"), "global_auc"] == "0.950 ± 0.010"
+    assert table.loc[("default", "cdc"), "global - hgb"] == "-0.035"
+    assert table.loc[("default", "cdc"), "time / hgb"] == "2.5x"
+    assert table.loc[("default", "hgb"), "mean_channel_auc"] == "-"
+    alone = bench.summarize(records[records["method"] == "cdc"])
+    assert list(alone.columns) == list(table.columns)[:4]
+
+
 @pytest.mark.slow
 def test_quick_run_of_the_fast_methods(bench):
     records = bench.main(
