@@ -142,12 +142,12 @@ class ChannelDecompositionModule(nn.Module):
             # is 1: its term is 0.
             terms = torch.sigmoid(-head_logits)
             if dropped is not None:
-                terms = torch.where(dropped, torch.zeros_like(terms), terms)
+                terms = terms.masked_fill(dropped, 0.0)
             log_p_good = -terms.sum(dim=1)
             return log_p_good, _log1mexp(log_p_good)
         scores = torch.sigmoid(head_logits)
         if dropped is not None:
-            scores = torch.where(dropped, torch.ones_like(scores), scores)
+            scores = scores.masked_fill(dropped, 1.0)
         if self.combiner == "min":
             logit = F.softplus(self.raw_scale) * scores.min(dim=1).values + self.bias
         else:

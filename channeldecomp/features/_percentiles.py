@@ -709,6 +709,7 @@ def _per_event_block(ls, plan, layout):
         counts, props = ls.objects[channel]
         pt = props["pt"]
         kept, m = _present_objects(pt, counts)
+        pt_kept = pt if kept is None else pt[kept]  # the present objects' pT, event by event
         # An event with f = min(m, n_q) objects fills the last f slots. Within each LS, the
         # events are placed in order of decreasing f: then in every slot's row the events
         # that fill the slot come first, and the others (implicit zeros) after them.
@@ -717,7 +718,7 @@ def _per_event_block(ls, plan, layout):
         n_props = len(plan.properties[channel])
         slot_stride = n_props * layout.size  # property p of slot k: block row k * n_props + p
         targets, objects = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-        for events, slots, chosen in _quantile_objects(pt if kept is None else pt[kept], m, n_q):
+        for events, slots, chosen in _quantile_objects(pt_kept, m, n_q):
             targets.append((slots * slot_stride)[:, None] + positions[events])
             objects.append(chosen)
         targets = np.concatenate(targets, axis=None)  # flattened
@@ -740,11 +741,10 @@ def _per_event_block(ls, plan, layout):
         if channel in plan.momentum_channels:
             used = slice(None) if kept is None else kept
             event_of_object = np.repeat(np.arange(n_events), m)
-            pt_used = pt[used]
-            for values in _transverse_momenta(pt_used, props["phi"][used]):
+            for values in _transverse_momenta(pt_kept, props["phi"][used]):
                 dense.append(np.bincount(event_of_object, values, n_events))
             pz = np.sinh(props["eta"][used])
-            pz *= pt_used
+            pz *= pt_kept
             dense.append(np.bincount(event_of_object, pz, n_events))
         if plan.object_counts:
             small_integers[row + len(dense)] = m.max(initial=0) < 2**16
