@@ -73,6 +73,44 @@ def test_summary_compares_with_hgb_only_when_it_ran(bench):
     assert list(alone.columns) == list(table.columns)[:4]
 
 
+def _runs_with_rare_modes():
+    # 30 runs of 20 LS; mode A in three runs, mode B in six, a CASTOR mode in one.
+    runs = np.repeat(np.arange(30), 20)
+    dt = np.where(np.isin(runs, [0, 1, 2]), "dead_region", "")
+    ecal = np.where(
+        np.isin(runs, [3, 4, 5, 6, 7, 8]) & (np.arange(600) % 20 < 8), "noisy_cells", ""
+    )
+    castor = np.where(runs == 9, "dead_region", "")
+    return runs, pd.DataFrame({"DT": dt, "ECAL": ecal, "CASTOR": castor})
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_stratified_split_sees_each_mode_in_training_and_test(bench, seed):
+    runs, fault_mode = _runs_with_rare_modes()
+    test = bench.split_runs(runs, fault_mode, 0.35, seed)
+    assert 0.25 < test.mean() < 0.45
+    # Whole runs: no run on both sides.
+    assert not set(runs[test]) & set(runs[~test])
+    coverage = bench.mode_coverage(fault_mode, test)
+    assert coverage.loc["DT:dead_region"].tolist() == [40, 20]
+    assert coverage.loc["ECAL:noisy_cells"].tolist() == [32, 16]
+    # A mode in a single run can only be on one side.
+    assert sorted(coverage.loc["CASTOR:dead_region"]) == [0, 20]
+    np.testing.assert_array_equal(test, bench.split_runs(runs, fault_mode, 0.35, seed))
+
+
+def test_plain_run_split_can_leave_a_mode_out_of_training(bench):
+    runs, fault_mode = _runs_with_rare_modes()
+    tests = [bench.split_runs(runs, fault_mode, 0.35, s, stratify=False) for s in range(20)]
+    for test in tests:
+        assert not set(runs[test]) & set(runs[~test])
+        assert abs(test.mean() - 0.35) <= 0.05 + 1e-9
+    train_counts = [
+        bench.mode_coverage(fault_mode, t).loc["DT:dead_region", "train"] for t in tests
+    ]
+    assert min(train_counts) == 0
+
+
 @pytest.mark.slow
 def test_quick_run_of_the_fast_methods(bench):
     records = bench.main(
