@@ -147,7 +147,8 @@ def split_runs(runs, fault_mode, test_fraction, seed, *, stratify=True):
     into the test set (on seed 0, 92 of the 96 LS of a dead region in the barrel muon
     chambers), which turns the global AUC into a test of faults hardly trained on. Without
     ``stratify``, whole runs in random order go to the test set until it holds about
-    ``test_fraction`` of the LS.
+    ``test_fraction`` of the LS. With fewer runs than folds (tiny smoke runs), the LS are dealt
+    at random one by one.
     """
     runs = np.asarray(runs)
     rng = np.random.default_rng(seed)
