@@ -109,10 +109,9 @@ def make_split(
     runs = data["keys"].get_level_values("run").to_numpy()
     y = np.asarray(data.y)
     truth = data.channel_truth.to_numpy()
-    test = split_runs(runs, data.fault_mode, test_fraction, seed, stratify=split == "stratified")
-    # Both classes in both halves (tiny quick runs could miss one).
-    if len(np.unique(y[test])) < 2 or len(np.unique(y[~test])) < 2:
-        test = np.random.default_rng(seed).random(len(runs)) < test_fraction
+    test = split_runs(
+        runs, data.fault_mode, test_fraction, seed, stratify=split == "stratified", y=y
+    )
     if scaler == "quantile":
         # Per-LS statistics are heavy-tailed (a noisy cell sends a p99 far out): map each
         # column to a normal distribution, fitted on the training runs only.
@@ -136,7 +135,7 @@ def make_split(
     }
 
 
-def split_runs(runs, fault_mode, test_fraction, seed, *, stratify=True):
+def split_runs(runs, fault_mode, test_fraction, seed, *, stratify=True, y=None):
     """Return the boolean test mask of a split by whole runs.
 
     With ``stratify`` (the default of the benchmark), runs are dealt to the folds of a
@@ -147,11 +146,13 @@ def split_runs(runs, fault_mode, test_fraction, seed, *, stratify=True):
     into the test set (on seed 0, 92 of the 96 LS of a dead region in the barrel muon
     chambers), which turns the global AUC into a test of faults hardly trained on. Without
     ``stratify``, whole runs in random order go to the test set until it holds about
-    ``test_fraction`` of the LS. With fewer runs than folds (tiny smoke runs), the LS are dealt
-    at random one by one.
+    ``test_fraction`` of the LS. With fewer runs than folds (tiny smoke runs), or when the
+    global labels ``y`` are given and one half lacks a class, the LS are dealt at random one by
+    one.
     """
     runs = np.asarray(runs)
     rng = np.random.default_rng(seed)
+    n_splits = max(2, round(1 / test_fraction))
     if not stratify:
         unique_runs = rng.permutation(np.unique(runs))
         sizes = pd.Series(runs).value_counts()
@@ -161,40 +162,44 @@ def split_runs(runs, fault_mode, test_fraction, seed, *, stratify=True):
             if n_test + sizes[run] <= target + 0.05 * len(runs):
                 test_runs.append(run)
                 n_test += sizes[run]
-        return np.isin(runs, test_runs)
-    n_splits = max(2, round(1 / test_fraction))
-    if len(np.unique(runs)) < n_splits:
-        return rng.random(len(runs)) < test_fraction
-    modes = pd.DataFrame(
+        test = np.isin(runs, test_runs)
+    elif len(np.unique(runs)) >= n_splits:
+        modes = fault_mode_indicators(fault_mode)
+        label = np.full(len(runs), "")
+        if modes.shape[1]:  # the rarest mode of each LS
+            label = np.where(modes.any(axis=1), (modes / modes.sum()).idxmax(axis=1), "")
+        cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        with warnings.catch_warnings():
+            # A mode seen in fewer LS than folds is expected (short episodes).
+            warnings.filterwarnings("ignore", message="The least populated class")
+            _, test_index = next(cv.split(np.zeros(len(runs)), label, runs))
+        test = np.zeros(len(runs), dtype=bool)
+        test[test_index] = True
+    else:
+        test = None
+    if test is None or (
+        y is not None and (len(np.unique(y[test])) < 2 or len(np.unique(y[~test])) < 2)
+    ):
+        test = np.random.default_rng(seed).random(len(runs)) < test_fraction
+    return test
+
+
+def fault_mode_indicators(fault_mode):
+    """One boolean column per fault mode present, ``"subsystem:mode"``: the LS it hits."""
+    return pd.DataFrame(
         {
             f"{subsystem}:{mode}": (fault_mode[subsystem] == mode).to_numpy()
             for subsystem in fault_mode.columns
             for mode in sorted(set(fault_mode[subsystem]) - {""})
-        }
+        },
+        index=range(len(fault_mode)),
     )
-    if modes.shape[1]:
-        rarity = modes / modes.sum()
-        label = np.where(modes.any(axis=1), rarity.idxmax(axis=1), "")
-    else:
-        label = np.full(len(runs), "")
-    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        # A mode seen in fewer LS than folds is expected (short episodes).
-        warnings.filterwarnings("ignore", message="The least populated class")
-        _, test_index = next(cv.split(np.zeros(len(runs)), label, runs))
-    test = np.zeros(len(runs), dtype=bool)
-    test[test_index] = True
-    return test
 
 
 def mode_coverage(fault_mode, test):
     """LS per fault mode (``"subsystem:mode"``) in the training and the test runs."""
-    rows = {}
-    for subsystem in fault_mode.columns:
-        for mode in sorted(set(fault_mode[subsystem]) - {""}):
-            hit = (fault_mode[subsystem] == mode).to_numpy()
-            rows[f"{subsystem}:{mode}"] = (int(hit[~test].sum()), int(hit[test].sum()))
-    return pd.DataFrame.from_dict(rows, orient="index", columns=["train", "test"])
+    modes = fault_mode_indicators(fault_mode)
+    return pd.DataFrame({"train": modes[~test].sum(), "test": modes[test].sum()})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,7 +427,7 @@ def run_benchmark(
     methods,
     scaler="quantile",
     sample_weight="none",
-    split="stratified",
+    split_kind="stratified",
 ):
     fitters = {
         "cdc": lambda split, seed: fit_cdc(split, seed, max_epochs=max_epochs),
@@ -436,7 +441,6 @@ def run_benchmark(
         "oracle": lambda split, seed: fit_per_channel_hgb(split, seed, target="truth"),
     }
     records = []
-    split_kind = split
     for difficulty, seed in itertools.product(difficulties, seeds):
         start = time.perf_counter()
         split = make_split(

@@ -99,6 +99,15 @@ def test_stratified_split_sees_each_mode_in_training_and_test(bench, seed):
     np.testing.assert_array_equal(test, bench.split_runs(runs, fault_mode, 0.35, seed))
 
 
+@pytest.mark.parametrize("stratify", [True, False])
+def test_split_falls_back_to_single_ls_when_a_half_lacks_a_class(bench, stratify):
+    runs, fault_mode = _runs_with_rare_modes()
+    y = (runs != 0).astype(int)  # only run 0 is bad: whole runs leave one half without it
+    test = bench.split_runs(runs, fault_mode, 0.35, 0, stratify=stratify, y=y)
+    assert set(y[test]) == set(y[~test]) == {0, 1}
+    assert test[runs == 0].any() and not test[runs == 0].all()
+
+
 def test_plain_run_split_can_leave_a_mode_out_of_training(bench):
     runs, fault_mode = _runs_with_rare_modes()
     tests = [bench.split_runs(runs, fault_mode, 0.35, s, stratify=False) for s in range(20)]
