@@ -39,6 +39,7 @@ PRESETS = {
         "activation": "sigmoid",
         "input_dropout": 0.1,
         "dropout": 0.25,
+        "squared_inputs": False,
         "combiner": "fuzzy_and",
         "head_dropout": 0.0,
         "alpha": 6e-7,
@@ -100,6 +101,13 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         Dropout on each head's inputs.
     dropout : float, default=0.25
         Dropout after each hidden layer but the last.
+    squared_inputs : bool, default=True
+        Each head also sees the square of each of its columns (input dropout then acts on both).
+        On centred, scaled features a square measures a deviation in either direction: a dead
+        eta-phi region shifts a channel's phi percentiles up or down depending on where it
+        lies, which a square turns into one direction a hidden unit can use. Scale X first (a
+        ``StandardScaler`` or ``QuantileTransformer``), as for any neural network. The paper's
+        heads have no squares (``from_preset("paper")``).
     combiner : {"fuzzy_and", "min", "logistic"}, default="fuzzy_and"
         How head scores combine into ``P(good)``: the Fuzzy AND; ``sigmoid(a * min_i f_i + b)``
         (``a > 0`` and ``b`` learned; the paper fixed ``a = 3, b = 0``); or a logistic
@@ -212,6 +220,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         activation="elu",
         input_dropout=0.1,
         dropout=0.25,
+        squared_inputs=True,
         combiner="fuzzy_and",
         head_dropout="auto",
         alpha=1e-5,
@@ -241,6 +250,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         self.activation = activation
         self.input_dropout = input_dropout
         self.dropout = dropout
+        self.squared_inputs = squared_inputs
         self.combiner = combiner
         self.head_dropout = head_dropout
         self.alpha = alpha
@@ -315,6 +325,8 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1); got {value!r}.")
+        if not isinstance(self.squared_inputs, (bool, np.bool_)):
+            raise TypeError(f"squared_inputs must be True or False; got {self.squared_inputs!r}.")
         head_dropout = self.head_dropout
         if head_dropout == "auto":
             head_dropout = 0.0 if self.combiner == "logistic" else 0.1
@@ -550,6 +562,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
             module__dropout=self.dropout,
             module__combiner=self.combiner,
             module__head_dropout=head_dropout,
+            module__squared_inputs=self.squared_inputs,
             criterion=ChannelDecompositionLoss,
             criterion__alpha=self.alpha,
             optimizer=optimizer,

@@ -44,15 +44,25 @@ def _log1mexp(log_p):
 class ChannelHead(nn.Module):
     """Dense sub-network for one channel: its columns in, one logit out.
 
-    Layout: input dropout, then per hidden layer ``Linear -> activation``, with dropout after
-    every hidden layer but the last (the paper's 100-50-20 head has dropout after 100 and 50),
-    then ``Linear(..., 1)``.
+    Layout: with ``squared_inputs``, the inputs followed by their squares; then input
+    dropout, then per hidden layer ``Linear -> activation``, with dropout after every hidden
+    layer but the last (the paper's 100-50-20 head has dropout after 100 and 50), then
+    ``Linear(..., 1)``.
     """
 
-    def __init__(self, n_inputs, hidden_layer_sizes, activation, input_dropout, dropout):
+    def __init__(
+        self,
+        n_inputs,
+        hidden_layer_sizes,
+        activation,
+        input_dropout,
+        dropout,
+        squared_inputs=False,
+    ):
         super().__init__()
+        self.squared_inputs = bool(squared_inputs)
         layers = [nn.Dropout(input_dropout)] if input_dropout > 0 else []
-        width = n_inputs
+        width = 2 * n_inputs if self.squared_inputs else n_inputs
         sizes = list(hidden_layer_sizes)
         for position, size in enumerate(sizes):
             layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
@@ -63,6 +73,8 @@ class ChannelHead(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, X):
+        if self.squared_inputs:
+            X = torch.cat([X, X * X], dim=1)
         return self.layers(X).squeeze(-1)
 
     def squared_weight_norm(self):
@@ -87,6 +99,9 @@ class ChannelDecompositionModule(nn.Module):
         ``"fuzzy_and"``: ``P(good) = exp(sum_i (f_i - 1))``. ``"min"``:
         ``P(good) = sigmoid(a * min_i f_i + b)`` with ``a > 0`` and ``b`` learned (the paper
         fixed ``a = 3, b = 0``). ``"logistic"``: ``P(good) = sigmoid(sum_i w_i f_i + b)``.
+    squared_inputs : bool
+        Each head also sees the square of each of its inputs. On centred, scaled inputs a
+        square measures a deviation in either direction, which one linear unit can then use.
     head_dropout : float
         Training only: each head's score is replaced, with this probability, by 1 ("no evidence
         of an anomaly"), so the other heads must carry the evidence. With ``"fuzzy_and"`` this
@@ -108,13 +123,16 @@ class ChannelDecompositionModule(nn.Module):
         dropout=0.25,
         combiner="fuzzy_and",
         head_dropout=0.0,
+        squared_inputs=False,
     ):
         super().__init__()
         self.channel_sizes = [int(size) for size in channel_sizes]
         self.combiner = combiner
         self.head_dropout = float(head_dropout)
         self.heads = nn.ModuleList(
-            ChannelHead(size, hidden_layer_sizes, activation, input_dropout, dropout)
+            ChannelHead(
+                size, hidden_layer_sizes, activation, input_dropout, dropout, squared_inputs
+            )
             for size in self.channel_sizes
         )
         n_channels = len(self.channel_sizes)

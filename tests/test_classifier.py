@@ -233,6 +233,33 @@ def test_head_dropout_auto(small, combiner, expected):
     assert ChannelDecompositionClassifier.from_preset("paper").head_dropout == 0.0
 
 
+def test_squared_inputs_let_a_linear_head_see_a_deviation_either_way():
+    # Bad when a__x strays from 0 in either direction: beyond a linear head's reach, unless the
+    # head also sees the squares.
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(800, 4)), columns=["a__x", "a__y", "b__x", "b__y"])
+    y = (X["a__x"].abs() < 1.2).astype(int)
+    auc, channel_auc = {}, {}
+    for squared in (False, True):
+        clf = ChannelDecompositionClassifier(
+            hidden_layer_sizes=(), squared_inputs=squared, max_epochs=30, random_state=0
+        ).fit(X, y)
+        head = clf.net_.module_.heads[0].layers
+        assert [m.in_features for m in head if isinstance(m, torch.nn.Linear)] == [
+            4 if squared else 2
+        ]
+        auc[squared] = roc_auc_score(y, clf.predict_proba(X)[:, 1])
+        channel_auc[squared] = roc_auc_score(y, clf.predict_channel_scores(X)["a"])
+    assert auc[True] > 0.95 and channel_auc[True] > 0.95
+    assert auc[False] < 0.7 and channel_auc[False] < 0.7
+
+
+def test_squared_inputs_must_be_a_bool(small):
+    X, y = small
+    with pytest.raises(TypeError, match="squared_inputs must be True or False; got 'yes'"):
+        ChannelDecompositionClassifier(squared_inputs="yes", **FAST).fit(X, y)
+
+
 def test_paper_schedule_and_preset():
     schedule = SoftPretrainingSchedule(0.7, 0.8, first_epoch=20, every=100, lr_decay=0.8)
     decays = [schedule.n_decays(epoch) for epoch in (1, 20, 21, 120, 121, 221, 801)]
@@ -240,6 +267,7 @@ def test_paper_schedule_and_preset():
     clf = ChannelDecompositionClassifier.from_preset("paper", channels="prefix")
     assert clf.get_params()["max_epochs"] == 801
     assert {k: clf.get_params()[k] for k in PRESETS["paper"]} == PRESETS["paper"]
+    assert clf.get_params()["squared_inputs"] is False  # the paper's heads see the columns only
     with pytest.raises(ValueError, match="Unknown preset 'nope'"):
         ChannelDecompositionClassifier.from_preset("nope")
 
