@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import logging
 import time
 import warnings
@@ -428,11 +429,18 @@ def run_benchmark(
     scaler="quantile",
     sample_weight="none",
     split_kind="stratified",
+    cdc_params=None,
 ):
+    """Fit every method on every (difficulty, seed) split; one record per fit.
+
+    ``cdc_params``: extra ``ChannelDecompositionClassifier`` parameters for ``cdc`` and
+    ``cdc-random`` (to compare a setting against the defaults).
+    """
+    cdc_params = {"max_epochs": max_epochs, **(cdc_params or {})}
     fitters = {
-        "cdc": lambda split, seed: fit_cdc(split, seed, max_epochs=max_epochs),
+        "cdc": lambda split, seed: fit_cdc(split, seed, **cdc_params),
         "cdc-paper": lambda split, seed: fit_cdc_paper(split, seed, paper_epochs),
-        "cdc-random": lambda split, seed: fit_cdc_random(split, seed, max_epochs=max_epochs),
+        "cdc-random": lambda split, seed: fit_cdc_random(split, seed, **cdc_params),
         "per-channel": lambda split, seed: fit_per_channel(split, seed, max_iter=max_epochs * 2),
         "per-channel-hgb": fit_per_channel_hgb,
         "iforest": fit_iforest,
@@ -511,6 +519,20 @@ def summarize(records):
     return table
 
 
+def _json_params(text):
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
+    if not isinstance(params, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object of parameters; got {text!r}")
+    return params
+
+
+def _describe(params):
+    return "".join(f", {name}={value!r}" for name, value in params.items())
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a fast smoke run")
@@ -533,6 +555,14 @@ def main(argv=None):
         choices=["stratified", "runs"],
         default="stratified",
         help="held-out runs stratified by fault mode (default), or runs at random",
+    )
+    parser.add_argument(
+        "--cdc-params",
+        type=_json_params,
+        default={},
+        metavar="JSON",
+        help="extra ChannelDecompositionClassifier parameters for cdc and cdc-random, "
+        "e.g. '{\"squared_inputs\": false}'",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the table")
     args = parser.parse_args(argv)
@@ -557,6 +587,7 @@ def main(argv=None):
         args.scaler,
         args.sample_weight,
         args.split,
+        args.cdc_params,
     )
     table = summarize(records)
     print(
@@ -564,7 +595,8 @@ def main(argv=None):
         f"level(s); {n_ls} LS x {events} events; held-out runs "
         f"({'stratified by fault mode' if args.split == 'stratified' else 'at random'}); "
         f"{args.scaler} scaling; sample weights: {args.sample_weight}; "
-        f"cdc/cdc-random {max_epochs} epochs, cdc-paper {paper_epochs} epochs; "
+        f"cdc/cdc-random {max_epochs} epochs{_describe(args.cdc_params)}, "
+        f"cdc-paper {paper_epochs} epochs; "
         f"mean ± std over seeds; total {time.perf_counter() - start:.0f} s\n"
     )
     with pd.option_context("display.width", 200, "display.max_columns", 20):

@@ -173,3 +173,31 @@ def test_per_channel_boosting_and_the_oracle(bench):
     split["weight_train"] = np.where(np.arange(300) < 30, 1.0, 1e-6)
     _, weighted = bench.fit_per_channel_hgb(split, 0, target="truth")
     assert not np.allclose(weighted, scores)
+
+
+def test_cdc_params_reach_cdc_and_its_random_control(bench, monkeypatch):
+    seen = {}
+
+    def fake_fit(name):
+        def fit(split, seed, **params):
+            seen[name] = params
+            return np.full(len(split["y_test"]), 0.5), None
+
+        return fit
+
+    split = {**_feature_split(), "mode_coverage": pd.DataFrame({"train": [], "test": []})}
+    monkeypatch.setattr(bench, "make_split", lambda *args, **kwargs: split)
+    monkeypatch.setattr(bench, "fit_cdc", fake_fit("cdc"))
+    monkeypatch.setattr(bench, "fit_cdc_random", fake_fit("cdc-random"))
+    bench.run_benchmark(
+        [0], ["default"], 10, 10, 3, 3, ["cdc", "cdc-random"], cdc_params={"squared_inputs": False}
+    )
+    expected = {"max_epochs": 3, "squared_inputs": False}
+    assert seen == {"cdc": expected, "cdc-random": expected}
+
+
+@pytest.mark.parametrize("text", ["{squared_inputs: false}", "[1, 2]"])
+def test_cdc_params_must_be_a_json_object(bench, text, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--cdc-params", text])
+    assert "--cdc-params" in capsys.readouterr().err
