@@ -44,6 +44,8 @@ time relative to ``hgb``, both measured in the same process.
 
     python benchmarks/bench_decomposition.py            # 3 seeds x 2 difficulties
     python benchmarks/bench_decomposition.py --quick    # a fast smoke run
+    python benchmarks/bench_decomposition.py --methods cdc hgb \
+        --cdc-params '{"squared_inputs": false}'         # a setting against the defaults
 """
 
 from __future__ import annotations
