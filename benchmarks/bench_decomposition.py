@@ -528,6 +528,9 @@ def _json_params(text):
         raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
     if not isinstance(params, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object of parameters; got {text!r}")
+    reserved = sorted({"channels", "random_state"} & set(params))
+    if reserved:
+        raise argparse.ArgumentTypeError(f"{reserved} are set by the benchmark; leave them out")
     return params
 
 
