@@ -84,7 +84,9 @@ def run_demo(*, quick=False, output=None, random_state=0, log=None):
     dict
         ``global_auc`` (float), ``decomposition`` (DataFrame: per channel, the ROC AUC of
         ``1 - score`` against "a fault is visible in this channel", for the model and for the
-        random-partition control), ``channel_subsystem_auc`` (DataFrame), ``files`` (list of
+        random-partition control, over all held-out lumisections and over the globally bad
+        ones only: columns ``channel_decomposition``, ``random_partition``, ``bad_only``,
+        ``random_bad_only``), ``channel_subsystem_auc`` (DataFrame), ``files`` (list of
         written paths).
     """
     log = log or (lambda line: None)
@@ -152,17 +154,21 @@ def _run(*, sizes, output, random_state, log):
             "channel_decomposition": decomposition,
             "random_partition": control.random[0].decomposition_auc,
             "bad_only": metrics.decomposition_auc(scores[bad], truth.iloc[test][bad]),
+            "random_bad_only": control.random[0].bad_only_decomposition_auc,
         }
     )
     step("done")
 
     log(f"\nGlobal ROC AUC (held-out {len(test)} lumisections): {global_auc:.4f}")
     log("\nPer-channel ROC AUC of (1 - channel score) against 'fault visible in this channel'")
-    log("(bad_only: among globally bad lumisections only, i.e. which channel is bad):")
+    log("(bad_only: among globally bad lumisections only, i.e. which channel is bad; a global")
+    log("detector scores 0.5 there however well it scores over all lumisections):")
     log(table.round(4).to_string())
     log(
         f"mean: {table['channel_decomposition'].mean():.4f} (random partition "
-        f"{table['random_partition'].mean():.4f}); worst: "
+        f"{table['random_partition'].mean():.4f}); among bad lumisections: "
+        f"{table['bad_only'].mean():.4f} (random partition "
+        f"{table['random_bad_only'].mean():.4f}); worst: "
         f"{table['channel_decomposition'].min():.4f}"
     )
     log("\nChannel x subsystem ROC AUC (score vs subsystem flag; NaN: no fault in the test split):")

@@ -769,6 +769,15 @@ def _evaluate(model, X, y, *, subsystem_labels, channel_truth, sample_weight, go
         if isinstance(truth, pd.DataFrame):
             truth = truth.set_axis(scores.index, axis=0)
         result.decomposition_auc = decomposition_auc(scores, truth, sample_weight=sample_weight)
+        # Among the bad lumisections only, a score must tell *which* channel is bad: a plain
+        # global detector scores 0.5 there, however well it scores over all lumisections.
+        bad = y_good == 0
+        truth_bad = truth[bad] if isinstance(truth, pd.DataFrame) else np.asarray(truth)[bad]
+        result.bad_only_decomposition_auc = decomposition_auc(
+            scores[bad],
+            truth_bad,
+            sample_weight=None if sample_weight is None else np.asarray(sample_weight)[bad],
+        ).rename("bad_only_decomposition_auc")
     return result
 
 
@@ -835,8 +844,10 @@ def random_partition_control(
         ``reference``: metrics of the estimator with its own channels; ``random``: list of
         metrics, one per partition; ``partitions``: list of ``{channel: column indices}``.
         Each metrics Bunch holds ``global_auc``, ``channel_auc`` (each channel's score against
-        the global label) and, when the inputs are given, ``channel_subsystem_auc`` and
-        ``decomposition_auc``.
+        the global label) and, when the inputs are given, ``channel_subsystem_auc``,
+        ``decomposition_auc`` and ``bad_only_decomposition_auc`` (the same over the globally
+        bad lumisections only, where a score must tell which channel is bad: a global detector
+        scores 0.5 there).
 
     Examples
     --------

@@ -301,6 +301,12 @@ def test_random_partition_control_separates_decomposition_from_correlation():
     assert list(reference.index) == list(sizes)
     assert reference.min() > 0.8
     assert (reference - shuffled).min() > 0.1
+    # Among bad LS only, random channels fall towards 0.5 while the real ones stay high.
+    bad_only = control.reference.bad_only_decomposition_auc
+    shuffled_bad = pd.concat([r.bad_only_decomposition_auc for r in control.random], axis=1)
+    assert list(bad_only.index) == list(sizes)
+    assert bad_only.min() > 0.8
+    assert shuffled_bad.mean(axis=1).max() < 0.7
     matrix = control.reference.channel_subsystem_auc
     assert matrix.shape == (4, 4)
     np.testing.assert_allclose(np.diag(matrix.to_numpy()), reference.to_numpy(), rtol=1e-12)
