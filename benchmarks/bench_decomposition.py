@@ -154,10 +154,9 @@ def split_runs(runs, fault_mode, test_fraction, seed, *, stratify=True, y=None):
     one.
     """
     runs = np.asarray(runs)
-    rng = np.random.default_rng(seed)
     n_splits = max(2, round(1 / test_fraction))
     if not stratify:
-        unique_runs = rng.permutation(np.unique(runs))
+        unique_runs = np.random.default_rng(seed).permutation(np.unique(runs))
         sizes = pd.Series(runs).value_counts()
         target = test_fraction * len(runs)
         test_runs, n_test = [], 0

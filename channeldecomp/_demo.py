@@ -148,12 +148,11 @@ def _run(*, sizes, output, random_state, log):
         groups=runs,
         random_state=random_state,
     )
-    bad = (y_test == 0).to_numpy()
     table = pd.DataFrame(
         {
             "channel_decomposition": decomposition,
             "random_partition": control.random[0].decomposition_auc,
-            "bad_only": metrics.decomposition_auc(scores[bad], truth.iloc[test][bad]),
+            "bad_only": metrics._bad_only_decomposition_auc(scores, truth.iloc[test], y_test),
             "random_bad_only": control.random[0].bad_only_decomposition_auc,
         }
     )

@@ -769,16 +769,22 @@ def _evaluate(model, X, y, *, subsystem_labels, channel_truth, sample_weight, go
         if isinstance(truth, pd.DataFrame):
             truth = truth.set_axis(scores.index, axis=0)
         result.decomposition_auc = decomposition_auc(scores, truth, sample_weight=sample_weight)
-        # Among the bad lumisections only, a score must tell *which* channel is bad: a plain
-        # global detector scores 0.5 there, however well it scores over all lumisections.
-        bad = y_good == 0
-        truth_bad = truth[bad] if isinstance(truth, pd.DataFrame) else np.asarray(truth)[bad]
-        result.bad_only_decomposition_auc = decomposition_auc(
-            scores[bad],
-            truth_bad,
-            sample_weight=None if sample_weight is None else np.asarray(sample_weight)[bad],
-        ).rename("bad_only_decomposition_auc")
+        result.bad_only_decomposition_auc = _bad_only_decomposition_auc(
+            scores, truth, y_good, sample_weight=sample_weight
+        )
     return result
+
+
+def _bad_only_decomposition_auc(scores, truth, y_good, *, sample_weight=None):
+    """:func:`decomposition_auc` over the globally bad rows only (``y_good == 0``).
+
+    Among the bad lumisections, a score must tell *which* channel is bad: a plain global
+    detector scores 0.5 there, however well it scores over all lumisections.
+    """
+    bad = np.flatnonzero(np.asarray(y_good) == 0)
+    return decomposition_auc(
+        _take(scores, bad), _take(truth, bad), sample_weight=_take(sample_weight, bad)
+    ).rename("bad_only_decomposition_auc")
 
 
 def random_partition_control(

@@ -199,5 +199,5 @@ def test_cdc_params_reach_cdc_and_its_random_control(bench, monkeypatch):
 @pytest.mark.parametrize("text", ["{squared_inputs: false}", "[1, 2]", '{"random_state": 1}'])
 def test_cdc_params_must_be_a_json_object(bench, text, capsys):
     with pytest.raises(SystemExit):
-        bench.main(["--cdc-params", text])
+        bench.main(["--quick", "--quiet", "--methods", "hgb", "--cdc-params", text])
     assert "--cdc-params" in capsys.readouterr().err

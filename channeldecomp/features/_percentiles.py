@@ -709,7 +709,8 @@ def _per_event_block(ls, plan, layout):
         counts, props = ls.objects[channel]
         pt = props["pt"]
         kept, m = _present_objects(pt, counts)
-        pt_kept = pt if kept is None else pt[kept]  # the present objects' pT, event by event
+        used = slice(None) if kept is None else kept  # the present objects, event by event
+        pt_kept = pt[used]
         # An event with f = min(m, n_q) objects fills the last f slots. Within each LS, the
         # events are placed in order of decreasing f: then in every slot's row the events
         # that fill the slot come first, and the others (implicit zeros) after them.
@@ -739,7 +740,6 @@ def _per_event_block(ls, plan, layout):
         row += n_props * n_q
         dense = []
         if channel in plan.momentum_channels:
-            used = slice(None) if kept is None else kept
             event_of_object = np.repeat(np.arange(n_events), m)
             for values in _transverse_momenta(pt_kept, props["phi"][used]):
                 dense.append(np.bincount(event_of_object, values, n_events))
