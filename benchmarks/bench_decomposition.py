@@ -369,6 +369,14 @@ def fit_mlp_attribution(split, seed, max_epochs):
     # Target 1 = bad, so the attribution points towards "bad".
     y_bad = torch.as_tensor(1 - split["y_train"], dtype=torch.float32)
     generator = torch.Generator().manual_seed(seed)
+    weight = split["weight_train"]
+    weight = torch.ones(len(y_bad)) if weight is None else torch.as_tensor(weight).float()
+    positive = float((weight * y_bad).sum() / weight.sum())
+    pos_weight = torch.tensor((1 - positive) / max(positive, 1e-6))
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
+    n = X_train.shape[0]
+    # Initial weights and dropout masks come from torch's global generator: seeded here, so
+    # the result does not depend on what ran before in the process (other methods, seeds).
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         net = torch.nn.Sequential(
@@ -379,23 +387,17 @@ def fit_mlp_attribution(split, seed, max_epochs):
             torch.nn.ReLU(),
             torch.nn.Linear(64, 1),
         )
-    weight = split["weight_train"]
-    weight = torch.ones(len(y_bad)) if weight is None else torch.as_tensor(weight).float()
-    positive = float((weight * y_bad).sum() / weight.sum())
-    pos_weight = torch.tensor((1 - positive) / max(positive, 1e-6))
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
-    n = X_train.shape[0]
-    net.train()
-    for _ in range(max_epochs):
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, 64):
-            batch = order[start : start + 64]
-            optimizer.zero_grad()
-            losses = loss_fn(net(X_train[batch]).squeeze(1), y_bad[batch])
-            loss = (losses * weight[batch]).mean()
-            loss.backward()
-            optimizer.step()
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+        net.train()
+        for _ in range(max_epochs):
+            order = torch.randperm(n, generator=generator)
+            for start in range(0, n, 64):
+                batch = order[start : start + 64]
+                optimizer.zero_grad()
+                losses = loss_fn(net(X_train[batch]).squeeze(1), y_bad[batch])
+                loss = (losses * weight[batch]).mean()
+                loss.backward()
+                optimizer.step()
     net.eval()
     inputs = X_test.clone().requires_grad_(True)
     logit_bad = net(inputs).squeeze(1)

@@ -175,6 +175,18 @@ def test_per_channel_boosting_and_the_oracle(bench):
     assert not np.allclose(weighted, scores)
 
 
+def test_mlp_attribution_does_not_depend_on_what_ran_before(bench):
+    import torch
+
+    split = _feature_split()
+    runs = []
+    for state in (1, 2):
+        torch.manual_seed(state)  # as another method would leave torch's global generator
+        runs.append(bench.fit_mlp_attribution(split, 0, max_epochs=2))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
 def test_cdc_params_reach_cdc_and_its_random_control(bench, monkeypatch):
     seen = {}
 
