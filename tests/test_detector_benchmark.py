@@ -175,6 +175,28 @@ def test_per_channel_boosting_and_the_oracle(bench):
     assert not np.allclose(weighted, scores)
 
 
+def test_additive_boosting_scores_are_the_channel_terms_of_its_logit(bench):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    split = _feature_split()
+    p_good, scores = bench.fit_hgb_additive(split, 0)
+    assert scores.shape == (200, 4)
+    assert ((p_good > 0) & (p_good < 1)).all()
+    assert bench.score_method(split, p_good, scores)["mean_channel_auc"] > 0.9
+    # The terms add up to the logit: exact with one constraint per channel, not without.
+    X_train, X_test = split["X_train"].to_numpy(), split["X_test"].to_numpy()
+    groups = [[0, 1], [2, 3], [4, 5], [6, 7]]
+    reference = np.median(X_train, axis=0)
+    # An interaction across channels decides the label, so an unconstrained model uses it.
+    y = (X_train[:, 0] * X_train[:, 2] > 0).astype(int)
+    for constraints, additive in ((groups, True), (None, False)):
+        model = HistGradientBoostingClassifier(random_state=0, interaction_cst=constraints)
+        model.fit(X_train, y)
+        terms = bench.channel_contributions(model, X_test, groups, reference)
+        logit = model.decision_function(X_test) - model.decision_function(reference[None])[0]
+        assert np.allclose(terms.sum(axis=1), logit) == additive
+
+
 def test_mlp_attribution_does_not_depend_on_what_ran_before(bench):
     import torch
 
