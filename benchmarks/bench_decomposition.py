@@ -530,7 +530,23 @@ def run_benchmark(
                 | result
             )
             logger.info("  %-12s %s (%.1f s)", method, _short(result), elapsed)
+            # (cdc-random's columns are random groups, not channels.)
+            constant = constant_channels(channel_scores, split["truth_test"].columns)
+            if constant and method != "cdc-random":
+                logger.info(
+                    "  %-12s constant score (no information, AUC 0.5) for: %s",
+                    method,
+                    ", ".join(constant),
+                )
     return pd.DataFrame(records)
+
+
+def constant_channels(channel_scores, channels):
+    """The channels whose score is the same on every test LS (a method that never used them)."""
+    if channel_scores is None:
+        return []
+    scores = np.asarray(channel_scores, dtype=float)
+    return [c for c, column in zip(channels, scores.T) if np.ptp(column) == 0]
 
 
 def _short(result):

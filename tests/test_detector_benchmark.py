@@ -189,6 +189,11 @@ def test_additive_boosting_scores_are_the_channel_terms_of_its_logit(bench):
     reference = np.median(X_train, axis=0)
     # An interaction across channels decides the label, so an unconstrained model uses it.
     y = (X_train[:, 0] * X_train[:, 2] > 0).astype(int)
+    # Channels a method never used show up in the log: a constant score carries no information.
+    assert bench.constant_channels(scores, split["truth_test"].columns) == []
+    scores[:, 1] = 0.25
+    assert bench.constant_channels(scores, split["truth_test"].columns) == ["photons"]
+    assert bench.constant_channels(None, split["truth_test"].columns) == []
     for constraints, additive in ((groups, True), (None, False)):
         model = HistGradientBoostingClassifier(random_state=0, interaction_cst=constraints)
         model.fit(X_train, y)
