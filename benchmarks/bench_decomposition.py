@@ -50,6 +50,7 @@ time relative to ``hgb``, both measured in the same process.
 
     python benchmarks/bench_decomposition.py            # 3 seeds x 2 difficulties
     python benchmarks/bench_decomposition.py --quick    # a fast smoke run
+    python benchmarks/bench_decomposition.py --records fits.csv  # also every fit, in full
     python benchmarks/bench_decomposition.py --methods cdc hgb \
         --cdc-params '{"squared_inputs": false}'         # a setting against the defaults
 """
@@ -590,6 +591,18 @@ def _json_params(text):
     return params
 
 
+def _records_path(text):
+    """``--records``: checked before the run, so a bad path cannot cost a whole benchmark."""
+    from pathlib import Path
+
+    path = Path(text)
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"the folder of {text!r} does not exist; create it or choose another path"
+        )
+    return path
+
+
 def _describe(params):
     return "".join(f", {name}={value!r}" for name, value in params.items())
 
@@ -625,6 +638,14 @@ def main(argv=None):
         help="extra ChannelDecompositionClassifier parameters for cdc and cdc-random, "
         "e.g. '{\"squared_inputs\": false}'",
     )
+    parser.add_argument(
+        "--records",
+        type=_records_path,
+        default=None,
+        metavar="CSV",
+        help="also write one row per fit (difficulty, seed, method, fit time, every metric at "
+        "full precision) to this CSV file",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the table")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -650,6 +671,8 @@ def main(argv=None):
         args.split,
         args.cdc_params,
     )
+    if args.records is not None:
+        records.to_csv(args.records, index=False)
     table = summarize(records)
     print(
         f"\nDecomposition benchmark: {len(seeds)} seed(s) x {len(difficulties)} difficulty "

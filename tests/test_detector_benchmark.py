@@ -240,3 +240,29 @@ def test_cdc_params_must_be_a_json_object(bench, text, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--quick", "--quiet", "--methods", "hgb", "--cdc-params", text])
     assert "--cdc-params" in capsys.readouterr().err
+
+
+def test_records_are_written_at_full_precision(bench, monkeypatch, tmp_path):
+    fits = pd.DataFrame(
+        {
+            "difficulty": ["default"] * 2,
+            "seed": [0, 0],
+            "method": ["cdc", "hgb"],
+            "fit_s": [2.0, 1.0],
+            "global_auc": [0.9631234567, 0.9741234567],
+            "mean_channel_auc": [0.9771234567, np.nan],
+            "worst_channel_auc": [0.9521234567, np.nan],
+            "bad_only_channel_auc": [0.9771234567, np.nan],
+        }
+    )
+    monkeypatch.setattr(bench, "run_benchmark", lambda *args, **kwargs: fits)
+    path = tmp_path / "fits.csv"
+    bench.main(["--quick", "--quiet", "--methods", "cdc", "hgb", "--records", str(path)])
+    pd.testing.assert_frame_equal(pd.read_csv(path), fits)
+
+
+def test_records_folder_must_exist_before_the_run(bench, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(bench, "run_benchmark", lambda *args, **kwargs: pytest.fail("ran"))
+    with pytest.raises(SystemExit):
+        bench.main(["--quick", "--records", str(tmp_path / "missing" / "fits.csv")])
+    assert "--records" in capsys.readouterr().err
