@@ -63,6 +63,7 @@ import json
 import logging
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -520,20 +521,21 @@ def run_benchmark(
                 ", ".join(f"{m} ({r.train} of {r.train + r.test})" for m, r in scarce.iterrows()),
             )
         for method in methods:
+            # cdc-random's score columns are random groups, matched to channels when scored.
+            random_groups = method == "cdc-random"
             start = time.perf_counter()
             p_good, channel_scores = fitters[method](split, seed)
             elapsed = time.perf_counter() - start
-            result = score_method(
-                split, p_good, channel_scores, match_channels=method == "cdc-random"
-            )
+            result = score_method(split, p_good, channel_scores, match_channels=random_groups)
             records.append(
                 {"difficulty": difficulty, "seed": seed, "method": method, "fit_s": elapsed}
                 | result
             )
             logger.info("  %-12s %s (%.1f s)", method, _short(result), elapsed)
-            # (cdc-random's columns are random groups, not channels.)
-            constant = constant_channels(channel_scores, split["truth_test"].columns)
-            if constant and method != "cdc-random":
+            # Score columns pair with the truth's columns in order, as in score_method.
+            channels = split["truth_test"].columns
+            constant = [] if random_groups else constant_channels(channel_scores, channels)
+            if constant:
                 logger.info(
                     "  %-12s constant score (no information, AUC 0.5) for: %s",
                     method,
@@ -593,8 +595,6 @@ def _json_params(text):
 
 def _records_path(text):
     """``--records``: checked before the run, so a bad path cannot cost a whole benchmark."""
-    from pathlib import Path
-
     path = Path(text)
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(
