@@ -51,6 +51,7 @@ time relative to ``hgb``, both measured in the same process.
     python benchmarks/bench_decomposition.py            # 3 seeds x 2 difficulties
     python benchmarks/bench_decomposition.py --quick    # a fast smoke run
     python benchmarks/bench_decomposition.py --records fits.csv  # also every fit, in full
+    python benchmarks/bench_decomposition.py --by-fault  # where does each method lose to hgb?
     python benchmarks/bench_decomposition.py --methods cdc hgb \
         --cdc-params '{"squared_inputs": false}'         # a setting against the defaults
 """
@@ -141,6 +142,7 @@ def make_split(
         "truth_train": pd.DataFrame(truth[~test], columns=data.channel_truth.columns),
         "truth_test": pd.DataFrame(truth[test], columns=data.channel_truth.columns),
         "mode_coverage": mode_coverage(data.fault_mode, test),
+        "fault_test": fault_labels(data.fault_mode[test], y[test]),
         "weight_train": np.asarray(data.luminosity)[~test]
         if sample_weight == "luminosity"
         else None,
@@ -205,6 +207,42 @@ def fault_mode_indicators(fault_mode):
         },
         index=range(len(fault_mode)),
     )
+
+
+def fault_labels(fault_mode, y):
+    """Each LS's fault, to break the global AUC down by fault.
+
+    A bad LS (``y == 0``) hit by one fault mode gets its name (``"DT:dead_region"``), one hit
+    by several gets ``"several faults"``, one hit by none (a flipped label) gets
+    ``"no fault (label noise)"``; a good LS gets ``""``. The labels of the bad LS partition
+    them, so :func:`global_auc_by_fault` adds up exactly to the global AUC.
+    """
+    modes = fault_mode_indicators(fault_mode)
+    n_faults = modes.sum(axis=1).to_numpy()
+    single = modes.idxmax(axis=1).to_numpy() if modes.shape[1] else np.full(len(modes), "")
+    label = np.where(
+        n_faults == 1,
+        single,
+        np.where(n_faults > 1, "several faults", "no fault (label noise)"),
+    )
+    return np.where(np.asarray(y) == 1, "", label).astype(object)
+
+
+def global_auc_by_fault(y, p_good, labels):
+    """Per fault label of the bad LS: ``(AUC, n)``, the ROC AUC of P(good) of its ``n`` bad LS
+    against all good LS.
+
+    The global AUC is the mean over bad LS of the fraction of good LS ranked above each, so
+    it is exactly ``sum(n * AUC) / n_bad`` over the labels: a gap in global AUC between two
+    methods splits into one term per fault, ``n * (AUC_a - AUC_b) / n_bad``.
+    """
+    y, p_good, labels = np.asarray(y), np.asarray(p_good), np.asarray(labels)
+    good = y == 1
+    result = {}
+    for label in sorted(set(labels[~good])):
+        bad = labels == label
+        result[label] = (_auc(y[good | bad], p_good[good | bad]), int(bad.sum()))
+    return result
 
 
 def mode_coverage(fault_mode, test):
@@ -473,11 +511,15 @@ def run_benchmark(
     sample_weight="none",
     split_kind="stratified",
     cdc_params=None,
+    by_fault=False,
 ):
     """Fit every method on every (difficulty, seed) split; one record per fit.
 
     ``cdc_params``: extra ``ChannelDecompositionClassifier`` parameters for ``cdc`` and
-    ``cdc-random`` (to compare a setting against the defaults).
+    ``cdc-random`` (to compare a setting against the defaults). ``by_fault``: each record also
+    holds, per fault label of the test's bad LS (:func:`fault_labels`), the global AUC over
+    them and the good LS (``auc[DT:dead_region]``) and their number (``n[DT:dead_region]``),
+    see :func:`summarize_by_fault`.
     """
     cdc_params = {"max_epochs": max_epochs, **(cdc_params or {})}
     fitters = {
@@ -527,10 +569,12 @@ def run_benchmark(
             p_good, channel_scores = fitters[method](split, seed)
             elapsed = time.perf_counter() - start
             result = score_method(split, p_good, channel_scores, match_channels=random_groups)
-            records.append(
-                {"difficulty": difficulty, "seed": seed, "method": method, "fit_s": elapsed}
-                | result
-            )
+            record = {"difficulty": difficulty, "seed": seed, "method": method, "fit_s": elapsed}
+            records.append(record | result)
+            if by_fault:
+                faults = global_auc_by_fault(split["y_test"], p_good, split["fault_test"])
+                for label, (auc, n) in faults.items():
+                    records[-1] |= {f"auc[{label}]": auc, f"n[{label}]": n}
             logger.info("  %-12s %s (%.1f s)", method, _short(result), elapsed)
             # Score columns pair with the truth's columns in order, as in score_method.
             channels = split["truth_test"].columns
@@ -578,6 +622,69 @@ def summarize(records):
         table["global - hgb"] = grouped["global_vs_hgb"].mean().map(lambda v: f"{v:+.3f}")
         table["time / hgb"] = grouped["time_vs_hgb"].mean().map(lambda v: f"{v:.1f}x")
     return table
+
+
+def summarize_by_fault(records):
+    """Two tables from the ``by_fault`` records, one row per (difficulty, fault label).
+
+    The first gives the number of bad test LS with the label (summed over seeds) and each
+    method's global AUC over them and the good LS (mean over the seeds whose test holds the
+    label). The second, when ``hgb`` ran, splits each method's ``global - hgb`` into one term
+    per label, ``n * (AUC - AUC_hgb) / n_bad`` (mean over seeds, a missing label counting 0):
+    each column adds up to the method's ``global - hgb`` of :func:`summarize` (row ``total``).
+    """
+    labels = [c[4:-1] for c in records.columns if c.startswith("auc[")]
+    if not labels:
+        raise ValueError(
+            "the records hold no per-fault columns ('auc[...]'); run the benchmark with "
+            "by_fault=True (--by-fault)"
+        )
+    keys = ["difficulty", "seed", "method"]
+    long = pd.concat(
+        [
+            records[keys].assign(
+                fault=label, auc=records[f"auc[{label}]"], n=records[f"n[{label}]"]
+            )
+            for label in labels
+        ],
+        ignore_index=True,
+    )
+    long["n"] = long["n"].fillna(0)
+    n_bad = long.groupby(keys)["n"].transform("sum")
+    methods = list(dict.fromkeys(records["method"]))
+    # Rows: difficulties in the order run, faults by name within each (``total`` last).
+    order = [
+        (difficulty, fault)
+        for difficulty in dict.fromkeys(records["difficulty"])
+        for fault in sorted(set(long.loc[long["difficulty"] == difficulty, "fault"]))
+    ]
+    index = pd.MultiIndex.from_tuples(order, names=["difficulty", "fault"])
+    counts = long[long["method"] == methods[0]].groupby(["difficulty", "fault"])["n"].sum()
+    aucs = long.groupby(["difficulty", "fault", "method"])["auc"].mean().unstack("method")
+    aucs = aucs.reindex(index=index, columns=methods)
+    aucs.insert(0, "bad test LS", counts.reindex(index).astype(int))
+    if "hgb" not in methods:
+        return aucs, None
+    reference = long[long["method"] == "hgb"].set_index(["difficulty", "seed", "fault"])["auc"]
+    long["hgb_auc"] = reference.reindex(
+        pd.MultiIndex.from_frame(long[["difficulty", "seed", "fault"]])
+    ).to_numpy()
+    long["term"] = (long["n"] * (long["auc"] - long["hgb_auc"]) / n_bad).fillna(0.0)
+    n_seeds = long.groupby("difficulty")["seed"].nunique()
+    others = [m for m in methods if m != "hgb"]
+    terms = long.groupby(["difficulty", "fault", "method"])["term"].sum().unstack("method")
+    terms = terms.reindex(index=index, columns=others).fillna(0.0)
+    terms = terms.div(n_seeds.reindex(index.get_level_values(0)).to_numpy(), axis=0)
+    rows = []
+    for difficulty in dict.fromkeys(index.get_level_values(0)):
+        part = terms.xs(difficulty, level=0, drop_level=False)
+        total = (
+            part.sum()
+            .to_frame()
+            .T.set_axis(pd.MultiIndex.from_tuples([(difficulty, "total")], names=index.names))
+        )
+        rows += [part, total]
+    return aucs, pd.concat(rows)
 
 
 def _json_params(text):
@@ -646,7 +753,13 @@ def main(argv=None):
         help="also write one row per fit (difficulty, seed, method, fit time, every metric at "
         "full precision) to this CSV file",
     )
-    parser.add_argument("--quiet", action="store_true", help="print only the table")
+    parser.add_argument(
+        "--by-fault",
+        action="store_true",
+        help="also break the global AUC down by fault mode, and each method's global - hgb "
+        "into one term per fault mode (where does a method lose to hgb?)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only the table(s)")
     args = parser.parse_args(argv)
     quick = args.quick
     seeds = args.seeds or ([0] if quick else [0, 1, 2])
@@ -670,6 +783,7 @@ def main(argv=None):
         args.sample_weight,
         args.split,
         args.cdc_params,
+        by_fault=args.by_fault,
     )
     if args.records is not None:
         records.to_csv(args.records, index=False)
@@ -685,6 +799,20 @@ def main(argv=None):
     )
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string())
+        if args.by_fault:
+            aucs, terms = summarize_by_fault(records)
+            print(
+                "\nGlobal AUC by fault: each fault's bad test LS against all good test LS "
+                "(mean over the seeds whose test holds it; LS hit by two faults: "
+                "'several faults')\n"
+            )
+            print(aucs.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
+            if terms is not None:
+                print(
+                    "\nglobal - hgb by fault: n * (AUC - AUC_hgb) / n_bad, mean over seeds; "
+                    "each column adds up to its global - hgb (row 'total')\n"
+                )
+                print(terms.to_string(float_format=lambda v: f"{v:+.4f}"))
     return records
 
 

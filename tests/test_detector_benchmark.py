@@ -73,6 +73,81 @@ def test_summary_compares_with_hgb_only_when_it_ran(bench):
     assert list(alone.columns) == list(table.columns)[:4]
 
 
+def test_fault_labels_partition_the_bad_lumisections(bench):
+    fault_mode = pd.DataFrame(
+        {
+            "DT": ["", "dead_region", "dead_region", "", "", ""],
+            "ECAL": ["", "", "noisy_cells", "noisy_cells", "", "noisy_cells"],
+        }
+    )
+    y = np.array([1, 0, 0, 0, 0, 1])  # the last: a fault whose LS was labelled good
+    labels = bench.fault_labels(fault_mode, y)
+    assert list(labels) == [
+        "",
+        "DT:dead_region",
+        "several faults",
+        "ECAL:noisy_cells",
+        "no fault (label noise)",
+        "",
+    ]
+    assert list(bench.fault_labels(fault_mode.iloc[:2, :0], [1, 0])) == [
+        "",
+        "no fault (label noise)",
+    ]
+
+
+def test_global_auc_is_the_sum_of_its_terms_by_fault(bench):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) > 0.3).astype(int)
+    labels = np.where(y == 1, "", rng.choice(["A:x", "B:y", "several faults"], 300))
+    # Coarse scores, so that ties between good and bad LS count too.
+    p_good = np.round(rng.random(300) * 0.5 + 0.4 * y, 1)
+    # The bad LS of fault A are the easiest: their AUC is the highest.
+    p_good[labels == "A:x"] -= 0.3
+    faults = bench.global_auc_by_fault(y, p_good, labels)
+    assert sorted(faults) == ["A:x", "B:y", "several faults"]
+    assert sum(n for _, n in faults.values()) == (y == 0).sum()
+    weighted = sum(auc * n for auc, n in faults.values()) / (y == 0).sum()
+    assert weighted == pytest.approx(roc_auc_score(y, p_good), abs=1e-12)
+    assert faults["A:x"][0] > max(faults["B:y"][0], faults["several faults"][0])
+
+
+def test_fault_summary_splits_each_gap_to_hgb_by_fault(bench):
+    # Two seeds; fault B is in the test of seed 0 only.
+    rows = [
+        ("cdc", 0, 0.90, {"A": (0.8, 6), "B": (1.0, 2)}),
+        ("hgb", 0, 0.95, {"A": (0.9, 6), "B": (1.0, 2)}),
+        ("cdc", 1, 0.85, {"A": (0.85, 4)}),
+        ("hgb", 1, 0.97, {"A": (0.97, 4)}),
+    ]
+    records = pd.DataFrame(
+        [
+            {"difficulty": "default", "seed": seed, "method": method, "global_auc": auc}
+            | {f"auc[{k}]": v[0] for k, v in faults.items()}
+            | {f"n[{k}]": v[1] for k, v in faults.items()}
+            for method, seed, auc, faults in rows
+        ]
+    )
+    aucs, terms = bench.summarize_by_fault(records)
+    assert aucs.loc[("default", "A"), "bad test LS"] == 10
+    assert aucs.loc[("default", "B"), "bad test LS"] == 2
+    assert aucs.loc[("default", "A"), "cdc"] == pytest.approx(0.825)
+    assert aucs.loc[("default", "B"), "hgb"] == pytest.approx(1.0)
+    assert list(terms.columns) == ["cdc"]
+    # Seed 0: A gives 6 * (0.8 - 0.9) / 8; seed 1: 4 * (0.85 - 0.97) / 4; B gives nothing.
+    assert terms.loc[("default", "A"), "cdc"] == pytest.approx((-0.075 - 0.12) / 2)
+    assert terms.loc[("default", "B"), "cdc"] == pytest.approx(0.0)
+    assert terms.loc[("default", "total"), "cdc"] == pytest.approx((-0.075 - 0.12) / 2)
+    assert terms.index[-1] == ("default", "total")
+    alone, no_terms = bench.summarize_by_fault(records[records["method"] == "cdc"])
+    assert no_terms is None
+    assert list(alone.columns) == ["bad test LS", "cdc"]
+    with pytest.raises(ValueError, match="--by-fault"):
+        bench.summarize_by_fault(records[["difficulty", "seed", "method", "global_auc"]])
+
+
 def _runs_with_rare_modes():
     # 30 runs of 20 LS; mode A in three runs, mode B in six, a CASTOR mode in one.
     runs = np.repeat(np.arange(30), 20)
@@ -123,10 +198,24 @@ def test_plain_run_split_can_leave_a_mode_out_of_training(bench):
 @pytest.mark.slow
 def test_quick_run_of_the_fast_methods(bench):
     records = bench.main(
-        ["--quick", "--quiet", "--methods", "iforest", "hgb", "--n-lumisections", "150"]
+        [
+            "--quick",
+            "--quiet",
+            "--methods",
+            "iforest",
+            "hgb",
+            "--n-lumisections",
+            "150",
+            "--by-fault",
+        ]
     )
     assert set(records["method"]) == {"iforest", "hgb"}
     assert records["global_auc"].between(0, 1).all()
+    # The terms by fault add up to the global gap to hgb, on a real split.
+    _, terms = bench.summarize_by_fault(records)
+    gap = records.set_index("method")["global_auc"]
+    assert terms.loc[("default", "total"), "iforest"] == pytest.approx(gap["iforest"] - gap["hgb"])
+    assert any(column.startswith("auc[") for column in records.columns)
     table = bench.summarize(records)
     assert list(table.columns)[:4] == [
         "global_auc",
