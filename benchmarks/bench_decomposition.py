@@ -570,11 +570,12 @@ def run_benchmark(
             elapsed = time.perf_counter() - start
             result = score_method(split, p_good, channel_scores, match_channels=random_groups)
             record = {"difficulty": difficulty, "seed": seed, "method": method, "fit_s": elapsed}
-            records.append(record | result)
+            record |= result
             if by_fault:
                 faults = global_auc_by_fault(split["y_test"], p_good, split["fault_test"])
                 for label, (auc, n) in faults.items():
-                    records[-1] |= {f"auc[{label}]": auc, f"n[{label}]": n}
+                    record |= {f"auc[{label}]": auc, f"n[{label}]": n}
+            records.append(record)
             logger.info("  %-12s %s (%.1f s)", method, _short(result), elapsed)
             # Score columns pair with the truth's columns in order, as in score_method.
             channels = split["truth_test"].columns
@@ -640,51 +641,60 @@ def summarize_by_fault(records):
             "by_fault=True (--by-fault)"
         )
     keys = ["difficulty", "seed", "method"]
+    # One row per (record, label); a label absent from a seed's test has n = 0 there.
     long = pd.concat(
         [
             records[keys].assign(
-                fault=label, auc=records[f"auc[{label}]"], n=records[f"n[{label}]"]
+                fault=label, auc=records[f"auc[{label}]"], n=records[f"n[{label}]"].fillna(0)
             )
             for label in labels
         ],
         ignore_index=True,
     )
-    long["n"] = long["n"].fillna(0)
-    n_bad = long.groupby(keys)["n"].transform("sum")
     methods = list(dict.fromkeys(records["method"]))
     # Rows: difficulties in the order run, faults by name within each (``total`` last).
-    order = [
-        (difficulty, fault)
+    faults = {
+        difficulty: sorted(set(long.loc[long["difficulty"] == difficulty, "fault"]))
         for difficulty in dict.fromkeys(records["difficulty"])
-        for fault in sorted(set(long.loc[long["difficulty"] == difficulty, "fault"]))
-    ]
-    index = pd.MultiIndex.from_tuples(order, names=["difficulty", "fault"])
-    counts = long[long["method"] == methods[0]].groupby(["difficulty", "fault"])["n"].sum()
-    aucs = long.groupby(["difficulty", "fault", "method"])["auc"].mean().unstack("method")
-    aucs = aucs.reindex(index=index, columns=methods)
+    }
+
+    def rows(extra=()):
+        return pd.MultiIndex.from_tuples(
+            [(d, fault) for d, names in faults.items() for fault in [*names, *extra]],
+            names=["difficulty", "fault"],
+        )
+
+    index = rows()
+    by_row = ["difficulty", "fault", "method"]
+    counts = (
+        long[long["method"] == methods[0]].groupby(["difficulty", "fault"], sort=False)["n"].sum()
+    )
+    aucs = (
+        long.groupby(by_row, sort=False)["auc"]
+        .mean()
+        .unstack("method")
+        .reindex(index, columns=methods)
+    )
     aucs.insert(0, "bad test LS", counts.reindex(index).astype(int))
     if "hgb" not in methods:
         return aucs, None
-    reference = long[long["method"] == "hgb"].set_index(["difficulty", "seed", "fault"])["auc"]
-    long["hgb_auc"] = reference.reindex(
-        pd.MultiIndex.from_frame(long[["difficulty", "seed", "fault"]])
-    ).to_numpy()
-    long["term"] = (long["n"] * (long["auc"] - long["hgb_auc"]) / n_bad).fillna(0.0)
-    n_seeds = long.groupby("difficulty")["seed"].nunique()
+    hgb = long.loc[long["method"] == "hgb", ["difficulty", "seed", "fault", "auc"]]
+    long = long.merge(hgb, on=["difficulty", "seed", "fault"], suffixes=("", "_hgb"))
+    n_bad = long.groupby(keys)["n"].transform("sum")
+    # Every (record, label) has a row, so the mean over rows is the mean over seeds.
+    long["term"] = (long["n"] * (long["auc"] - long["auc_hgb"]) / n_bad).fillna(0.0)
     others = [m for m in methods if m != "hgb"]
-    terms = long.groupby(["difficulty", "fault", "method"])["term"].sum().unstack("method")
-    terms = terms.reindex(index=index, columns=others).fillna(0.0)
-    terms = terms.div(n_seeds.reindex(index.get_level_values(0)).to_numpy(), axis=0)
-    rows = []
-    for difficulty in dict.fromkeys(index.get_level_values(0)):
-        part = terms.xs(difficulty, level=0, drop_level=False)
-        total = (
-            part.sum()
-            .to_frame()
-            .T.set_axis(pd.MultiIndex.from_tuples([(difficulty, "total")], names=index.names))
-        )
-        rows += [part, total]
-    return aucs, pd.concat(rows)
+    terms = (
+        long.groupby(by_row, sort=False)["term"]
+        .mean()
+        .unstack("method")
+        .reindex(index, columns=others)
+    )
+    totals = terms.groupby(level="difficulty", sort=False).sum()
+    totals.index = pd.MultiIndex.from_arrays(
+        [totals.index, ["total"] * len(totals)], names=index.names
+    )
+    return aucs, pd.concat([terms, totals]).reindex(rows(extra=["total"]))
 
 
 def _json_params(text):
