@@ -652,9 +652,12 @@ def summarize_by_fault(records):
         ignore_index=True,
     )
     methods = list(dict.fromkeys(records["method"]))
-    # Rows: difficulties in the order run, faults by name within each (``total`` last).
+    # Rows: difficulties in the order run, the faults in each one's tests by name (``total``
+    # last). A fault seen at one difficulty only gets no empty row at the other.
     faults = {
-        difficulty: sorted(set(long.loc[long["difficulty"] == difficulty, "fault"]))
+        difficulty: sorted(
+            set(long.loc[(long["difficulty"] == difficulty) & (long["n"] > 0), "fault"])
+        )
         for difficulty in dict.fromkeys(records["difficulty"])
     }
 

@@ -148,6 +148,34 @@ def test_fault_summary_splits_each_gap_to_hgb_by_fault(bench):
         bench.summarize_by_fault(records[["difficulty", "seed", "method", "global_auc"]])
 
 
+def test_fault_summary_rows_are_the_faults_of_each_difficulty(bench):
+    # Fault B is in the tests of the hard level only: no empty row for it at the default level.
+    rows = [
+        ("default", "cdc", {"A": (0.8, 5)}),
+        ("default", "hgb", {"A": (0.9, 5)}),
+        ("hard", "cdc", {"A": (0.7, 3), "B": (0.6, 2)}),
+        ("hard", "hgb", {"A": (0.8, 3), "B": (0.9, 2)}),
+    ]
+    records = pd.DataFrame(
+        [
+            {"difficulty": difficulty, "seed": 0, "method": method}
+            | {f"auc[{k}]": v[0] for k, v in faults.items()}
+            | {f"n[{k}]": v[1] for k, v in faults.items()}
+            for difficulty, method, faults in rows
+        ]
+    )
+    aucs, terms = bench.summarize_by_fault(records)
+    assert list(aucs.index) == [("default", "A"), ("hard", "A"), ("hard", "B")]
+    assert list(terms.index) == [
+        ("default", "A"),
+        ("default", "total"),
+        ("hard", "A"),
+        ("hard", "B"),
+        ("hard", "total"),
+    ]
+    assert terms.loc[("hard", "total"), "cdc"] == pytest.approx((3 * -0.1 + 2 * -0.3) / 5)
+
+
 def _runs_with_rare_modes():
     # 30 runs of 20 LS; mode A in three runs, mode B in six, a CASTOR mode in one.
     runs = np.repeat(np.arange(30), 20)
