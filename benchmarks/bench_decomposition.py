@@ -243,7 +243,8 @@ def global_auc_by_fault(y, p_good, labels):
     result = {}
     for label in sorted(set(labels[~good])):
         bad = labels == label
-        result[label] = (_auc(y[good | bad], p_good[good | bad]), int(bad.sum()))
+        rows = good | bad
+        result[label] = (_auc(y[rows], p_good[rows]), int(bad.sum()))
     return result
 
 
@@ -620,16 +621,19 @@ def summarize(records):
         records["global_vs_hgb"] = records["global_auc"] - records["hgb_auc"]
         records["time_vs_hgb"] = records["fit_s"] / records["hgb_fit_s"]
     grouped = records.groupby(["difficulty", "method"], sort=False)
+
+    def mean_std(column, sign=""):
+        mean, std = grouped[column].mean(), grouped[column].std(ddof=0)
+        return ["-" if np.isnan(m) else f"{m:{sign}.3f} ± {s:.3f}" for m, s in zip(mean, std)]
+
     metrics = ["global_auc", "mean_channel_auc", "worst_channel_auc", "bad_only_channel_auc"]
-    table = pd.DataFrame(index=grouped.size().index)
-    for metric in metrics:
-        mean, std = grouped[metric].mean(), grouped[metric].std(ddof=0)
-        table[metric] = ["-" if np.isnan(m) else f"{m:.3f} ± {s:.3f}" for m, s in zip(mean, std)]
+    table = pd.DataFrame(
+        {metric: mean_std(metric) for metric in metrics}, index=grouped.size().index
+    )
     if not reference.empty:
         # The difference is paired by seed (same split), so its spread is not that of
         # global_auc: it says whether a gap is larger than seed-to-seed noise.
-        mean, std = grouped["global_vs_hgb"].mean(), grouped["global_vs_hgb"].std(ddof=0)
-        table["global - hgb"] = [f"{m:+.3f} ± {s:.3f}" for m, s in zip(mean, std)]
+        table["global - hgb"] = mean_std("global_vs_hgb", sign="+")
         table["time / hgb"] = grouped["time_vs_hgb"].mean().map(lambda v: f"{v:.1f}x")
     return table
 
