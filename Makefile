@@ -1,7 +1,7 @@
 # One-command entry points. Each target sets up its own virtual environment (.venv) first.
 #
 #   make demo    simulate a detector, train, print the decomposition table
-#   make test    lint and run the test suite
+#   make test    lint and run the test suite (the `numerics` tests again on other CPU kernels)
 #
 # PyTorch: if the environment already has torch (e.g. a CUDA build you installed), it is kept.
 # Otherwise TORCH_SPEC is installed (default: the CPU-friendly pinned version below); override
@@ -27,10 +27,19 @@ DEMO_OUTPUT ?= demo-output
 demo: $(STAMP)
 	$(VENV)/bin/channeldecomp demo --output $(DEMO_OUTPUT) $(ARGS)
 
+# Float results differ in the last bits with the CPU's vector width and the thread count: the
+# tests marked `numerics` run again under each of these kernel sets (torch's
+# ATEN_CPU_CAPABILITY; a set the CPU lacks falls back to the best it has) on one thread.
+NUMERICS_CAPABILITIES ?= default avx2
+
 test: $(STAMP)
 	$(PY) -m ruff check channeldecomp tests benchmarks examples
 	$(PY) -m ruff format --check channeldecomp tests benchmarks examples
 	$(PY) -m pytest $(PYTEST_ARGS)
+	for capability in $(NUMERICS_CAPABILITIES); do \
+	  ATEN_CPU_CAPABILITY=$$capability OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	    $(PY) -m pytest -m numerics -q -p no:cacheprovider $(PYTEST_ARGS) || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(PY) -m ruff check channeldecomp tests benchmarks examples

@@ -1,8 +1,18 @@
 """Shared pytest configuration."""
 
 import matplotlib
+import torch
 
 matplotlib.use("Agg")
+
+
+def pytest_report_header(config):
+    # Float results differ in the last bits with the CPU kernels and the thread count: say which
+    # ran, so a failure on one machine can be reproduced on another (ATEN_CPU_CAPABILITY=...).
+    return (
+        f"torch {torch.__version__}: CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+        f"{torch.get_num_threads()} threads"
+    )
 
 
 def pytest_collection_modifyitems(config, items):

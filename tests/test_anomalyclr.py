@@ -118,16 +118,21 @@ def test_augmentations_are_reproducible_and_check_shapes(objects):
 
 
 # ------------------------------------------------------------------------------- AnomalyCLR
+@pytest.mark.numerics
 def test_scores_representations_and_3d_input(fitted, background):
     scores = fitted.score_samples(background)
     assert scores.shape == (800,) and np.all(scores <= 0)
     np.testing.assert_allclose(fitted.score_samples(background.reshape(-1, 19, 3)), scores)
+    # Scoring runs in float64, so a sample scored in a batch of 7 differs from the same sample
+    # scored among 800 only in the last bits (kernel blocking, vector width, threads).
+    np.testing.assert_allclose(fitted.score_samples(background[3:10]), scores[3:10], rtol=1e-12)
     assert fitted.transform(background[:7]).shape == (7, 8)
     assert list(fitted.get_feature_names_out()[:2]) == ["anomalyclr0", "anomalyclr1"]
     np.testing.assert_allclose(fitted.decision_function(background), scores - fitted.offset_)
     assert fitted.contrastive_loss_curve_[-1] < fitted.contrastive_loss_curve_[0]
 
 
+@pytest.mark.numerics
 def test_encoder_is_permutation_invariant_within_types(fitted, background):
     events = background[:50].reshape(-1, 19, 3)
     shuffled = events.copy()
@@ -149,6 +154,7 @@ def test_contamination_sets_the_false_alarm_rate(detector, background):
     assert set(np.unique(detector.predict(background))) == {-1, 1}
 
 
+@pytest.mark.numerics
 def test_seeded_without_touching_global_random_state(background):
     torch_state = torch.get_rng_state()
     numpy_state = np.random.get_state()[1].copy()  # noqa: NPY002 (checks the global state)
@@ -161,6 +167,7 @@ def test_seeded_without_touching_global_random_state(background):
     assert not np.allclose(first, other)
 
 
+@pytest.mark.numerics
 def test_pickle_round_trip(fitted, background):
     restored = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(

@@ -48,6 +48,7 @@ def test_grid_search_over_a_transformer_parameter(detector):
     assert not any(f"_q{n_quantiles + 1}_" in name for name in best["clf"].feature_names_in_)
 
 
+@pytest.mark.numerics
 def test_fitted_chain_saves_with_joblib_and_keeps_the_lumisection_keys(detector, tmp_path):
     model = _pipeline().fit(detector.lumisections, detector.y)
     joblib.dump(model, tmp_path / "chain.joblib")

@@ -82,6 +82,7 @@ def test_global_score_ranks_bad_rows_low(data, split, fitted):
     assert roc_auc_score(data.target.iloc[test], fitted.score_samples(data.data.iloc[test])) > 0.75
 
 
+@pytest.mark.numerics
 def test_channel_forms_agree(data, split):
     train, test = split
     X = data.data.iloc[train]
@@ -127,6 +128,7 @@ def test_contamination_flags_that_fraction_of_training_rows(data, split):
     assert flagged.mean() == pytest.approx(0.2, abs=0.02)
 
 
+@pytest.mark.numerics
 def test_random_state_seeds_the_clones_and_other_detectors_work(data, split):
     train, test = split
     X, X_test = data.data.iloc[train], data.data.iloc[test]

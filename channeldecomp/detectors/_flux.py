@@ -108,7 +108,9 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
     Attributes
     ----------
     flow_ : ConditionalMAF
-        The trained flow (a torch module, float32, in evaluation mode).
+        The trained flow (a torch module, float32, in evaluation mode). Scoring and
+        generation run on a float64 copy of it, so a sample's score does not depend on the
+        batch it is scored in, nor on the CPU's vector width or thread count.
     condition_indices_ : ndarray of int
         Columns of X used as conditions.
     feature_indices_ : ndarray of int
@@ -375,11 +377,21 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
 
     # -- scoring -----------------------------------------------------------------------------
 
-    def _populations(self, context, keep_points):
+    def _inference_flow(self):
+        """A float64 copy of the trained flow, in evaluation mode.
+
+        Inference runs in float64 so that a sample's score does not depend on the batch it is
+        scored in: float32 kernels round differently with the batch size, the CPU's vector width
+        (AVX2 or AVX-512) and the thread count, which moves a log-density by ~1e-7 relative and
+        can flip its rank within the population. In float64 those differences stay ~1e-16.
+        """
+        return copy.deepcopy(self.flow_).double().eval()
+
+    def _populations(self, flow, context, keep_points):
         """Generated populations for each row of ``context``: (n, m, d) points (or None when
         not kept) and (n, m) log-densities; n = 1 for an unconditional flow."""
         m, d = self.reference_noise_.shape
-        noise = torch.as_tensor(self.reference_noise_, dtype=torch.float32)
+        noise = torch.as_tensor(self.reference_noise_, dtype=torch.float64)
         if context.shape[1] == 0:
             context = context[:1]
         n_rows = context.shape[0]
@@ -389,30 +401,29 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
         for start in range(0, n_rows, chunk):
             rows = context[start : start + chunk]
             stop = start + rows.shape[0]
-            repeated = torch.as_tensor(np.repeat(rows, m, axis=0), dtype=torch.float32)
-            chunk_points, chunk_log_prob = self.flow_.sample(
-                noise.repeat(rows.shape[0], 1), repeated
-            )
+            repeated = torch.as_tensor(np.repeat(rows, m, axis=0), dtype=torch.float64)
+            chunk_points, chunk_log_prob = flow.sample(noise.repeat(rows.shape[0], 1), repeated)
             if keep_points:
                 points[start:stop] = chunk_points.numpy().reshape(-1, m, d)
             log_prob[start:stop] = chunk_log_prob.numpy().reshape(-1, m)
         return points, log_prob
 
     def _score(self, features, context):
+        flow = self._inference_flow()
         if self.mutability == "distance":
             # Populations of (n, m, m) distances: score in chunks to bound memory.
             chunk = max(1, _DISTANCE_CHUNK_ENTRIES // self.population_size**2)
             scores = []
             for start in range(0, features.shape[0], chunk):
                 rows = slice(start, start + chunk)
-                points, _ = self._populations(context[rows], keep_points=True)
+                points, _ = self._populations(flow, context[rows], keep_points=True)
                 scores.append(self._distance_score(features[rows], points))
             return np.concatenate(scores)
-        _, population_log_prob = self._populations(context, keep_points=False)
+        _, population_log_prob = self._populations(flow, context, keep_points=False)
         with torch.no_grad():
-            log_prob = self.flow_.log_prob(
-                torch.as_tensor(features, dtype=torch.float32),
-                torch.as_tensor(context, dtype=torch.float32),
+            log_prob = flow.log_prob(
+                torch.as_tensor(features, dtype=torch.float64),
+                torch.as_tensor(context, dtype=torch.float64),
             ).numpy()
         if population_log_prob.shape[0] == 1:
             return empirical_pvalues(log_prob, population_log_prob[0])
@@ -485,9 +496,9 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
             conditions = (conditions - self._condition_mean_) / self._condition_scale_
             context = np.repeat(conditions, n_samples_per_condition, axis=0)
         noise = rng.standard_normal((context.shape[0], self.feature_indices_.size))
-        points, _ = self.flow_.sample(
-            torch.as_tensor(noise, dtype=torch.float32),
-            torch.as_tensor(context, dtype=torch.float32),
+        points, _ = self._inference_flow().sample(
+            torch.as_tensor(noise, dtype=torch.float64),
+            torch.as_tensor(context, dtype=torch.float64),
         )
         return points.numpy() * self._feature_scale_ + self._feature_mean_
 
