@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import numbers
 import secrets
@@ -19,6 +18,7 @@ from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, Prin
 from skorch.helper import predefined_split
 
 from ._channels import resolve_channels
+from ._device import check_device, inference_device, private_torch_rng
 from ._network import (
     ACTIVATIONS,
     COMBINERS,
@@ -158,8 +158,12 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         Patience of early stopping.
     tol : float, default=1e-4
         Relative improvement that counts for early stopping.
-    device : str, default="cpu"
-        Torch device, e.g. ``"cuda"``.
+    device : str or torch.device, default="cpu"
+        Torch device that trains and predicts, e.g. ``"cuda"`` or ``"cuda:1"``. A CUDA device
+        on a machine where torch sees none is an error at ``fit``. The fitted net is kept on
+        the CPU (a model trained on a GPU loads anywhere); each prediction copies it to
+        ``device``, or, when ``device`` is a CUDA device but torch sees none (a model trained
+        on a GPU, loaded on a machine without one), runs on the CPU with a ``UserWarning``.
     callbacks : list of skorch callbacks or None, default=None
         Extra callbacks for the skorch net (copied at fit).
     verbose : int, default=0
@@ -184,7 +188,8 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
         Column names of X seen in ``fit``, when X had string column names.
     net_ : skorch.NeuralNet
-        The trained skorch net; ``net_.module_`` is the torch module.
+        The trained skorch net; ``net_.module_`` is the torch module. Kept on the CPU
+        (``net_.device == "cpu"``) whatever ``device`` trained it.
     history_ : skorch.History
         Per-epoch training record (``train_loss``, ``valid_loss``, ``aux_loss_weight``, ``lr``,
         ``dur``, ...).
@@ -347,12 +352,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number; got {value!r}.")
-        device = str(self.device)
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(
-                f"device={self.device!r} but torch sees no CUDA device (torch "
-                f"{torch.__version__}). Use device='cpu', or install a CUDA build of torch."
-            )
+        check_device(self.device)
         if self.early_stopping and not 0 < self.validation_fraction < 1:
             raise ValueError(
                 f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}."
@@ -576,8 +576,11 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
             verbose=self.verbose,
             shuffle_seed=seed,
         )
-        with self._private_torch_rng(seed):
+        with private_torch_rng(seed, self.device):
             self.net_.fit(train, y=None)
+        # Keep the fitted net on the CPU, so a model file loads on a machine without a GPU;
+        # inference copies the module to ``device`` for each call.
+        self.net_.move_to_cpu()
         self.history_ = self.net_.history
         return self
 
@@ -592,15 +595,6 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
             target = torch.from_numpy(np.ascontiguousarray(target, dtype=np.float32)).to(device)
         return TensorData(X, target)
 
-    @contextlib.contextmanager
-    def _private_torch_rng(self, seed):
-        """Seed torch inside, restore the caller's global torch random state after."""
-        device = torch.device(self.device)
-        devices = [device] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices, device_type=device.type):
-            torch.manual_seed(seed)
-            yield
-
     def _forward(self, X):
         """Return (log P(good), log P(bad), head logits) as float64 numpy arrays.
 
@@ -609,8 +603,8 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         size in the last bits).
         """
         X = self._validate_X(X, reset=False)
-        module = copy.deepcopy(self.net_.module_).double().eval()
-        device = torch.device(self.device)
+        device = inference_device(self)
+        module = copy.deepcopy(self.net_.module_).to(device, torch.float64).eval()
         features = torch.from_numpy(np.ascontiguousarray(X[:, self._column_order()], np.float64))
         outputs = []
         with torch.no_grad():

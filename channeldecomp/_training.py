@@ -83,6 +83,25 @@ class ChannelDecompositionNet(NeuralNet):
             batch_size = max(batch_size, 4096)
         return BatchLoader(dataset, batch_size, rng=self.shuffle_rng_ if training else None)
 
+    def move_to_cpu(self):
+        """Move everything trained (module, loss, optimizer state, early stopping's best
+        weights) to the CPU and set ``device="cpu"``, so the net pickles without CUDA tensors.
+
+        ``Module.to`` moves parameters in place, so the optimizer still refers to them.
+        """
+        self.module_.to("cpu")
+        self.criterion_.to("cpu")
+        for state in self.optimizer_.state.values():
+            for key, value in state.items():
+                if torch.is_tensor(value):
+                    state[key] = value.cpu()
+        for _, callback in self.callbacks_:
+            weights = getattr(callback, "best_model_weights_", None)
+            if weights is not None:
+                callback.best_model_weights_ = {k: v.cpu() for k, v in weights.items()}
+        self.device = "cpu"
+        return self
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return self.criterion_(
             y_pred,

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
+from .._device import check_device, inference_device, module_on, private_torch_rng
 from ._augmentations import (
     _types,
     add_objects,
@@ -103,15 +104,16 @@ def anomaly_clr_loss(anchor, positive, anomalous, temperature):
     return F.cross_entropy(logits, target)
 
 
-def _fit_autoencoder(features, hidden_size, bottleneck, max_epochs, lr, batch_size, rng):
-    """Train an autoencoder on standardised ``features``; call inside a forked torch RNG."""
-    module = Autoencoder(features.shape[1], hidden_size, bottleneck)
+def _fit_autoencoder(features, hidden_size, bottleneck, max_epochs, lr, batch_size, rng, device):
+    """Train an autoencoder on standardised ``features`` on ``device``; call inside a forked
+    torch RNG. The trained module is returned on the CPU."""
+    module = Autoencoder(features.shape[1], hidden_size, bottleneck).to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
-    data = torch.as_tensor(features, dtype=torch.float32)
+    data = torch.as_tensor(features, dtype=torch.float32, device=device)
     losses = []
     module.train()
     for _ in range(max_epochs):
-        order = torch.as_tensor(rng.permutation(len(data)))
+        order = torch.as_tensor(rng.permutation(len(data)), device=device)
         total = 0.0
         for start in range(0, len(data), batch_size):
             batch = data[order[start : start + batch_size]]
@@ -122,16 +124,19 @@ def _fit_autoencoder(features, hidden_size, bottleneck, max_epochs, lr, batch_si
             total += loss.item() * len(batch)
         losses.append(total / len(data))
     # Inference runs in float64, so a score never depends on which rows share its batch.
-    module.eval().double()
+    module.eval().to("cpu", torch.float64)
     return module, losses
 
 
-def _reconstruction_error(module, features):
+def _reconstruction_error(module, features, device):
+    module = module_on(module, device)
     errors = []
     with torch.no_grad():
         for start in range(0, len(features), _SCORE_BATCH):
-            batch = torch.as_tensor(features[start : start + _SCORE_BATCH], dtype=torch.float64)
-            errors.append(((module(batch) - batch) ** 2).mean(dim=1).numpy())
+            batch = torch.as_tensor(
+                features[start : start + _SCORE_BATCH], dtype=torch.float64, device=device
+            )
+            errors.append(((module(batch) - batch) ** 2).mean(dim=1).cpu().numpy())
     return np.concatenate(errors) if errors else np.zeros(0)
 
 
@@ -156,6 +161,7 @@ class _ObjectOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
         "ae_lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
+        "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -223,9 +229,9 @@ class _ObjectOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
             )
         return X.reshape(len(X), *self.object_shape_)
 
-    def _fit_scorer(self, features, rng):
-        """Fit the autoencoder on ``features``; the ``contamination`` quantile of its
-        reconstruction error (negated) on them is ``offset_``."""
+    def _fit_scorer(self, features, rng, device):
+        """Fit the autoencoder on ``features`` on ``device``; the ``contamination`` quantile of
+        its reconstruction error (negated) on them is ``offset_``."""
         self.autoencoder_, self.loss_curve_ = _fit_autoencoder(
             features,
             self.ae_hidden_size,
@@ -234,11 +240,12 @@ class _ObjectOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
             self.ae_lr,
             self.batch_size,
             rng,
+            device,
         )
         if self.verbose:
             for epoch, loss in enumerate(self.loss_curve_):
                 logger.info("autoencoder epoch %d: loss %.5f", epoch + 1, loss)
-        scores = -_reconstruction_error(self.autoencoder_, features)
+        scores = -_reconstruction_error(self.autoencoder_, features, device)
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
 
     def _seeds(self):
@@ -278,6 +285,12 @@ class AutoencoderDetector(_ObjectOutlierDetector):
         sets ``offset_``.
     random_state : int, RandomState instance or None, default=None
         Seed; the global numpy and torch random states are left untouched.
+    device : str or torch.device, default="cpu"
+        Torch device that trains and scores, e.g. ``"cuda"`` or ``"cuda:1"``. A CUDA device on
+        a machine where torch sees none is an error at ``fit``. The fitted modules are kept on
+        the CPU (a model trained on a GPU loads anywhere); each call copies them to
+        ``device``, or, when ``device`` is a CUDA device but torch sees none, runs on the CPU
+        with a ``UserWarning``.
     verbose : int, default=0
         Log the training loss per epoch (``logging`` at INFO level) when positive.
 
@@ -286,7 +299,7 @@ class AutoencoderDetector(_ObjectOutlierDetector):
     object_shape_ : tuple of int
         The resolved ``(n_objects, n_properties)``.
     autoencoder_ : torch.nn.Module
-        The trained autoencoder.
+        The trained autoencoder (float64, on the CPU).
     loss_curve_ : list of float
         Training loss per epoch.
     offset_ : float
@@ -322,6 +335,7 @@ class AutoencoderDetector(_ObjectOutlierDetector):
         contamination=0.01,
         random_state=None,
         verbose=0,
+        device="cpu",
     ):
         self.object_shape = object_shape
         self.ae_hidden_size = ae_hidden_size
@@ -332,6 +346,7 @@ class AutoencoderDetector(_ObjectOutlierDetector):
         self.contamination = contamination
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
 
     def _raw_features(self, objects):
         values = objects.copy()
@@ -353,14 +368,14 @@ class AutoencoderDetector(_ObjectOutlierDetector):
         -------
         self : AutoencoderDetector
         """
+        device = check_device(self.device)
         objects = self._validate_objects(X, reset=True)
         rng, seed = self._seeds()
         raw = self._raw_features(objects)
         self.input_mean_, self.input_scale_ = _standardise_fit(raw)
         features = (raw - self.input_mean_) / self.input_scale_
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self._fit_scorer(features, rng)
+        with private_torch_rng(seed, device):
+            self._fit_scorer(features, rng, device)
         return self
 
     def score_samples(self, X):
@@ -376,9 +391,10 @@ class AutoencoderDetector(_ObjectOutlierDetector):
         scores : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
+        device = inference_device(self)
         objects = self._validate_objects(X, reset=False)
         features = (self._raw_features(objects) - self.input_mean_) / self.input_scale_
-        return -_reconstruction_error(self.autoencoder_, features)
+        return -_reconstruction_error(self.autoencoder_, features, device)
 
 
 # --------------------------------------------------------------------------------------------
@@ -451,6 +467,12 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
     random_state : int, RandomState instance or None, default=None
         Seed of the augmentations, initialisation and batching; the global numpy and torch
         random states are left untouched.
+    device : str or torch.device, default="cpu"
+        Torch device that trains and scores, e.g. ``"cuda"`` or ``"cuda:1"``. A CUDA device on
+        a machine where torch sees none is an error at ``fit``. The fitted modules are kept on
+        the CPU (a model trained on a GPU loads anywhere); each call copies them to
+        ``device``, or, when ``device`` is a CUDA device but torch sees none, runs on the CPU
+        with a ``UserWarning``.
     verbose : int, default=0
         Log the losses per epoch (``logging`` at INFO level) when positive.
 
@@ -461,9 +483,9 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
     object_types_ : ndarray of str
         Type of each slot.
     encoder_ : SetTransformerEncoder
-        The trained encoder.
+        The trained encoder (float64, on the CPU).
     autoencoder_ : torch.nn.Module
-        The autoencoder on the representations.
+        The autoencoder on the representations (float64, on the CPU).
     contrastive_loss_curve_ : list of float
         Contrastive loss per epoch.
     loss_curve_ : list of float
@@ -536,6 +558,7 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
         contamination=0.01,
         random_state=None,
         verbose=0,
+        device="cpu",
     ):
         self.object_shape = object_shape
         self.object_types = object_types
@@ -557,6 +580,7 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
         self.contamination = contamination
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
 
     # -- checks --------------------------------------------------------------------------
     def _check_augmentations(self):
@@ -599,7 +623,7 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
         values[:, 0] = np.log1p(values[:, 0])
         self.input_mean_, self.input_scale_ = _standardise_fit(values)
 
-    def _object_features(self, objects, dtype=torch.float32):
+    def _object_features(self, objects, dtype=torch.float32, device=None):
         n_properties = objects.shape[2]
         present = objects[..., 0] > 0
         columns = [(np.log1p(objects[..., 0]) - self.input_mean_[0]) / self.input_scale_[0]]
@@ -612,8 +636,8 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
         one_hot = np.broadcast_to(self._type_one_hot, (*present.shape, self._type_one_hot.shape[1]))
         features = np.concatenate([features, one_hot], axis=-1)
         return (
-            torch.as_tensor(features, dtype=dtype),
-            torch.as_tensor(~present),
+            torch.as_tensor(features, dtype=dtype, device=device),
+            torch.as_tensor(~present, device=device),
         )
 
     # -- augmentations ---------------------------------------------------------------------
@@ -664,6 +688,7 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
         -------
         self : AnomalyCLR
         """
+        device = check_device(self.device)
         objects = self._validate_objects(X, reset=True)
         self.object_types_ = _types(self.object_types, self.object_shape_[0])
         physical, anomaly = self._check_augmentations()
@@ -672,8 +697,7 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
         self._fit_scaling(objects)
         rng, seed = self._seeds()
         n_inputs = self._object_features(objects[:1])[0].shape[-1]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with private_torch_rng(seed, device):
             self.encoder_ = SetTransformerEncoder(
                 n_inputs,
                 self.embed_dim,
@@ -682,17 +706,19 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
                 self.output_dim,
                 self.dropout,
             )
-            self.contrastive_loss_curve_ = self._train_encoder(objects, physical, anomaly, rng)
-            representations = self._represent(objects)
+            self.contrastive_loss_curve_ = self._train_encoder(
+                objects, physical, anomaly, rng, device
+            )
+            representations = self._represent(objects, device)
             self.representation_mean_, self.representation_scale_ = _standardise_fit(
                 representations
             )
             features = self._scale_representations(representations)
-            self._fit_scorer(features, rng)
+            self._fit_scorer(features, rng, device)
         return self
 
-    def _train_encoder(self, objects, physical, anomaly, rng):
-        encoder = self.encoder_
+    def _train_encoder(self, objects, physical, anomaly, rng, device):
+        encoder = self.encoder_.to(device)
         optimizer = torch.optim.Adam(encoder.parameters(), lr=self.lr)
         losses = []
         encoder.train()
@@ -705,7 +731,7 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
                 positive = self._physical_view(batch, physical, rng)
                 anomalous = self._anomaly_view(batch, anomaly, rng)
                 features, padding = self._object_features(
-                    np.concatenate([batch, positive, anomalous])
+                    np.concatenate([batch, positive, anomalous]), device=device
                 )
                 z = F.normalize(encoder(features, padding), dim=1)
                 b = len(batch)
@@ -717,17 +743,20 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
             losses.append(total / n)
             if self.verbose:
                 logger.info("contrastive epoch %d: loss %.4f", epoch + 1, losses[-1])
-        encoder.eval().double()
+        # Kept on the CPU; inference runs in float64, so a representation never depends on
+        # which events share its batch.
+        encoder.eval().to("cpu", torch.float64)
         return losses
 
-    def _represent(self, objects):
+    def _represent(self, objects, device):
+        encoder = module_on(self.encoder_, device)
         outputs = []
         with torch.no_grad():
             for start in range(0, len(objects), _SCORE_BATCH):
                 features, padding = self._object_features(
-                    objects[start : start + _SCORE_BATCH], dtype=torch.float64
+                    objects[start : start + _SCORE_BATCH], dtype=torch.float64, device=device
                 )
-                outputs.append(self.encoder_(features, padding).numpy())
+                outputs.append(encoder(features, padding).cpu().numpy())
         if not outputs:
             return np.zeros((0, self.output_dim))
         return np.concatenate(outputs)
@@ -752,7 +781,8 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
         representations : ndarray of shape (n_samples, output_dim)
         """
         check_is_fitted(self)
-        return self._represent(self._validate_objects(X, reset=False))
+        device = inference_device(self)
+        return self._represent(self._validate_objects(X, reset=False), device)
 
     def score_samples(self, X):
         """Minus the autoencoder's reconstruction error of the representations.
@@ -768,8 +798,11 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
         -------
         scores : ndarray of shape (n_samples,)
         """
-        features = self._scale_representations(self.transform(X))
-        return -_reconstruction_error(self.autoencoder_, features)
+        check_is_fitted(self)
+        device = inference_device(self)
+        objects = self._validate_objects(X, reset=False)
+        features = self._scale_representations(self._represent(objects, device))
+        return -_reconstruction_error(self.autoencoder_, features, device)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the representation dimensions, ``anomalyclr0`` ... .

@@ -14,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._device import check_device, inference_device, module_on, private_torch_rng
 from ._base import ThresholdMixin
 from ._calibration import empirical_pvalues
 from ._maf import ConditionalMAF
@@ -104,13 +105,19 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
         global numpy and torch random states are left untouched.
     verbose : int, default=0
         Log the loss every epoch (at INFO level of logger ``channeldecomp.detectors._flux``).
+    device : str or torch.device, default="cpu"
+        Torch device that trains, generates and scores, e.g. ``"cuda"`` or ``"cuda:1"``. A CUDA
+        device on a machine where torch sees none is an error at ``fit``. The fitted flow is
+        kept on the CPU (a model trained on a GPU loads anywhere); each call copies it to
+        ``device``, or, when ``device`` is a CUDA device but torch sees none, runs on the CPU
+        with a ``UserWarning``.
 
     Attributes
     ----------
     flow_ : ConditionalMAF
-        The trained flow (a torch module, float32, in evaluation mode). Scoring and
-        generation run on a float64 copy of it, so a sample's score does not depend on the
-        batch it is scored in, nor on the CPU's vector width or thread count.
+        The trained flow (a torch module, float32, in evaluation mode, on the CPU). Scoring
+        and generation run on a float64 copy of it on ``device``, so a sample's score does not
+        depend on the batch it is scored in, nor on the CPU's vector width or thread count.
     condition_indices_ : ndarray of int
         Columns of X used as conditions.
     feature_indices_ : ndarray of int
@@ -168,6 +175,7 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
         "false_alarm_rate": [Interval(numbers.Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "device": [str, torch.device],
     }
 
     def __init__(
@@ -190,6 +198,7 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
         false_alarm_rate=0.05,
         random_state=None,
         verbose=0,
+        device="cpu",
     ):
         self.conditions = conditions
         self.n_blocks = n_blocks
@@ -208,6 +217,7 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
         self.false_alarm_rate = false_alarm_rate
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
 
     # -- columns -----------------------------------------------------------------------------
 
@@ -279,6 +289,7 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
             The fitted detector.
         """
         self._validate_params()
+        device = check_device(self.device)
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         self.condition_indices_ = self._resolve_conditions()
         self.feature_indices_ = np.setdiff1d(
@@ -310,8 +321,7 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
             n_valid = 0
         valid_rows, train_rows = order[:n_valid], order[n_valid:]
 
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(torch_seed)
+        with private_torch_rng(torch_seed, device):
             flow = ConditionalMAF(
                 features.shape[1],
                 context.shape[1],
@@ -319,7 +329,7 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
                 self.hidden_units,
                 self.n_hidden_layers,
             )
-        flow = self._train(flow, features, context, train_rows, valid_rows, rng)
+        flow = self._train(flow, features, context, train_rows, valid_rows, rng, device)
         self.flow_ = flow.eval()
         self.reference_noise_ = rng.standard_normal((self.population_size, features.shape[1]))
 
@@ -331,9 +341,11 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
             )
         return self
 
-    def _train(self, flow, features, context, train_rows, valid_rows, rng):
-        features_t = torch.as_tensor(features, dtype=torch.float32)
-        context_t = torch.as_tensor(context, dtype=torch.float32)
+    def _train(self, flow, features, context, train_rows, valid_rows, rng, device):
+        """Train ``flow`` on ``device``; return it trained, on the CPU."""
+        flow.to(device)
+        features_t = torch.as_tensor(features, dtype=torch.float32, device=device)
+        context_t = torch.as_tensor(context, dtype=torch.float32, device=device)
         optimizer = torch.optim.Adam(flow.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         self.history_ = []
         best_loss, best_state, stale = np.inf, None, 0
@@ -342,7 +354,7 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
             shuffled = rng.permutation(train_rows)
             total = 0.0
             for start in range(0, shuffled.size, self.batch_size):
-                rows = torch.as_tensor(shuffled[start : start + self.batch_size])
+                rows = torch.as_tensor(shuffled[start : start + self.batch_size], device=device)
                 loss = -flow.log_prob(features_t[rows], context_t[rows]).mean()
                 optimizer.zero_grad()
                 loss.backward()
@@ -352,7 +364,7 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
             if valid_rows.size:
                 flow.eval()
                 with torch.no_grad():
-                    rows = torch.as_tensor(valid_rows)
+                    rows = torch.as_tensor(valid_rows, device=device)
                     valid_loss = float(-flow.log_prob(features_t[rows], context_t[rows]).mean())
                 record["valid_loss"] = valid_loss
                 if valid_loss < best_loss - 1e-4:
@@ -373,25 +385,26 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
         self.n_iter_ = len(self.history_)
         if best_state is not None:
             flow.load_state_dict(best_state)
-        return flow
+        return flow.cpu()
 
     # -- scoring -----------------------------------------------------------------------------
 
-    def _inference_flow(self):
-        """A float64 copy of the trained flow, in evaluation mode.
+    def _inference_flow(self, device):
+        """A float64 copy of the trained flow on ``device``, in evaluation mode.
 
         Inference runs in float64 so that a sample's score does not depend on the batch it is
         scored in: float32 kernels round differently with the batch size, the CPU's vector width
         (AVX2 or AVX-512) and the thread count, which moves a log-density by ~1e-7 relative and
         can flip its rank within the population. In float64 those differences stay ~1e-16.
         """
-        return copy.deepcopy(self.flow_).double().eval()
+        return module_on(self.flow_, device, torch.float64).eval()
 
     def _populations(self, flow, context, keep_points):
         """Generated populations for each row of ``context``: (n, m, d) points (or None when
         not kept) and (n, m) log-densities; n = 1 for an unconditional flow."""
         m, d = self.reference_noise_.shape
-        noise = torch.as_tensor(self.reference_noise_, dtype=torch.float64)
+        device = next(flow.parameters()).device
+        noise = torch.as_tensor(self.reference_noise_, dtype=torch.float64, device=device)
         if context.shape[1] == 0:
             context = context[:1]
         n_rows = context.shape[0]
@@ -401,15 +414,18 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
         for start in range(0, n_rows, chunk):
             rows = context[start : start + chunk]
             stop = start + rows.shape[0]
-            repeated = torch.as_tensor(np.repeat(rows, m, axis=0), dtype=torch.float64)
+            repeated = torch.as_tensor(
+                np.repeat(rows, m, axis=0), dtype=torch.float64, device=device
+            )
             chunk_points, chunk_log_prob = flow.sample(noise.repeat(rows.shape[0], 1), repeated)
             if keep_points:
-                points[start:stop] = chunk_points.numpy().reshape(-1, m, d)
-            log_prob[start:stop] = chunk_log_prob.numpy().reshape(-1, m)
+                points[start:stop] = chunk_points.cpu().numpy().reshape(-1, m, d)
+            log_prob[start:stop] = chunk_log_prob.cpu().numpy().reshape(-1, m)
         return points, log_prob
 
     def _score(self, features, context):
-        flow = self._inference_flow()
+        device = inference_device(self)
+        flow = self._inference_flow(device)
         if self.mutability == "distance":
             # Populations of (n, m, m) distances: score in chunks to bound memory.
             chunk = max(1, _DISTANCE_CHUNK_ENTRIES // self.population_size**2)
@@ -417,19 +433,23 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
             for start in range(0, features.shape[0], chunk):
                 rows = slice(start, start + chunk)
                 points, _ = self._populations(flow, context[rows], keep_points=True)
-                scores.append(self._distance_score(features[rows], points))
+                scores.append(self._distance_score(features[rows], points, device))
             return np.concatenate(scores)
         _, population_log_prob = self._populations(flow, context, keep_points=False)
         with torch.no_grad():
-            log_prob = flow.log_prob(
-                torch.as_tensor(features, dtype=torch.float64),
-                torch.as_tensor(context, dtype=torch.float64),
-            ).numpy()
+            log_prob = (
+                flow.log_prob(
+                    torch.as_tensor(features, dtype=torch.float64, device=device),
+                    torch.as_tensor(context, dtype=torch.float64, device=device),
+                )
+                .cpu()
+                .numpy()
+            )
         if population_log_prob.shape[0] == 1:
             return empirical_pvalues(log_prob, population_log_prob[0])
         return empirical_pvalues(log_prob, population_log_prob)
 
-    def _distance_score(self, features, points):
+    def _distance_score(self, features, points, device):
         """k-NN distance of each sample to its population, ranked among the population's own.
 
         The sample and its ``m`` generated points are treated alike: each point's statistic is
@@ -438,16 +458,17 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
         uniform among the ``m + 1``.
         """
         k = self.n_neighbors
-        points_t = torch.as_tensor(points)
-        samples = torch.as_tensor(features)
+        points_t = torch.as_tensor(points, device=device)
+        samples = torch.as_tensor(features, device=device)
         if points_t.shape[0] == 1:
             points_t = points_t.expand(samples.shape[0], -1, -1)
         to_sample = torch.cdist(points_t, samples[:, None, :])  # (n, m, 1)
         within = torch.cdist(points_t, points_t)
         within.diagonal(dim1=1, dim2=2).fill_(np.inf)
         neighbours = torch.cat([within, to_sample], dim=2)
-        population_stat = -neighbours.topk(k, dim=2, largest=False).values.mean(dim=2).numpy()
-        sample_stat = -to_sample[:, :, 0].topk(k, dim=1, largest=False).values.mean(dim=1).numpy()
+        population_stat = -neighbours.topk(k, dim=2, largest=False).values.mean(dim=2).cpu().numpy()
+        sample_stat = -to_sample[:, :, 0].topk(k, dim=1, largest=False).values.mean(dim=1)
+        sample_stat = sample_stat.cpu().numpy()
         return empirical_pvalues(sample_stat, population_stat)
 
     def score_samples(self, X):
@@ -487,6 +508,7 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
             The modelled columns (``feature_indices_``), condition by condition.
         """
         check_is_fitted(self)
+        device = inference_device(self)
         rng = check_random_state(random_state)
         n_context = self.condition_indices_.size
         if n_context == 0:
@@ -496,11 +518,11 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
             conditions = (conditions - self._condition_mean_) / self._condition_scale_
             context = np.repeat(conditions, n_samples_per_condition, axis=0)
         noise = rng.standard_normal((context.shape[0], self.feature_indices_.size))
-        points, _ = self._inference_flow().sample(
-            torch.as_tensor(noise, dtype=torch.float64),
-            torch.as_tensor(context, dtype=torch.float64),
+        points, _ = self._inference_flow(device).sample(
+            torch.as_tensor(noise, dtype=torch.float64, device=device),
+            torch.as_tensor(context, dtype=torch.float64, device=device),
         )
-        return points.numpy() * self._feature_scale_ + self._feature_mean_
+        return points.cpu().numpy() * self._feature_scale_ + self._feature_mean_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
