@@ -132,9 +132,14 @@ def module_to_state(module):
             f"Cannot save the torch module {name}: only the package's own modules (decorated "
             "with rebuildable_module) are saved as plain data."
         )
-    arguments = _plain(
-        module._constructor_arguments, f"A constructor argument of {type(module).__name__}"
-    )
+    recorded = getattr(module, "_constructor_arguments", None)
+    if recorded is None:
+        raise TypeError(
+            f"The torch module {name} has no record of its constructor arguments: it comes "
+            "from a pickle written by an earlier version of channeldecomp. Refit the model, "
+            "then save it."
+        )
+    arguments = _plain(recorded, f"A constructor argument of {type(module).__name__}")
     weights = {
         key: np.array(tensor.detach().cpu().numpy(), copy=True)
         for key, tensor in module.state_dict().items()

@@ -299,6 +299,30 @@ def test_save_is_atomic(events, tmp_path):
         channeldecomp.save(StandardScaler(), tmp_path / "missing" / "model.skops")
 
 
+def _leaves(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def test_state_holds_no_tensors_and_a_gpu_setting_loads_on_the_cpu(tabular, tmp_path):
+    model, X = _classifier(tabular)
+    # What a model fitted with device="cuda" carries besides its weights (which the state
+    # always stores as CPU numpy arrays): the parameter and the net's device.
+    model.device = model.net_.device = "cuda"
+    state = model.__getstate__()
+    assert not any(isinstance(leaf, (torch.Tensor, torch.nn.Module)) for leaf in _leaves(state))
+    loaded = channeldecomp.load(channeldecomp.save(model, tmp_path / "gpu.skops"))
+    assert loaded.device == "cuda" and loaded.net_.device == "cpu"
+    model.net_.device = "cpu"  # the original's weights are on the CPU: predict there
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
 _LOAD_ON_CPU = """
 import sys, numpy as np, torch, channeldecomp
 from channeldecomp.datasets import make_channel_anomalies
@@ -324,3 +348,7 @@ def test_model_fitted_on_cuda_loads_without_one(tabular, tmp_path):
     )
     # float64 inference on both devices; only the order of the GPU's sums differs.
     np.testing.assert_allclose(np.load(output), model.predict_proba(X), rtol=1e-10, atol=1e-12)
+    # with the GPU present, too, the loaded model runs on the CPU, where its network is
+    loaded = channeldecomp.load(path)
+    assert {p.device.type for p in loaded.net_.module_.parameters()} == {"cpu"}
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-10)
