@@ -7,6 +7,7 @@ from ._classifier import PRESETS, ChannelDecompositionClassifier
 from ._report import write_report
 from ._version import __version__
 from .features import LumiSectionPercentiles, LumiSections
+from .io import load, save
 
 __all__ = [
     "ChannelDecompositionClassifier",
@@ -14,5 +15,7 @@ __all__ = [
     "LumiSections",
     "PRESETS",
     "__version__",
+    "load",
+    "save",
     "write_report",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import numbers
 import secrets
 
@@ -16,6 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, PrintLog
 from skorch.helper import predefined_split
+from skorch.history import History
 
 from ._channels import resolve_channels
 from ._device import check_device, inference_device, private_torch_rng
@@ -25,6 +27,7 @@ from ._network import (
     ChannelDecompositionLoss,
     ChannelDecompositionModule,
 )
+from ._torch_state import module_from_state, module_to_state
 from ._training import ChannelDecompositionNet, SoftPretrainingSchedule, TensorData
 
 __all__ = ["ChannelDecompositionClassifier", "PRESETS"]
@@ -61,6 +64,13 @@ _OPTIMIZERS = {
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
 }
+
+
+def _json_number(value):
+    """JSON fallback for the numpy (or torch) numbers and arrays a skorch history may hold."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _describe_columns(indices, feature_names, limit=5):
@@ -189,7 +199,9 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         Column names of X seen in ``fit``, when X had string column names.
     net_ : skorch.NeuralNet
         The trained skorch net; ``net_.module_`` is the torch module. Kept on the CPU
-        (``net_.device == "cpu"``) whatever ``device`` trained it.
+        (``net_.device == "cpu"``) whatever ``device`` trained it. In a model loaded from a
+        file (:func:`channeldecomp.load`, pickle) the net holds the module and the history,
+        without optimizer state or callbacks.
     history_ : skorch.History
         Per-epoch training record (``train_loss``, ``valid_loss``, ``aux_loss_weight``, ``lr``,
         ``dur``, ...).
@@ -550,11 +562,12 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         if self.verbose:
             callbacks.append(("print_log", PrintLog()))
 
-        optimizer = self.optimizer
-        if isinstance(optimizer, str):
-            optimizer = _OPTIMIZERS[optimizer]
-        self.net_ = ChannelDecompositionNet(
-            module=ChannelDecompositionModule,
+        self.net_ = self._new_net(
+            ChannelDecompositionModule,
+            callbacks=callbacks,
+            train_split=train_split,
+            device=self.device,
+            shuffle_seed=seed,
             module__channel_sizes=[len(idx) for idx in self.channel_indices_.values()],
             module__hidden_layer_sizes=hidden_layer_sizes,
             module__activation=self.activation,
@@ -563,6 +576,23 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
             module__combiner=self.combiner,
             module__head_dropout=head_dropout,
             module__squared_inputs=self.squared_inputs,
+        )
+        with private_torch_rng(seed, self.device):
+            self.net_.fit(train, y=None)
+        # Keep the fitted net on the CPU, so a model file loads on a machine without a GPU;
+        # inference copies the module to ``device`` for each call.
+        self.net_.move_to_cpu()
+        self.history_ = self.net_.history
+        return self
+
+    def _new_net(self, module, *, callbacks, train_split, device, shuffle_seed, **module_params):
+        """The skorch net around ``module`` (a class with ``module__`` parameters, or a module)."""
+        optimizer = self.optimizer
+        if isinstance(optimizer, str):
+            optimizer = _OPTIMIZERS[optimizer]
+        return ChannelDecompositionNet(
+            module=module,
+            **module_params,
             criterion=ChannelDecompositionLoss,
             criterion__alpha=self.alpha,
             optimizer=optimizer,
@@ -572,17 +602,53 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
             train_split=train_split,
             callbacks=callbacks,
             predict_nonlinearity=None,
-            device=self.device,
+            device=device,
             verbose=self.verbose,
-            shuffle_seed=seed,
+            shuffle_seed=shuffle_seed,
         )
-        with private_torch_rng(seed, self.device):
-            self.net_.fit(train, y=None)
-        # Keep the fitted net on the CPU, so a model file loads on a machine without a GPU;
-        # inference copies the module to ``device`` for each call.
-        self.net_.move_to_cpu()
-        self.history_ = self.net_.history
-        return self
+
+    # ------------------------------------------------------------------ saving and loading
+
+    def __getstate__(self):
+        """State for pickle and skops: the skorch net as plain data (see :meth:`__setstate__`).
+
+        ``net_`` becomes its module as plain data (class, constructor arguments, weights as
+        CPU numpy arrays), the training history as a JSON string and the shuffling seed. The
+        optimizer state, the callbacks and a held-out validation set are left out: ``fit``
+        always trains from scratch, so nothing uses them after fit.
+        """
+        state = dict(super().__getstate__())
+        net = state.pop("net_", None)
+        state.pop("history_", None)
+        if net is not None:
+            state["net_"] = {
+                "module": module_to_state(net.module_),
+                "history": json.dumps(net.history.to_list(), default=_json_number),
+                "shuffle_seed": net.shuffle_seed,
+            }
+        return state
+
+    def __setstate__(self, state):
+        """Rebuild ``net_`` and ``history_`` on the CPU from :meth:`__getstate__`'s state.
+
+        A model fitted on a GPU loads on a machine without one; inference runs where the
+        network is, on the CPU (refit with ``device="cuda"`` to train on a GPU again).
+        """
+        state = dict(state)
+        saved_net = state.get("net_")
+        if isinstance(saved_net, dict):
+            state["net_"] = None
+        super().__setstate__(state)
+        if isinstance(saved_net, dict):
+            self.net_ = self._new_net(
+                module_from_state(saved_net["module"]),
+                callbacks=[],
+                train_split=None,
+                device="cpu",
+                shuffle_seed=saved_net["shuffle_seed"],
+            ).initialize()
+            self.net_.history = History(json.loads(saved_net["history"]))
+            self.history_ = self.net_.history
 
     def _column_order(self):
         """Columns of X in the network's order: the channels' blocks, one after the other."""

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._torch_state import rebuildable_module
+
 __all__ = ["ACTIVATIONS", "COMBINERS", "ChannelHead", "ChannelDecompositionModule"]
 
 ACTIVATIONS = {
@@ -82,6 +84,7 @@ class ChannelHead(nn.Module):
         return sum((layer.weight**2).sum() for layer in self.layers if isinstance(layer, nn.Linear))
 
 
+@rebuildable_module
 class ChannelDecompositionModule(nn.Module):
     """One head per channel, combined into the global probability of "good".
 

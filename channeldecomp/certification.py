@@ -24,6 +24,7 @@ __all__ = [
     "golden_json_labels",
     "read_golden_json",
     "read_lumi_list",
+    "set_channel_thresholds",
     "subsystem_labels_from_lists",
     "to_golden_dict",
     "write_channel_golden_jsons",
@@ -541,6 +542,78 @@ def certify_channels(
     else:
         certified["global"] = certified.all(axis=1)
     return certified
+
+
+def set_channel_thresholds(model, thresholds):
+    """Store per-channel thresholds in a fitted channel model, so they are saved with it.
+
+    The thresholds go to the final estimator (the last step of a Pipeline) as its attribute
+    ``channel_thresholds_``: a plain dict ``{channel: float}`` in ``channel_names_`` order, which
+    :func:`channeldecomp.save` writes into the same model file. ``channeldecomp score`` then
+    writes a certification decision per channel: certified when the channel score is at or
+    above its threshold, as in :func:`certify_channels`. Refitting the model (or ``clone``)
+    drops them, since thresholds belong to one fit.
+
+    Parameters
+    ----------
+    model : estimator or Pipeline
+        A fitted model with ``channel_names_`` (or a Pipeline ending in one).
+    thresholds : Series, dict or float
+        One threshold per channel (e.g. from :func:`channel_thresholds` on held-out data), or
+        one value for every channel.
+
+    Returns
+    -------
+    model : estimator or Pipeline
+        The same model.
+
+    Raises
+    ------
+    ValueError
+        If a channel of the model has no threshold, a threshold names a channel the model does
+        not have, or a threshold is not a finite number.
+    TypeError
+        If the model has no ``channel_names_`` (not a fitted channel model).
+
+    Examples
+    --------
+    >>> from channeldecomp.datasets import make_channel_anomalies
+    >>> from channeldecomp.detectors import PerChannelOutlierDetector
+    >>> data = make_channel_anomalies(n_samples=300, random_state=0)
+    >>> model = PerChannelOutlierDetector(random_state=0).fit(data.data[data.target == 1])
+    >>> scores = model.predict_channel_scores(data.data)
+    >>> thresholds = channel_thresholds(scores, data.target, false_alarm_rate=0.05)
+    >>> set_channel_thresholds(model, thresholds).channel_thresholds_ == thresholds.to_dict()
+    True
+    """
+    final = model[-1] if hasattr(model, "steps") else model
+    channels = getattr(final, "channel_names_", None)
+    if channels is None:
+        raise TypeError(
+            f"{type(final).__name__} has no channel_names_: pass a fitted channel model (or a "
+            "Pipeline ending in one)."
+        )
+    if isinstance(thresholds, pd.Series):
+        thresholds = thresholds.to_dict()
+    if not isinstance(thresholds, dict):
+        thresholds = dict.fromkeys(channels, thresholds)
+    missing = [channel for channel in channels if channel not in thresholds]
+    unknown = [channel for channel in thresholds if channel not in channels]
+    if missing or unknown:
+        raise ValueError(
+            f"thresholds must name each channel of the model {list(channels)} once; missing: "
+            f"{missing}, unknown: {unknown}."
+        )
+    values = {}
+    for channel in channels:
+        value = thresholds[channel]
+        if not isinstance(value, numbers.Real) or not np.isfinite(value):
+            raise ValueError(
+                f"The threshold of channel {channel!r} is not a finite number: {value!r}."
+            )
+        values[channel] = float(value)
+    final.channel_thresholds_ = values
+    return model
 
 
 def write_channel_golden_jsons(certified, directory, *, prefix=""):

@@ -4,13 +4,19 @@ Subcommands are registered in :data:`COMMANDS`: each entry is a function that ad
 subparser (and sets ``handler``, the function run with the parsed arguments, returning the exit
 status). To add a command, write ``_add_<name>(subparsers)`` and list it there.
 
+Model files are skops files written by :func:`channeldecomp.save` (``model.skops``), loaded
+with :func:`channeldecomp.load`, which checks every type before constructing anything. A pickle
+or joblib file runs arbitrary code when loaded, so ``--model`` refuses one unless
+``--trust-pickle`` is given.
+
 Examples
 --------
 ::
 
-    channeldecomp report --model model.joblib --data test.csv --label-column good \\
+    channeldecomp score --model model.skops --data new.parquet -o scores.parquet
+    channeldecomp report --model model.skops --data test.csv --label-column good \\
         --output report.html
-    python -m channeldecomp report --help
+    python -m channeldecomp score --help
 """
 
 from __future__ import annotations
@@ -27,22 +33,89 @@ __all__ = ["main"]
 logger = logging.getLogger("channeldecomp")
 
 
-def _read_table(path):
-    """Read a table of lumisections (CSV, Parquet or pickled DataFrame) by file extension."""
+_CSV_SUFFIXES = (".csv", ".txt")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _require_pyarrow(path, action):
+    """Import pyarrow (for Parquet) or say clearly how to do without it."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            f"{action} the Parquet file {path} needs pyarrow: pip install pyarrow (or use a "
+            ".csv file instead)."
+        ) from exc
+
+
+def _read_table(path, allow_pickle=False):
+    """Read a table of lumisections (CSV, Parquet, or a pickled DataFrame if allowed)."""
     import pandas as pd
 
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".txt"):
+    if suffix in _CSV_SUFFIXES:
         return pd.read_csv(path)
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
+    if suffix in _PARQUET_SUFFIXES:
+        _require_pyarrow(path, "Reading")
+        return pd.read_parquet(path, engine="pyarrow")
     if suffix in (".pkl", ".pickle"):
+        if not allow_pickle:
+            raise ValueError(
+                f"{path} is a pickle file: reading it runs arbitrary code from the file, so it "
+                "is refused. Use a .csv or .parquet file, or pass --trust-pickle if you trust "
+                "whoever wrote it."
+            )
         table = pd.read_pickle(path)
         if not isinstance(table, pd.DataFrame):
             raise ValueError(f"{path} holds a {type(table).__name__}, not a pandas DataFrame.")
         return table
-    raise ValueError(f"Cannot read {path}: use a .csv, .parquet or .pkl (pandas) file.")
+    raise ValueError(f"Cannot read {path}: use a .csv or .parquet file.")
+
+
+def _add_model_arguments(parser):
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="fitted model saved with channeldecomp.save (a .skops file)",
+    )
+    parser.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="also trust this type in the model file (a qualified name, as the error listing "
+        "untrusted types prints it); repeat for several",
+    )
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="accept a pickle/joblib model file (and, for report, a pickled DataFrame as "
+        "--data). Loading a pickle runs arbitrary code from the file: use only for files from "
+        "someone you trust",
+    )
+
+
+def _load_model(args):
+    """Load ``--model``: a skops file through channeldecomp.load, a pickle only if trusted."""
+    from .io import is_model_file, load
+
+    path = Path(args.model)
+    if not path.is_file():
+        raise FileNotFoundError(f"--model {path}: no such file.")
+    if is_model_file(path):
+        return load(path, trusted=args.trust or None)
+    if not args.trust_pickle:
+        raise ValueError(
+            f"--model {path} is not a skops model file (written by channeldecomp.save); a "
+            "pickle or joblib file is refused because loading a pickle runs arbitrary code "
+            "from the file. Pass --trust-pickle only if you trust whoever wrote it, or load "
+            "it once in Python and save it with channeldecomp.save(model, 'model.skops')."
+        )
+    import joblib
+
+    logger.warning("loading %s with pickle (--trust-pickle)", path)
+    return joblib.load(path)
 
 
 def _parse_named_path(text):
@@ -85,13 +158,17 @@ def _add_report(subparsers):
         "report",
         help="write a self-contained HTML report for a fitted model on a dataset",
         description=(
-            "Load a fitted model (joblib), score a table of lumisections and write one HTML file "
+            "Load a fitted model (.skops), score a table of lumisections and write one HTML file "
             "with the channel metrics, figures, certification and triage. The table has one row "
             "per lumisection: the model's feature columns plus the label (and run/lumi) columns."
         ),
     )
-    parser.add_argument("--model", required=True, help="fitted model saved with joblib.dump")
-    parser.add_argument("--data", required=True, help="table of lumisections (.csv/.parquet/.pkl)")
+    _add_model_arguments(parser)
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="table of lumisections (.csv/.parquet; a pickled DataFrame with --trust-pickle)",
+    )
     parser.add_argument("--output", "-o", default="report.html", help="HTML file to write")
     labels = parser.add_mutually_exclusive_group(required=True)
     labels.add_argument("--label-column", help="column of the global label (1 = good)")
@@ -123,13 +200,11 @@ def _add_report(subparsers):
 
 
 def _run_report(args):
-    import joblib
-
     from . import certification
     from ._report import write_report
 
-    model = joblib.load(args.model)
-    table = _read_table(args.data)
+    model = _load_model(args)
+    table = _read_table(args.data, allow_pickle=args.trust_pickle)
     used = []
     keys = None
     if args.run_column in table.columns and args.lumi_column in table.columns:
@@ -194,6 +269,267 @@ def _run_report(args):
     return 0
 
 
+#: Inputs with more rows than this get a progress bar unless --no-progress.
+PROGRESS_MIN_ROWS = 100_000
+
+
+def _add_score(subparsers):
+    parser = subparsers.add_parser(
+        "score",
+        help="score new lumisections with a saved model: P(good) and one score per channel",
+        description=(
+            "Load a fitted model (.skops) and score a table of lumisections (.csv or .parquet, "
+            "one row per lumisection: the run and lumi columns and the model's feature "
+            "columns). Writes a table (.csv or .parquet, by the extension of --output) with "
+            "run, lumi, p_good (the model's probability of good; global_score, higher = more "
+            "normal, for a detector without predict_proba), one column per channel (channel "
+            "score, 1 = the channel looks good) and, when the model carries thresholds (set "
+            "with channeldecomp.certification.set_channel_thresholds before saving), "
+            "certified_<channel> per channel (score at or above its threshold) and "
+            "certified_all (every channel certified). The output is written whole or not at "
+            "all."
+        ),
+    )
+    _add_model_arguments(parser)
+    parser.add_argument("--data", required=True, help="lumisections to score (.csv/.parquet)")
+    parser.add_argument(
+        "--output", "-o", required=True, help="table of scores to write (.csv/.parquet)"
+    )
+    parser.add_argument("--run-column", default="run", help="run number column (default: run)")
+    parser.add_argument("--lumi-column", default="lumi", help="lumisection column (default: lumi)")
+    parser.add_argument(
+        "--no-keys",
+        action="store_true",
+        help="the data has no run/lumi columns: write the scores without them, one row per "
+        "input row in the same order",
+    )
+    parser.add_argument(
+        "--ignore-extra-columns",
+        action="store_true",
+        help="leave out columns the model was not fitted on (default: such columns are an "
+        "error, since they usually mean the wrong file or model)",
+    )
+    parser.add_argument(
+        "--good-label",
+        help="class label meaning good, for P(good) (default: the model's good_label, else 1)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=10_000,
+        help="lumisections scored at once (default 10000)",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"progress bar on stderr (default: shown above {PROGRESS_MIN_ROWS} rows)",
+    )
+    parser.set_defaults(handler=_run_score)
+
+
+def _table_format(path, role):
+    suffix = Path(path).suffix.lower()
+    if suffix in _CSV_SUFFIXES:
+        return "csv"
+    if suffix in _PARQUET_SUFFIXES:
+        return "parquet"
+    raise ValueError(f"{role} {path}: use a .csv or .parquet file.")
+
+
+def _describe_list(names, limit=10):
+    shown = ", ".join(repr(str(name)) for name in names[:limit])
+    if len(names) > limit:
+        return f"[{shown}, ...] ({len(names)} in all)"
+    return f"[{shown}]"
+
+
+def _feature_columns(table, model, keys, data, ignore_extra):
+    """The columns the model takes, in its order, after checking names, types and values."""
+    import numpy as np
+    import pandas as pd
+
+    expected = getattr(model, "feature_names_in_", None)
+    candidates = [column for column in table.columns if column not in keys]
+    if expected is None:
+        n_features = getattr(model, "n_features_in_", None)
+        if n_features is not None and len(candidates) != n_features:
+            raise ValueError(
+                f"The model was fitted on {n_features} unnamed columns but {data} has "
+                f"{len(candidates)} feature columns besides the keys: "
+                f"{_describe_list(candidates)}."
+            )
+        features = candidates
+    else:
+        features = [str(name) for name in expected]
+        missing = [name for name in features if name not in table.columns]
+        extra = [name for name in candidates if name not in set(features)]
+        if missing or (extra and not ignore_extra):
+            problems = []
+            if missing:
+                problems.append(f"missing column(s) {_describe_list(missing)}")
+            if extra and not ignore_extra:
+                problems.append(
+                    f"column(s) the model was not fitted on {_describe_list(extra)} (leave "
+                    "them out with --ignore-extra-columns)"
+                )
+            raise ValueError(
+                f"{data} does not have the model's feature columns: {'; '.join(problems)}."
+            )
+    not_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(table[c])]
+    if not_numeric:
+        raise ValueError(f"Non-numeric feature column(s) in {data}: {_describe_list(not_numeric)}.")
+    values = table[features].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        counts = bad.sum(axis=0)
+        columns = [f"{features[i]!r} ({counts[i]} rows)" for i in np.flatnonzero(counts)]
+        raise ValueError(
+            f"NaN or infinite values in {data}, column(s) {', '.join(columns[:10])}"
+            f"{' ...' if len(columns) > 10 else ''}. Impute or drop those rows first."
+        )
+    return features
+
+
+def _good_column(final, good_label):
+    """Index of the good class in ``final.classes_``."""
+    classes = list(final.classes_)
+    if good_label is None:
+        index = getattr(final, "good_class_index_", None)
+        if index is not None:
+            return int(index)
+        good_label = "1"
+    import numpy as np
+
+    return classes.index(_coerce_label(good_label, np.asarray(classes)))
+
+
+def _score_batches(model, features, good_label, batch_size, progress):
+    """P(good) (or the global score) and the channel scores, batch by batch."""
+    import numpy as np
+    import pandas as pd
+
+    steps = getattr(model, "steps", None)
+    final = model[-1] if steps else model
+    preprocessing = model[:-1] if steps else None
+    if not hasattr(final, "predict_channel_scores"):
+        raise TypeError(
+            f"{type(final).__name__} has no predict_channel_scores: score needs a channel "
+            "model (e.g. ChannelDecompositionClassifier), or a Pipeline ending in one."
+        )
+    has_proba = hasattr(final, "predict_proba") and hasattr(final, "classes_")
+    global_name = "p_good" if has_proba else "global_score"
+    channels = [str(channel) for channel in final.channel_names_]
+    clashes = [channel for channel in channels if channel in ("run", "lumi", global_name)]
+    if clashes:
+        raise ValueError(f"Channel name(s) {clashes} clash with the output's other columns.")
+    good = _good_column(final, good_label) if has_proba else None
+    global_scores, channel_scores = [], []
+    for start in range(0, len(features), batch_size):
+        batch = features.iloc[start : start + batch_size]
+        X = preprocessing.transform(batch) if preprocessing is not None else batch
+        scores = final.predict_channel_scores(X)
+        channel_scores.append(
+            np.asarray(scores.to_numpy() if isinstance(scores, pd.DataFrame) else scores)
+        )
+        if has_proba:
+            global_scores.append(final.predict_proba(X)[:, good])
+        else:
+            global_scores.append(final.score_samples(X))
+        progress.update(len(batch))
+    return (
+        global_name,
+        np.concatenate(global_scores),
+        pd.DataFrame(np.concatenate(channel_scores), columns=channels),
+        getattr(final, "channel_thresholds_", None),
+    )
+
+
+def _write_table(table, path, table_format):
+    if table_format == "parquet":
+        table.to_parquet(path, engine="pyarrow", index=False)
+    else:
+        table.to_csv(path, index=False)
+
+
+def _check_score_arguments(args):
+    """Fail before any work on what can be checked up front; return the output's format."""
+    _table_format(args.data, "--data")
+    output_format = _table_format(args.output, "--output")
+    if output_format == "parquet":
+        _require_pyarrow(args.output, "Writing")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be a positive integer; got {args.batch_size}.")
+    if not Path(args.data).is_file():
+        raise FileNotFoundError(f"--data {args.data}: no such file.")
+    if Path(args.output).resolve() == Path(args.data).resolve():
+        raise ValueError(f"--output {args.output} is the input file; write the scores elsewhere.")
+    if not Path(args.output).resolve().parent.is_dir():
+        raise FileNotFoundError(
+            f"--output {args.output}: the folder {Path(args.output).parent} does not exist."
+        )
+    return output_format
+
+
+def _key_columns(table, args):
+    keys = [] if args.no_keys else [args.run_column, args.lumi_column]
+    missing = [column for column in keys if column not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{args.data} has no key column(s) {missing} (see --run-column/--lumi-column), "
+            "or pass --no-keys to score rows without run and lumi."
+        )
+    for column in keys:
+        if table[column].isna().any():
+            raise ValueError(f"Key column {column!r} of {args.data} has missing values.")
+    return keys
+
+
+def _run_score(args):
+    import numpy as np
+    import pandas as pd
+    from tqdm import tqdm
+
+    from . import certification
+    from ._files import atomic_path
+
+    output_format = _check_score_arguments(args)
+    model = _load_model(args)
+    table = _read_table(args.data, allow_pickle=False)
+    if len(table) == 0:
+        raise ValueError(f"{args.data} has no rows: nothing to score.")
+    keys = _key_columns(table, args)
+    features = _feature_columns(table, model, keys, args.data, args.ignore_extra_columns)
+
+    show = args.progress if args.progress is not None else len(table) > PROGRESS_MIN_ROWS
+    with tqdm(
+        total=len(table), desc="scoring", unit="LS", file=sys.stderr, disable=not show
+    ) as progress:
+        global_name, global_scores, channel_scores, thresholds = _score_batches(
+            model, table[features], args.good_label, args.batch_size, progress
+        )
+
+    output = pd.DataFrame(index=pd.RangeIndex(len(table)))
+    if not args.no_keys:
+        output["run"] = table[args.run_column].to_numpy()
+        output["lumi"] = table[args.lumi_column].to_numpy()
+    output[global_name] = global_scores
+    output = pd.concat([output, channel_scores], axis=1)
+    if thresholds is not None:
+        # The decision needs no keys: rows are numbered, the output keeps their order.
+        row_keys = np.column_stack([np.zeros(len(table), dtype=np.int64), np.arange(len(table))])
+        certified = certification.certify_channels(channel_scores, thresholds, keys=row_keys)
+        for column in certified.columns:
+            name = "certified_all" if column == "global" else f"certified_{column}"
+            output[name] = certified[column].to_numpy()
+
+    with atomic_path(args.output) as temporary:
+        _write_table(output, temporary, output_format)
+    logger.info("scored %d lumisections: %s", len(output), args.output)
+    sys.stdout.write(f"{args.output}\n")
+    return 0
+
+
 def _coerce_label(text, y):
     """Interpret ``--good-label`` with the dtype of the label column."""
     import numpy as np
@@ -215,7 +551,7 @@ def _same_number(value, text):
 
 
 #: Functions adding one subcommand each (see the module docstring).
-COMMANDS = [_add_demo, _add_report]
+COMMANDS = [_add_demo, _add_report, _add_score]
 
 
 def build_parser():
@@ -260,7 +596,7 @@ def main(argv=None):
     --------
     >>> main([])  # no command: the help goes to stderr
     2
-    >>> build_parser().parse_args(["report", "--model", "m.joblib", "--data", "ls.csv",
+    >>> build_parser().parse_args(["report", "--model", "m.skops", "--data", "ls.csv",
     ...                            "--label-column", "good"]).command
     'report'
     """
@@ -273,6 +609,6 @@ def main(argv=None):
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
         return int(args.handler(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         sys.stderr.write(f"channeldecomp {args.command}: error: {exc}\n")
         return 2

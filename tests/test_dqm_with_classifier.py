@@ -2,13 +2,13 @@
 
 import re
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import channeldecomp
 from channeldecomp import ChannelDecompositionClassifier, write_report
 from channeldecomp.cli import main
 from channeldecomp.datasets import make_channel_anomalies
@@ -72,12 +72,12 @@ def test_report_and_cli_with_the_classifier(data, tmp_path, capsys):
     table.insert(1, "lumi", keys["lumi"])
     table["good"] = data.target.iloc[test].to_numpy()
     table.to_csv(tmp_path / "ls.csv", index=False)
-    joblib.dump(model, tmp_path / "model.joblib")
+    channeldecomp.save(model, tmp_path / "model.skops")
     status = main(
         [
             "report",
             "--model",
-            str(tmp_path / "model.joblib"),
+            str(tmp_path / "model.skops"),
             "--data",
             str(tmp_path / "ls.csv"),
             "--label-column",

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from .._device import check_device, inference_device, module_on, private_torch_rng
+from .._torch_state import TorchModulesStateMixin, rebuildable_module
 from ._augmentations import (
     _types,
     add_objects,
@@ -36,8 +37,9 @@ _SCORE_BATCH = 2048
 
 
 # --------------------------------------------------------------------------------------------
-# Torch modules (module level, so fitted estimators pickle)
+# Torch modules (module level and rebuildable, so fitted estimators save as plain data)
 # --------------------------------------------------------------------------------------------
+@rebuildable_module
 class SetTransformerEncoder(nn.Module):
     """Permutation-invariant Transformer encoder of a set of objects.
 
@@ -69,6 +71,7 @@ class SetTransformerEncoder(nn.Module):
         return self.head(pooled)
 
 
+@rebuildable_module
 class Autoencoder(nn.Module):
     """A dense autoencoder ``n -> hidden -> bottleneck -> hidden -> n``."""
 
@@ -150,8 +153,10 @@ def _standardise_fit(values):
 # --------------------------------------------------------------------------------------------
 # Shared estimator plumbing
 # --------------------------------------------------------------------------------------------
-class _ObjectOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
+class _ObjectOutlierDetector(TorchModulesStateMixin, ThresholdMixin, OutlierMixin, BaseEstimator):
     """Validation of object-set input and the contamination threshold, shared by detectors."""
+
+    _torch_module_attributes = ("encoder_", "autoencoder_")
 
     _parameter_constraints: dict = {
         "object_shape": ["array-like"],

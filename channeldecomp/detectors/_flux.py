@@ -15,6 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._device import check_device, inference_device, module_on, private_torch_rng
+from .._torch_state import TorchModulesStateMixin
 from ._base import ThresholdMixin
 from ._calibration import empirical_pvalues
 from ._maf import ConditionalMAF
@@ -30,7 +31,7 @@ _GENERATION_CHUNK_ROWS = 4096
 _DISTANCE_CHUNK_ENTRIES = 2**22
 
 
-class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
+class FluxMutability(TorchModulesStateMixin, ThresholdMixin, OutlierMixin, BaseEstimator):
     """Flux+Mutability outlier detector: a conditional flow and a per-sample reference population.
 
     **Flux**: a conditional masked autoregressive flow learns the density ``p(x | c)`` of the
@@ -156,6 +157,8 @@ class FluxMutability(ThresholdMixin, OutlierMixin, BaseEstimator):
     >>> scores.shape, bool(((scores > 0) & (scores <= 1)).all())
     ((4,), True)
     """
+
+    _torch_module_attributes = ("flow_",)
 
     _parameter_constraints: dict = {
         "conditions": [str, list, tuple, np.ndarray, None],

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._torch_state import rebuildable_module
+
 __all__ = ["ConditionalMADE", "ConditionalMAF"]
 
 # The log-scale of each affine step is squashed into (-_LOG_SCALE_BOUND, _LOG_SCALE_BOUND), so an
@@ -90,6 +92,7 @@ class ConditionalMADE(nn.Module):
         return shift, log_scale
 
 
+@rebuildable_module
 class ConditionalMAF(nn.Module):
     """A stack of :class:`ConditionalMADE` blocks with order reversals, on a standard normal base.
 
