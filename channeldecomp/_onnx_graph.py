@@ -315,32 +315,29 @@ def normal_quantile(g, p):
     return g.op("Where", upper_half, g.op("Neg", x), x)
 
 
-def _search(g, x, padded, n_steps, strict):
-    """Per element of ``x`` (n, F): how many of its feature's quantiles are <= x (or < x).
+def _count_at_most(g, x, padded, n_steps):
+    """Per element of ``x`` (n, F): how many of its feature's quantiles are <= x.
 
     ``padded`` (P, F) holds each feature's sorted quantiles followed by +inf up to
     ``P = 2 ** n_steps`` rows; a branchless binary search takes ``n_steps`` gathers.
     """
-    compare = "Less" if strict else "LessOrEqual"
     step = 2 ** (n_steps - 1)
+
+    def advance(count, value, step):
+        taken = g.op("Cast", g.op("LessOrEqual", value, x), to=INT64)
+        return (
+            g.op("Mul", taken, g.const(np.array(step)))
+            if count is None
+            else g.op("Add", count, g.op("Mul", taken, g.const(np.array(step))))
+        )
+
     # First probe: the same row for every element, a constant.
-    count = g.op(
-        "Where",
-        g.op(compare, g.const(padded[step - 1]), x),
-        g.const(np.array(step)),
-        g.const(np.array(0)),
-    )
+    count = advance(None, g.const(padded[step - 1]), step)
     table = g.const(padded, hint="quantiles")
     while step > 1:
         step //= 2
         probe = g.op("Add", count, g.const(np.array(step - 1)))
-        value = g.op("GatherElements", table, probe, axis=0)
-        count = g.op(
-            "Where",
-            g.op(compare, value, x),
-            g.op("Add", count, g.const(np.array(step))),
-            count,
-        )
+        count = advance(count, g.op("GatherElements", table, probe, axis=0), step)
     return count
 
 
@@ -355,17 +352,20 @@ def _interp_two_sided(g, x, quantiles, references):
     below takes ``j``, the last quantile <= x, and returns ``r[j]`` if ``q[j] == x`` else
     ``r[j] + slope[j] (x - q[j])``; from above it takes ``m``, the first quantile >= x, and
     returns ``r[m]`` or ``r[m] - slope[m-1] (q[m] - x)``. Both are written in numpy's operation
-    order, so the result is numpy's to the last bit or two.
+    order, so the result is numpy's to the last bit or two. ``m`` follows from ``j``: ``j + 1``,
+    or where ``q[j] == x`` the first of the quantiles tied with ``q[j]``.
     """
     n_quantiles, n_features = quantiles.shape
     with np.errstate(divide="ignore", invalid="ignore"):
         slopes = np.diff(references)[:, None] / np.diff(quantiles, axis=0)
     slopes = np.where(np.diff(quantiles, axis=0) > 0, slopes, 0.0)  # never selected there
+    first_tied = np.column_stack(
+        [np.searchsorted(column, column, side="left") for column in quantiles.T]
+    )
     n_steps = n_quantiles.bit_length()  # 2 ** n_steps > K: room for the count K
     padded = np.full((2**n_steps, n_features), np.inf)
     padded[:n_quantiles] = quantiles
-    at_most = _search(g, x, padded, n_steps, strict=False)
-    below = _search(g, x, padded, n_steps, strict=True)
+    at_most = _count_at_most(g, x, padded, n_steps)
 
     table = g.const(quantiles, hint="quantiles")
     slope_table = g.const(slopes, hint="slopes")
@@ -373,7 +373,8 @@ def _interp_two_sided(g, x, quantiles, references):
     first_q, last_q = g.const(quantiles[0]), g.const(quantiles[-1])
     first_r, last_r = g.const(np.array(references[0])), g.const(np.array(references[-1]))
 
-    j = _clip_index(g, g.op("Sub", at_most, g.const(np.array(1))), 0, n_quantiles - 2)
+    last_at_most = _clip_index(g, g.op("Sub", at_most, g.const(np.array(1))), 0, n_quantiles - 1)
+    j = g.op("Min", last_at_most, g.const(np.array(n_quantiles - 2)))
     q_j = g.op("GatherElements", table, j, axis=0)
     r_j = g.op("Gather", reference_table, j, axis=0)
     slope_j = g.op("GatherElements", slope_table, j, axis=0)
@@ -390,7 +391,14 @@ def _interp_two_sided(g, x, quantiles, references):
         ),
     )
 
-    m = _clip_index(g, below, 1, n_quantiles - 1)
+    on_quantile = g.op("Equal", g.op("GatherElements", table, last_at_most, axis=0), x)
+    m = g.op(
+        "Where",
+        on_quantile,
+        g.op("GatherElements", g.const(first_tied), last_at_most, axis=0),
+        g.op("Add", last_at_most, g.const(np.array(1))),
+    )
+    m = _clip_index(g, m, 1, n_quantiles - 1)
     q_m = g.op("GatherElements", table, m, axis=0)
     r_m = g.op("Gather", reference_table, m, axis=0)
     slope_m = g.op("GatherElements", slope_table, g.op("Sub", m, g.const(np.array(1))), axis=0)

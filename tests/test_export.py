@@ -118,6 +118,20 @@ def test_every_activation_with_and_without_squares(activation):
     assert (parity <= TOLERANCE).all(), parity
 
 
+def test_chained_scalers_and_passthrough():
+    data = make_channel_anomalies(n_samples=300, random_state=3)
+    steps = [
+        ("quantile", QuantileTransformer(n_quantiles=50).set_output(transform="pandas")),
+        ("skip", "passthrough"),
+        ("scale", StandardScaler(with_mean=False).set_output(transform="pandas")),
+    ]
+    model = Pipeline([*steps, ("clf", _model())]).fit(data.data, data.target)
+    onnx_model = to_onnx(model)
+    metadata = {entry.key: entry.value for entry in onnx_model.metadata_props}
+    assert json.loads(metadata["preprocessing"]) == ["QuantileTransformer", "StandardScaler"]
+    assert (onnx_parity(model, onnx_model, data.data) <= TOLERANCE).all()
+
+
 def test_batch_of_one_equals_the_whole_batch(detector):
     X_train, y_train, X_test = detector
     model = _model("quantile_normal").fit(X_train, y_train)
