@@ -76,6 +76,7 @@ def detector():
     return X.iloc[train], y.iloc[train], X.iloc[test]
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize(
     "kind, combiner",
     [
@@ -132,6 +133,7 @@ def test_chained_scalers_and_passthrough():
     assert (onnx_parity(model, onnx_model, data.data) <= TOLERANCE).all()
 
 
+@pytest.mark.numerics
 def test_batch_of_one_equals_the_whole_batch(detector):
     X_train, y_train, X_test = detector
     model = _model("quantile_normal").fit(X_train, y_train)
@@ -177,6 +179,7 @@ def test_metadata_names_columns_channels_and_version(detector, tmp_path):
     pd.testing.assert_frame_equal(predict_onnx(session, shuffled), predict_onnx(path, X_test))
 
 
+@pytest.mark.numerics
 def test_opsets_give_the_same_outputs(detector):
     X_train, y_train, X_test = detector
     model = _model("quantile_normal", combiner="min").fit(X_train, y_train)

@@ -144,6 +144,7 @@ def _assert_same_outputs(model, loaded, X, methods):
             np.testing.assert_array_equal(actual, expected, err_msg=method)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("case", list(CASES))
 def test_round_trip_gives_identical_outputs(case, fixtures, tmp_path):
     build, methods, trusted = CASES[case]
@@ -159,6 +160,7 @@ def test_round_trip_gives_identical_outputs(case, fixtures, tmp_path):
     _assert_same_outputs(model, joblib.load(tmp_path / "model.joblib"), X, methods)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("scaler", [StandardScaler(), QuantileTransformer(n_quantiles=50)])
 def test_pipeline_round_trip(scaler, tabular, tmp_path):
     X, y = tabular
