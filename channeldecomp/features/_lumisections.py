@@ -309,8 +309,10 @@ class LumiSections:
             event, objects are stored by decreasing pt.
         events : pandas.DataFrame, default=None
             One row per event: the key columns and numeric per-event scalar columns (e.g.
-            ``luminosity``). Events listed here count even when they have no object. Repeated
-            rows of one event (e.g. from several files) are merged when they agree.
+            ``luminosity``). It lists every event: those listed here count even when they have
+            no object, and an event with objects but no row here is an error. Repeated rows of
+            one event (e.g. from several files) are merged when they agree. Default: the events
+            are those of the object rows.
         run, lumi, event, channel : str
             Names of the key columns and of the channel column.
         event_columns : list of str, default=None
@@ -326,7 +328,8 @@ class LumiSections:
         ------
         ValueError
             For missing columns, NaN keys, NaN properties, rows of one event disagreeing about a
-            per-event column, and events with objects but no row in ``events``.
+            per-event column, and events with objects but no row in ``events`` (whether or not
+            ``events`` has per-event columns; the message lists the first few keys).
         TypeError
             For non-numeric property or event columns.
 
@@ -392,17 +395,12 @@ class LumiSections:
             event_value_names = [c for c in events.columns if c not in key_names]
             for name in event_value_names:
                 _check_numeric_column("events", events, name)
-            if event_value_names:
-                listed = np.zeros(n_events_total, dtype=bool)
-                listed[event_code] = True
-                if not listed.all():
-                    missing = int(np.flatnonzero(~listed)[0])
-                    raise ValueError(
-                        "An event has objects but no row in events, so its "
-                        f"{_describe(event_value_names)} are unknown: ({run}, {lumi}, {event}) = "
-                        f"{tuple(int(k[missing]) for k in unique_keys)}. Add a row for every "
-                        "event to events, or drop those objects."
-                    )
+            listed = np.zeros(n_events_total, dtype=bool)
+            listed[event_code] = True
+            if not listed.all():
+                _raise_unlisted_events(
+                    np.flatnonzero(~listed), unique_keys, key_names, event_value_names
+                )
             for name in event_value_names:
                 scalar_values[name] = _per_event_values(
                     "events",
@@ -1034,6 +1032,21 @@ def _validated_collection(channel, offsets, properties):
             "(pt == 0 marks an absent object)."
         )
     return offsets, props
+
+
+def _raise_unlisted_events(unlisted, unique_keys, key_names, event_value_names, limit=5):
+    """Raise for the events (codes ``unlisted``) that have objects but no row in events."""
+    shown = ", ".join(str(tuple(int(k[i]) for k in unique_keys)) for i in unlisted[:limit])
+    count = f"{len(unlisted)} event{'s' if len(unlisted) > 1 else ''} in all"
+    unknown = (
+        f", and their {_describe(event_value_names)} would be unknown" if event_value_names else ""
+    )
+    raise ValueError(
+        f"An event has objects but no row in events: ({', '.join(key_names)}) = {shown}"
+        f"{', ...' if len(unlisted) > limit else ''} ({count}). events lists every event (those "
+        f"without objects too){unknown}. Add a row for each of these events to events, drop "
+        "their objects, or pass events=None to take the events from objects alone."
+    )
 
 
 def _require_columns(table, frame, names):
