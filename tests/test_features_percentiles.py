@@ -332,7 +332,7 @@ def test_object_counts_beyond_uint16():
 
 
 def test_transverse_momenta_agree_with_cosine_and_sine():
-    from channeldecomp.features._percentiles import _transverse_momenta
+    from channeldecomp.features._per_event import _transverse_momenta
 
     rng = np.random.default_rng(0)
     edges = np.array([0.0, -0.0, np.pi, -np.pi, np.pi / 2, -np.pi / 2, 1e-300, 3.0, 2 * np.pi])
