@@ -24,18 +24,18 @@ from sklearn.utils.validation import check_is_fitted
 from ._chunks import _Chunk, _chunks_by_size, _LazyChunk
 from ._lumisections import LumiSections, _describe
 from ._per_event import per_event_stage
-from ._per_lumisection import per_lumisection_stage
+from ._per_lumisection import STATISTICS, per_lumisection_stage, statistic_names
 
 __all__ = ["LumiSectionPercentiles", "LUMISECTION_PREFIX"]
 
 #: Prefix of the lumisection-level output columns (``ls__n_events``, ``ls__luminosity_mean``).
 LUMISECTION_PREFIX = "ls"
-_KNOWN_STATISTICS = ("mean", "std")
 _MOMENTUM = ("px", "py", "pz")
 
 
-def _percentile_name(p):
-    return f"p{float(p):g}"
+def _named_statistics():
+    """The statistics chosen by name (the percentiles have their own parameter)."""
+    return [name for name, statistic in STATISTICS.items() if statistic.output_name is None]
 
 
 class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
@@ -187,17 +187,17 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             raise ValueError(f"percentiles must be a list of numbers; got {self.percentiles!r}.")
         if np.any((percentiles < 0) | (percentiles > 100)):
             raise ValueError(f"percentiles must lie in [0, 100]; got {self.percentiles!r}.")
-        names = [_percentile_name(p) for p in percentiles]
+        names = statistic_names([("percentile", percentiles)])
         if len(set(names)) != len(names):
             raise ValueError(f"percentiles has duplicates: {self.percentiles!r}.")
         statistics = [] if self.statistics is None else list(self.statistics)
         if isinstance(self.statistics, str):
             statistics = [self.statistics]
-        unknown = [s for s in statistics if s not in _KNOWN_STATISTICS]
+        unknown = [s for s in statistics if s not in _named_statistics()]
         if unknown:
             raise ValueError(
                 f"Unknown statistic(s) {_describe(unknown)}; choose among "
-                f"{_describe(_KNOWN_STATISTICS)} (percentiles go in the percentiles parameter)."
+                f"{_describe(_named_statistics())} (percentiles go in the percentiles parameter)."
             )
         if len(set(statistics)) != len(statistics):
             raise ValueError(f"statistics has duplicates: {self.statistics!r}.")
@@ -212,7 +212,11 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             or chunk_size < 1
         ):
             raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}.")
-        return int(n_quantiles), percentiles, statistics, names
+        # (name, arguments) of each statistic of STATISTICS, in output order
+        spec = [(name, None) for name in statistics]
+        if len(percentiles):
+            spec.append(("percentile", percentiles))
+        return int(n_quantiles), spec
 
     @staticmethod
     def _check_input(X):
@@ -319,7 +323,7 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         self
         """
         self._check_input(X)
-        n_quantiles, _, statistics, percentile_names = self._validated_parameters()
+        n_quantiles, statistics = self._validated_parameters()
         channels, properties, momentum_channels, event_columns = self._resolve_columns(X)
         per_event = []
         for channel in channels:
@@ -330,7 +334,7 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             if self.object_counts:
                 per_event.append(f"{channel}__n_objects")
         per_event += [f"{LUMISECTION_PREFIX}__{name}" for name in event_columns]
-        stat_names = [*statistics, *percentile_names]
+        stat_names = statistic_names(statistics)
         names = [f"{column}_{stat}" for column in per_event for stat in stat_names]
         if self.lumisection_columns:
             names.insert(
@@ -369,7 +373,7 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "feature_names_out_")
         self._check_input(X)
-        n_quantiles, percentiles, statistics, _ = self._validated_parameters()
+        n_quantiles, statistics = self._validated_parameters()
         for channel in self.channels_:
             if channel not in X.channels:
                 raise ValueError(
@@ -395,7 +399,6 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             event_columns=self.event_columns_,
             n_quantiles=n_quantiles,
             statistics=statistics,
-            percentiles=percentiles,
             lumisection_columns=bool(self.lumisection_columns),
             per_event_columns=self.per_event_columns_,
         )
