@@ -15,18 +15,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .._validation import _describe
+
 __all__ = ["LumiSections"]
 
 _SEPARATOR = "__"
 _KEY_NAMES = ("run", "lumi")
-
-
-def _describe(names, limit=6):
-    names = list(names)
-    shown = ", ".join(repr(n) for n in names[:limit])
-    if len(names) > limit:
-        shown += f", ... ({len(names)} in all)"
-    return shown
 
 
 def _ranges(starts, lengths):

@@ -21,8 +21,9 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import _describe
 from ._chunks import _Chunk, _chunks_by_size, _LazyChunk
-from ._lumisections import LumiSections, _describe
+from ._lumisections import LumiSections
 from ._per_event import per_event_stage
 from ._per_lumisection import STATISTICS, per_lumisection_stage, statistic_names
 

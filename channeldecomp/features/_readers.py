@@ -17,7 +17,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ._lumisections import LumiSections, _as_index_array, _describe, _ranges, _sorted_group_codes
+from .._validation import _describe
+from ._lumisections import LumiSections, _as_index_array, _ranges, _sorted_group_codes
 
 __all__ = ["read_nanoaod"]
 
