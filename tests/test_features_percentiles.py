@@ -575,6 +575,9 @@ def test_transform_checks_data_against_fit():
     )
     with pytest.raises(ValueError, match="Channel 'jets', seen in fit, is missing"):
         transformer.transform(no_jets)
+    # transform reads n_jobs, chunk_size and empty_value again, so it checks them again
+    with pytest.raises(ValueError, match="'chunk_size' parameter of LumiSectionPercentiles"):
+        clone(transformer).fit(ls).set_params(chunk_size=0).transform(ls)
     from sklearn.exceptions import NotFittedError
 
     with pytest.raises(NotFittedError):
@@ -694,6 +697,7 @@ def test_estimator_api_checks_that_do_not_need_arrays():
     from sklearn.utils.estimator_checks import (
         check_get_params_invariance,
         check_no_attributes_set_in_init,
+        check_param_validation,
         check_parameters_default_constructible,
         check_set_params,
     )
@@ -703,6 +707,8 @@ def test_estimator_api_checks_that_do_not_need_arrays():
     check_no_attributes_set_in_init(name, LumiSectionPercentiles())
     check_get_params_invariance(name, LumiSectionPercentiles())
     check_set_params(name, LumiSectionPercentiles())
+    # every parameter is in _parameter_constraints, and a value outside them is rejected in fit
+    check_param_validation(name, LumiSectionPercentiles())
     ls = small_lumisections()
     params = LumiSectionPercentiles(percentiles=[10, 90], properties={"muons": ["pt"]})
     before = clone(params).get_params()

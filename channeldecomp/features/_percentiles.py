@@ -13,12 +13,14 @@ numeric kernels, :func:`~._per_event.per_event_stage` (one row of columns per ev
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn import get_config
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import _describe
@@ -144,6 +146,21 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
     [5.0, 5.0, 15.0, 15.0, 1.0, 1.0, 2.0]
     """
 
+    _parameter_constraints: dict = {
+        "n_quantiles": [Interval(Integral, 1, None, closed="left")],
+        "percentiles": ["array-like", None],
+        "statistics": ["array-like", str, None],
+        "channels": ["array-like", str, None],
+        "properties": ["array-like", dict, str, None],
+        "momentum": ["boolean"],
+        "object_counts": ["boolean"],
+        "event_columns": ["array-like", str, None],
+        "lumisection_columns": ["boolean"],
+        "empty_value": [Real],
+        "n_jobs": [Integral, None],
+        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self,
         n_quantiles=5,
@@ -173,14 +190,12 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         self.chunk_size = chunk_size
 
     # ------------------------------------------------------------------ parameters
-    def _validated_parameters(self):
-        n_quantiles = self.n_quantiles
-        if (
-            not isinstance(n_quantiles, numbers.Integral)
-            or isinstance(n_quantiles, bool)
-            or n_quantiles < 1
-        ):
-            raise ValueError(f"n_quantiles must be an integer >= 1; got {n_quantiles!r}.")
+    def _statistics(self):
+        """``(name, arguments)`` of each statistic of ``STATISTICS``, in output order.
+
+        Checks what ``_parameter_constraints`` cannot: the values of ``percentiles`` and the
+        names in ``statistics``.
+        """
         percentiles = np.asarray(
             [] if self.percentiles is None else list(self.percentiles), dtype=float
         )
@@ -204,20 +219,10 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             raise ValueError(f"statistics has duplicates: {self.statistics!r}.")
         if not statistics and not len(percentiles):
             raise ValueError("Both statistics and percentiles are empty: nothing to compute.")
-        if not isinstance(self.empty_value, numbers.Real):
-            raise TypeError(f"empty_value must be a number (or nan); got {self.empty_value!r}.")
-        chunk_size = self.chunk_size
-        if (
-            not isinstance(chunk_size, numbers.Integral)
-            or isinstance(chunk_size, bool)
-            or chunk_size < 1
-        ):
-            raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}.")
-        # (name, arguments) of each statistic of STATISTICS, in output order
         spec = [(name, None) for name in statistics]
         if len(percentiles):
             spec.append(("percentile", percentiles))
-        return int(n_quantiles), spec
+        return spec
 
     @staticmethod
     def _check_input(X):
@@ -311,6 +316,7 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         return channels, properties, momentum_channels, event_columns
 
     # ------------------------------------------------------------------ estimator API
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the parameters against the data and fix the output columns.
 
@@ -324,7 +330,7 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         self
         """
         self._check_input(X)
-        n_quantiles, statistics = self._validated_parameters()
+        n_quantiles, statistics = self.n_quantiles, self._statistics()
         channels, properties, momentum_channels, event_columns = self._resolve_columns(X)
         per_event = []
         for channel in channels:
@@ -373,8 +379,11 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             With ``set_output(transform="pandas")``, a DataFrame indexed by ``(run, lumi)``.
         """
         check_is_fitted(self, "feature_names_out_")
+        if not get_config()["skip_parameter_validation"]:
+            # the parameters are read again here (n_jobs, chunk_size, empty_value, ...)
+            self._validate_params()
         self._check_input(X)
-        n_quantiles, statistics = self._validated_parameters()
+        statistics = self._statistics()
         for channel in self.channels_:
             if channel not in X.channels:
                 raise ValueError(
@@ -398,7 +407,7 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             momentum_channels=self.momentum_channels_,
             object_counts=bool(self.object_counts),
             event_columns=self.event_columns_,
-            n_quantiles=n_quantiles,
+            n_quantiles=int(self.n_quantiles),
             statistics=statistics,
             lumisection_columns=bool(self.lumisection_columns),
             per_event_columns=self.per_event_columns_,
