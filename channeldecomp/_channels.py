@@ -12,17 +12,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ._validation import _describe
+
 __all__ = ["resolve_channels", "channel_sizes_partition"]
 
 _PREFIX_SEPARATOR = "__"
-
-
-def _describe(names, limit=5):
-    names = list(names)
-    shown = ", ".join(repr(n) for n in names[:limit])
-    if len(names) > limit:
-        shown += f", ... ({len(names)} in all)"
-    return shown
 
 
 def _column_label(index, feature_names):

@@ -379,3 +379,28 @@ def test_joblib_round_trip():
     joblib.dump(ls[:1], buffer)
     buffer.seek(0)
     assert joblib.load(buffer).equals(ls[:1])
+
+
+@pytest.mark.parametrize("scalar_columns", [{}, {"lum": [1.0]}])
+def test_from_objects_rejects_object_events_missing_from_events(scalar_columns):
+    # events lists every event: an event with objects but no row there is an error, whether or
+    # not events carries per-event columns (it used to be added silently when it had none).
+    objects = _objects_frame()  # events (1, 1, 1), (1, 1, 2), (2, 1, 1)
+    events = pd.DataFrame({"run": [1], "lumi": [1], "event": [1], **scalar_columns})
+    message = (
+        r"An event has objects but no row in events: \(run, lumi, event\) = \(1, 1, 2\), "
+        r"\(2, 1, 1\) \(2 events in all\)\..*Add a row for each of these events to events"
+    )
+    with pytest.raises(ValueError, match=message) as error:
+        LumiSections.from_objects(objects, events)
+    assert ("'lum' would be unknown" in str(error.value)) == bool(scalar_columns)
+    # the first few keys are shown, with the count of all of them
+    many = pd.DataFrame(
+        {"run": 7, "lumi": 1, "event": np.arange(8), "channel": "muons", "pt": 1.0 + np.arange(8)}
+    )
+    with pytest.raises(ValueError, match=r"\(7, 1, 4\), \.\.\. \(8 events in all\)"):
+        LumiSections.from_objects(many, events)
+    # the events of the objects alone, or a complete events table, are fine
+    assert LumiSections.from_objects(objects).n_events_total == 3
+    complete = pd.DataFrame({"run": [1, 1, 2, 3], "lumi": [1, 1, 1, 1], "event": [1, 2, 1, 9]})
+    assert LumiSections.from_objects(objects, complete).n_events.tolist() == [2, 1, 1]

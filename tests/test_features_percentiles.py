@@ -331,8 +331,50 @@ def test_object_counts_beyond_uint16():
     assert X.loc[(1, 1), "pf__pt_q2_mean"] == pytest.approx((pt[:70_000].max() + pt[70_000]) / 3)
 
 
+def test_a_statistic_is_one_entry_of_the_table(monkeypatch):
+    # The statistics come from one table: an entry for the maximum and the minimum (order
+    # statistics of rank n - 1 and 0) gives the same values as the percentiles 100 and 0,
+    # exactly (linear interpolation between equal ranks), with zero-padded slots, layout
+    # padding, negative values and an LS without events.
+    from channeldecomp.features._per_lumisection import STATISTICS, _Statistic
+
+    def rank(reduced, which):
+        last = reduced.count[:, None] - 1
+        return reduced.order_statistic(last if which == "max" else 0 * last)[..., 0]
+
+    monkeypatch.setitem(STATISTICS, "max", _Statistic(("sorted",), lambda r: rank(r, "max")))
+    monkeypatch.setitem(STATISTICS, "min", _Statistic(("sorted",), lambda r: rank(r, "min")))
+    ls = LumiSections.from_arrays(
+        run=[1, 1, 1],
+        lumi=[1, 2, 3],
+        n_events=[2, 0, 3],
+        objects={
+            "muons": ([1, 0, 0, 2, 3], {"pt": [5.0, 3, 4, 1, 2, 0], "eta": [-1.0, 2, -3, 0, 1, 4]})
+        },
+        event_columns={"luminosity": [1.0, -3.0, 2.0, -2.0, 0.5]},
+    )
+    transformer = LumiSectionPercentiles(statistics=["max", "min", "mean"], percentiles=[0, 100])
+    X = transformer.set_output(transform="pandas").fit_transform(ls)
+    assert X.columns[:5].tolist() == [
+        f"muons__pt_q1_{s}" for s in ["max", "min", "mean", "p0", "p100"]
+    ]
+    columns = {
+        s: [c for c in X.columns if c.endswith(f"_{s}")] for s in ["max", "min", "p0", "p100"]
+    }
+    np.testing.assert_array_equal(X[columns["max"]].to_numpy(), X[columns["p100"]].to_numpy())
+    np.testing.assert_array_equal(X[columns["min"]].to_numpy(), X[columns["p0"]].to_numpy())
+    assert X.loc[(1, 3), "muons__pt_q5_max"] == 4.0 and X.loc[(1, 3), "muons__pt_q4_min"] == 0.0
+    assert X.loc[(1, 3), "muons__eta_q5_min"] == -3.0 and X.loc[(1, 3), "muons__eta_q4_max"] == 2.0
+    assert X.loc[(1, 1), "ls__luminosity_min"] == -3.0
+    monkeypatch.delitem(STATISTICS, "max")
+    with pytest.raises(
+        ValueError, match="Unknown statistic.*'max'; choose among 'mean', 'std', 'min'"
+    ):
+        LumiSectionPercentiles(statistics=["max"]).fit(ls)
+
+
 def test_transverse_momenta_agree_with_cosine_and_sine():
-    from channeldecomp.features._percentiles import _transverse_momenta
+    from channeldecomp.features._per_event import _transverse_momenta
 
     rng = np.random.default_rng(0)
     edges = np.array([0.0, -0.0, np.pi, -np.pi, np.pi / 2, -np.pi / 2, 1e-300, 3.0, 2 * np.pi])
@@ -533,6 +575,9 @@ def test_transform_checks_data_against_fit():
     )
     with pytest.raises(ValueError, match="Channel 'jets', seen in fit, is missing"):
         transformer.transform(no_jets)
+    # transform reads n_jobs, chunk_size and empty_value again, so it checks them again
+    with pytest.raises(ValueError, match="'chunk_size' parameter of LumiSectionPercentiles"):
+        clone(transformer).fit(ls).set_params(chunk_size=0).transform(ls)
     from sklearn.exceptions import NotFittedError
 
     with pytest.raises(NotFittedError):
@@ -652,6 +697,7 @@ def test_estimator_api_checks_that_do_not_need_arrays():
     from sklearn.utils.estimator_checks import (
         check_get_params_invariance,
         check_no_attributes_set_in_init,
+        check_param_validation,
         check_parameters_default_constructible,
         check_set_params,
     )
@@ -661,6 +707,8 @@ def test_estimator_api_checks_that_do_not_need_arrays():
     check_no_attributes_set_in_init(name, LumiSectionPercentiles())
     check_get_params_invariance(name, LumiSectionPercentiles())
     check_set_params(name, LumiSectionPercentiles())
+    # every parameter is in _parameter_constraints, and a value outside them is rejected in fit
+    check_param_validation(name, LumiSectionPercentiles())
     ls = small_lumisections()
     params = LumiSectionPercentiles(percentiles=[10, 90], properties={"muons": ["pt"]})
     before = clone(params).get_params()

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch, check_random_state
 
+from .._validation import _check_fraction
+
 __all__ = [
     "DETECTOR_CHANNELS",
     "DETECTOR_FAULT_MODES",
@@ -162,15 +164,6 @@ def _check_positive_int(name, value):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}.")
     return int(value)
-
-
-def _check_fraction(name, value, *, upper_open=False):
-    ok = (
-        isinstance(value, numbers.Real) and 0 <= value and (value < 1 if upper_open else value <= 1)
-    )
-    if not ok:
-        raise ValueError(f"{name} must be in [0, 1{')' if upper_open else ']'}; got {value!r}.")
-    return float(value)
 
 
 def _check_difficulty(difficulty):

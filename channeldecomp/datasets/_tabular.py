@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch, check_random_state
 
+from .._validation import _check_fraction
+
 __all__ = ["make_channel_anomalies"]
 
 DEFAULT_CHANNELS = ("muons", "photons", "pf", "calo_jets")
@@ -39,13 +41,6 @@ def _channel_sizes(channels, n_features_per_channel):
         if not isinstance(size, numbers.Integral) or size < 2:
             raise ValueError(f"Channel {name!r} needs at least 2 features; got {size!r}.")
     return {name: int(size) for name, size in sizes.items()}
-
-
-def _check_fraction(name, value, *, closed_right=True):
-    upper_ok = value <= 1 if closed_right else value < 1
-    if not isinstance(value, numbers.Real) or not (0 <= value and upper_ok):
-        bound = "]" if closed_right else ")"
-        raise ValueError(f"{name} must be in [0, 1{bound}; got {value!r}.")
 
 
 def make_channel_anomalies(
@@ -121,7 +116,7 @@ def make_channel_anomalies(
     """
     if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
-    _check_fraction("anomaly_fraction", anomaly_fraction, closed_right=False)
+    _check_fraction("anomaly_fraction", anomaly_fraction, upper_open=True)
     _check_fraction("multi_channel_fraction", multi_channel_fraction)
     _check_fraction("label_noise", label_noise)
     if not isinstance(anomaly_strength, numbers.Real) or anomaly_strength <= 0:

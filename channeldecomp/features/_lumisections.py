@@ -15,18 +15,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .._validation import _describe
+
 __all__ = ["LumiSections"]
 
 _SEPARATOR = "__"
 _KEY_NAMES = ("run", "lumi")
-
-
-def _describe(names, limit=6):
-    names = list(names)
-    shown = ", ".join(repr(n) for n in names[:limit])
-    if len(names) > limit:
-        shown += f", ... ({len(names)} in all)"
-    return shown
 
 
 def _ranges(starts, lengths):
@@ -309,8 +303,10 @@ class LumiSections:
             event, objects are stored by decreasing pt.
         events : pandas.DataFrame, default=None
             One row per event: the key columns and numeric per-event scalar columns (e.g.
-            ``luminosity``). Events listed here count even when they have no object. Repeated
-            rows of one event (e.g. from several files) are merged when they agree.
+            ``luminosity``). It lists every event: those listed here count even when they have
+            no object, and an event with objects but no row here is an error. Repeated rows of
+            one event (e.g. from several files) are merged when they agree. Default: the events
+            are those of the object rows.
         run, lumi, event, channel : str
             Names of the key columns and of the channel column.
         event_columns : list of str, default=None
@@ -326,7 +322,8 @@ class LumiSections:
         ------
         ValueError
             For missing columns, NaN keys, NaN properties, rows of one event disagreeing about a
-            per-event column, and events with objects but no row in ``events``.
+            per-event column, and events with objects but no row in ``events`` (whether or not
+            ``events`` has per-event columns; the message lists the first few keys).
         TypeError
             For non-numeric property or event columns.
 
@@ -343,157 +340,18 @@ class LumiSections:
         >>> ls.keys.tolist(), ls.n_events.tolist(), ls.channels
         ([(1, 5), (1, 6)], [2, 1], ['jets', 'muons'])
         """
-        if not isinstance(objects, pd.DataFrame):
-            raise TypeError(
-                f"objects must be a pandas DataFrame, one row per object; got "
-                f"{type(objects).__name__}."
-            )
-        key_names = [run, lumi, event]
-        _require_columns("objects", objects, [*key_names, channel])
-        event_columns = [] if event_columns is None else list(event_columns)
-        _require_columns("objects", objects, event_columns)
-        if events is not None:
-            if not isinstance(events, pd.DataFrame):
-                raise TypeError(
-                    f"events must be a pandas DataFrame, one row per event; got "
-                    f"{type(events).__name__}."
-                )
-            _require_columns("events", events, key_names)
+        # The readers (features/_readers.py) build on from_arrays and import this module;
+        # importing them at call time keeps the module graph one-way.
+        from ._readers import lumisections_from_objects
 
-        object_keys = [_key_column("objects", objects, name) for name in key_names]
-        property_names = [
-            c for c in objects.columns if c not in (*key_names, channel, *event_columns)
-        ]
-        if "pt" not in property_names:
-            raise ValueError(
-                "objects has no 'pt' column: every channel needs the transverse momentum of its "
-                f"objects. Columns present: {_describe(objects.columns)}."
-            )
-        for name in property_names:
-            _check_numeric_column("objects", objects, name)
-
-        # Every event seen anywhere, in (run, lumi, event) order.
-        if events is not None:
-            event_keys = [_key_column("events", events, name) for name in key_names]
-            all_keys = [np.concatenate([a, b]) for a, b in zip(object_keys, event_keys)]
-        else:
-            event_keys = None
-            all_keys = object_keys
-        order, codes, first = _sorted_group_codes(*all_keys)
-        unique_keys = [column[order[first]] for column in all_keys]
-        n_objects_rows = len(objects)
-        object_event = codes[:n_objects_rows]
-        n_events_total = len(first)
-
-        # Per-event scalars: from the events table and from event_columns of the objects table.
-        scalar_values = {}
-        if events is not None:
-            event_code = codes[n_objects_rows:]
-            event_value_names = [c for c in events.columns if c not in key_names]
-            for name in event_value_names:
-                _check_numeric_column("events", events, name)
-            if event_value_names:
-                listed = np.zeros(n_events_total, dtype=bool)
-                listed[event_code] = True
-                if not listed.all():
-                    missing = int(np.flatnonzero(~listed)[0])
-                    raise ValueError(
-                        "An event has objects but no row in events, so its "
-                        f"{_describe(event_value_names)} are unknown: ({run}, {lumi}, {event}) = "
-                        f"{tuple(int(k[missing]) for k in unique_keys)}. Add a row for every "
-                        "event to events, or drop those objects."
-                    )
-            for name in event_value_names:
-                scalar_values[name] = _per_event_values(
-                    "events",
-                    name,
-                    events[name].to_numpy(),
-                    event_code,
-                    n_events_total,
-                    unique_keys,
-                    key_names,
-                )
-        for name in event_columns:
-            _check_numeric_column("objects", objects, name)
-            values = _per_event_values(
-                "objects",
-                name,
-                objects[name].to_numpy(),
-                object_event,
-                n_events_total,
-                unique_keys,
-                key_names,
-            )
-            if name in scalar_values:
-                differ = np.flatnonzero(values != scalar_values[name])
-                # events not in the objects table keep the events value
-                has_objects = np.zeros(n_events_total, dtype=bool)
-                has_objects[object_event] = True
-                differ = differ[has_objects[differ]]
-                if differ.size:
-                    i = int(differ[0])
-                    raise ValueError(
-                        f"Per-event column {name!r} disagrees between objects and events for "
-                        f"({run}, {lumi}, {event}) = {tuple(int(k[i]) for k in unique_keys)}: "
-                        f"{values[i]} vs {scalar_values[name][i]}. Fix one of the two tables."
-                    )
-            else:
-                if np.isnan(values).any():
-                    i = int(np.flatnonzero(np.isnan(values))[0])
-                    raise ValueError(
-                        f"Per-event column {name!r} comes from the object rows, but event "
-                        f"({run}, {lumi}, {event}) = {tuple(int(k[i]) for k in unique_keys)} has "
-                        "no object row. Put the column in events instead."
-                    )
-                scalar_values[name] = values
-
-        # Lumisections.
-        # unique_keys are sorted, so each LS is a contiguous run of events.
-        ls_first = _sorted_group_codes(unique_keys[0], unique_keys[1])[2]
-        ls_run = unique_keys[0][ls_first]
-        ls_lumi = unique_keys[1][ls_first]
-        n_events = np.diff(np.append(ls_first, n_events_total))
-        event_offsets = _offsets(n_events)
-
-        # Objects, channel by channel, stored event by event with decreasing pt.
-        channel_values = objects[channel]
-        if channel_values.isna().any():
-            position = int(np.flatnonzero(channel_values.isna().to_numpy())[0])
-            raise ValueError(
-                f"Column {channel!r} of objects holds a missing channel name at row {position}."
-            )
-        channel_values = channel_values.astype(str).to_numpy()
-        channel_names, channel_codes = np.unique(channel_values, return_inverse=True)
-        pt_all = objects["pt"].to_numpy(dtype=np.float64)
-        collections = {}
-        for code, name in enumerate(channel_names.tolist()):
-            _check_name("Channel", name)
-            rows = np.flatnonzero(channel_codes == code)
-            rows = rows[np.lexsort((-pt_all[rows], object_event[rows]))]
-            events_of_rows = object_event[rows]
-            counts = np.bincount(events_of_rows, minlength=n_events_total)
-            properties = {}
-            for prop in property_names:
-                values = objects[prop].to_numpy()[rows]
-                values = np.asarray(values, dtype=np.float64)
-                missing = np.isnan(values)
-                if missing.all() and prop != "pt":
-                    continue
-                if missing.any():
-                    raise ValueError(
-                        f"Property {prop!r} of channel {name!r} is NaN in {int(missing.sum())} of "
-                        f"its {len(values)} rows. A property must be given for every object of "
-                        "a channel (or for none): fill or drop those rows."
-                    )
-                properties[prop] = values
-            collections[name] = _validated_collection(name, _offsets(counts), properties)
-        return cls(
-            ls_run,
-            ls_lumi,
-            event_offsets,
-            unique_keys[2].astype(np.int64),
-            scalar_values,
-            collections,
+        return lumisections_from_objects(
+            objects,
+            events,
+            run=run,
+            lumi=lumi,
+            event=event,
+            channel=channel,
+            event_columns=event_columns,
         )
 
     @classmethod
@@ -528,10 +386,11 @@ class LumiSections:
         >>> ls.n_events.tolist(), ls.properties("muons")
         ([2, 1], ['pt', 'eta'])
         """
+        # The readers (features/_readers.py) build on from_arrays and import this module;
+        # importing them at call time keeps the module graph one-way.
         from ._readers import lumisections_from_awkward
 
         return lumisections_from_awkward(
-            cls,
             run,
             lumi,
             event,
@@ -1034,68 +893,3 @@ def _validated_collection(channel, offsets, properties):
             "(pt == 0 marks an absent object)."
         )
     return offsets, props
-
-
-def _require_columns(table, frame, names):
-    missing = [name for name in names if name not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{table} has no column(s) {_describe(missing)}. Columns present: "
-            f"{_describe(frame.columns, 12)}. Rename the columns or pass the names (e.g. "
-            "run='Run', lumi='LumiSection', event='Event', channel='collection')."
-        )
-
-
-def _key_column(table, frame, name):
-    values = frame[name]
-    if len(values) == 0:
-        return np.zeros(0, dtype=np.int64)
-    if values.isna().any():
-        position = int(np.flatnonzero(values.isna().to_numpy())[0])
-        raise ValueError(
-            f"Key column {name!r} of {table} holds NaN (first at row {position}). Every row "
-            "needs its run, lumisection and event numbers: drop or fill those rows."
-        )
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        raise TypeError(
-            f"Key column {name!r} of {table} must hold integers; got dtype {values.dtype}."
-        )
-    return _as_index_array(f"Key column {name!r} of {table}", values.to_numpy())
-
-
-def _check_numeric_column(table, frame, name):
-    values = frame[name]
-    if len(values) == 0:
-        return
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        raise TypeError(
-            f"Column {name!r} of {table} is not numeric (dtype {values.dtype}). Properties and "
-            "per-event columns must be numbers: convert it with pandas.to_numeric, or drop it "
-            "(or list it under another role, e.g. channel=...)."
-        )
-
-
-def _per_event_values(table, name, values, event_code, n_events_total, unique_keys, key_names):
-    """One value per event from rows that may repeat an event; repeats must agree."""
-    values = np.asarray(values, dtype=np.float64)
-    if not np.isfinite(values).all():
-        position = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise ValueError(
-            f"Per-event column {name!r} of {table} holds a non-finite value ({values[position]}) "
-            f"at row {position}. Fill or drop it."
-        )
-    low = np.full(n_events_total, np.inf)
-    high = np.full(n_events_total, -np.inf)
-    np.minimum.at(low, event_code, values)
-    np.maximum.at(high, event_code, values)
-    differ = np.flatnonzero(np.isfinite(low) & (low != high))
-    if differ.size:
-        i = int(differ[0])
-        key = ", ".join(key_names)
-        raise ValueError(
-            f"Rows of {table} for the same event ({key}) = "
-            f"{tuple(int(k[i]) for k in unique_keys)} disagree about the per-event column "
-            f"{name!r} ({low[i]} vs {high[i]}). An event has one value: fix the rows, or treat "
-            "the column as an object property instead."
-        )
-    return np.where(np.isfinite(low), low, np.nan)

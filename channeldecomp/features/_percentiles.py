@@ -1,46 +1,44 @@
-"""Per-lumisection features from per-event physics objects: quantile objects and their statistics.
+"""Per-lumisection features from per-event physics objects: the LumiSectionPercentiles estimator.
 
 The recipe follows the original channel-decomposition study (Borisyak et al.): per event and
 channel, the objects sorted by ascending pT give N "quantile objects" q1..qN (ranks ``0, M//N,
 2M//N, ..., M-1``), plus the event's physical momentum sums and object count; per LS, every such
 per-event column is summarised by its mean, population standard deviation and percentiles.
 
-Everything is computed on the flat arrays of :class:`LumiSections`, per chunk of lumisections of
-similar size: events with the same number of objects are sorted by pT together (one row-wise
-sort per distinct object count; a pair needs one comparison), and the quantile objects are
-scattered with index arithmetic into a padded (column, lumisection, event) block. In the row of
-a lumisection the events are placed in order of decreasing number of filled slots, so the values
-of a slot come first and its zero-padded slots (often the majority) are counted instead of
-stored and sorted. The block is reduced along the events a few rows at a time, in cache (mean,
-std; the properties of one quantile slot, stored side by side, together); for the percentiles
-only the prefix of each row that holds values is sorted, and the ranks are shifted past the
-zeros. ``px`` and ``py`` come from one tangent of ``phi / 2`` instead of a cosine and a sine.
-There is no Python loop over events or lumisections.
+This module holds the estimator: its parameters, the output columns, and the dispatch of chunks
+of lumisections (:mod:`._chunks`, in parallel with joblib) through the two stages of the
+numeric kernels, :func:`~._per_event.per_event_stage` (one row of columns per event) and
+:func:`~._per_lumisection.per_lumisection_stage` (statistics over the events of each LS).
 """
 
 from __future__ import annotations
 
-import functools
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn import get_config
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._lumisections import LumiSections, _describe
+from .._validation import _describe
+from ._chunks import _Chunk, _chunks_by_size, _LazyChunk
+from ._lumisections import LumiSections
+from ._per_event import per_event_stage
+from ._per_lumisection import STATISTICS, per_lumisection_stage, statistic_names
 
 __all__ = ["LumiSectionPercentiles", "LUMISECTION_PREFIX"]
 
 #: Prefix of the lumisection-level output columns (``ls__n_events``, ``ls__luminosity_mean``).
 LUMISECTION_PREFIX = "ls"
-_KNOWN_STATISTICS = ("mean", "std")
 _MOMENTUM = ("px", "py", "pz")
 
 
-def _percentile_name(p):
-    return f"p{float(p):g}"
+def _named_statistics():
+    """The statistics chosen by name (the percentiles have their own parameter)."""
+    return [name for name, statistic in STATISTICS.items() if statistic.output_name is None]
 
 
 class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
@@ -148,6 +146,21 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
     [5.0, 5.0, 15.0, 15.0, 1.0, 1.0, 2.0]
     """
 
+    _parameter_constraints: dict = {
+        "n_quantiles": [Interval(Integral, 1, None, closed="left")],
+        "percentiles": ["array-like", None],
+        "statistics": ["array-like", str, None],
+        "channels": ["array-like", str, None],
+        "properties": ["array-like", dict, str, None],
+        "momentum": ["boolean"],
+        "object_counts": ["boolean"],
+        "event_columns": ["array-like", str, None],
+        "lumisection_columns": ["boolean"],
+        "empty_value": [Real],
+        "n_jobs": [Integral, None],
+        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(
         self,
         n_quantiles=5,
@@ -177,14 +190,12 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         self.chunk_size = chunk_size
 
     # ------------------------------------------------------------------ parameters
-    def _validated_parameters(self):
-        n_quantiles = self.n_quantiles
-        if (
-            not isinstance(n_quantiles, numbers.Integral)
-            or isinstance(n_quantiles, bool)
-            or n_quantiles < 1
-        ):
-            raise ValueError(f"n_quantiles must be an integer >= 1; got {n_quantiles!r}.")
+    def _statistics(self):
+        """``(name, arguments)`` of each statistic of ``STATISTICS``, in output order.
+
+        Checks what ``_parameter_constraints`` cannot: the values of ``percentiles`` and the
+        names in ``statistics``.
+        """
         percentiles = np.asarray(
             [] if self.percentiles is None else list(self.percentiles), dtype=float
         )
@@ -192,32 +203,26 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             raise ValueError(f"percentiles must be a list of numbers; got {self.percentiles!r}.")
         if np.any((percentiles < 0) | (percentiles > 100)):
             raise ValueError(f"percentiles must lie in [0, 100]; got {self.percentiles!r}.")
-        names = [_percentile_name(p) for p in percentiles]
+        names = statistic_names([("percentile", percentiles)])
         if len(set(names)) != len(names):
             raise ValueError(f"percentiles has duplicates: {self.percentiles!r}.")
         statistics = [] if self.statistics is None else list(self.statistics)
         if isinstance(self.statistics, str):
             statistics = [self.statistics]
-        unknown = [s for s in statistics if s not in _KNOWN_STATISTICS]
+        unknown = [s for s in statistics if s not in _named_statistics()]
         if unknown:
             raise ValueError(
                 f"Unknown statistic(s) {_describe(unknown)}; choose among "
-                f"{_describe(_KNOWN_STATISTICS)} (percentiles go in the percentiles parameter)."
+                f"{_describe(_named_statistics())} (percentiles go in the percentiles parameter)."
             )
         if len(set(statistics)) != len(statistics):
             raise ValueError(f"statistics has duplicates: {self.statistics!r}.")
         if not statistics and not len(percentiles):
             raise ValueError("Both statistics and percentiles are empty: nothing to compute.")
-        if not isinstance(self.empty_value, numbers.Real):
-            raise TypeError(f"empty_value must be a number (or nan); got {self.empty_value!r}.")
-        chunk_size = self.chunk_size
-        if (
-            not isinstance(chunk_size, numbers.Integral)
-            or isinstance(chunk_size, bool)
-            or chunk_size < 1
-        ):
-            raise ValueError(f"chunk_size must be an integer >= 1; got {chunk_size!r}.")
-        return int(n_quantiles), percentiles, statistics, names
+        spec = [(name, None) for name in statistics]
+        if len(percentiles):
+            spec.append(("percentile", percentiles))
+        return spec
 
     @staticmethod
     def _check_input(X):
@@ -311,6 +316,7 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         return channels, properties, momentum_channels, event_columns
 
     # ------------------------------------------------------------------ estimator API
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the parameters against the data and fix the output columns.
 
@@ -324,7 +330,7 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         self
         """
         self._check_input(X)
-        n_quantiles, _, statistics, percentile_names = self._validated_parameters()
+        n_quantiles, statistics = self.n_quantiles, self._statistics()
         channels, properties, momentum_channels, event_columns = self._resolve_columns(X)
         per_event = []
         for channel in channels:
@@ -335,7 +341,7 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             if self.object_counts:
                 per_event.append(f"{channel}__n_objects")
         per_event += [f"{LUMISECTION_PREFIX}__{name}" for name in event_columns]
-        stat_names = [*statistics, *percentile_names]
+        stat_names = statistic_names(statistics)
         names = [f"{column}_{stat}" for column in per_event for stat in stat_names]
         if self.lumisection_columns:
             names.insert(
@@ -373,8 +379,11 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             With ``set_output(transform="pandas")``, a DataFrame indexed by ``(run, lumi)``.
         """
         check_is_fitted(self, "feature_names_out_")
+        if not get_config()["skip_parameter_validation"]:
+            # the parameters are read again here (n_jobs, chunk_size, empty_value, ...)
+            self._validate_params()
         self._check_input(X)
-        n_quantiles, percentiles, statistics, _ = self._validated_parameters()
+        statistics = self._statistics()
         for channel in self.channels_:
             if channel not in X.channels:
                 raise ValueError(
@@ -398,9 +407,8 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             momentum_channels=self.momentum_channels_,
             object_counts=bool(self.object_counts),
             event_columns=self.event_columns_,
-            n_quantiles=n_quantiles,
+            n_quantiles=int(self.n_quantiles),
             statistics=statistics,
-            percentiles=percentiles,
             lumisection_columns=bool(self.lumisection_columns),
             per_event_columns=self.per_event_columns_,
         )
@@ -413,12 +421,12 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         chunks = _chunks_by_size(X.n_events, chunk_size)
         if len(chunks) <= 1 or n_jobs == 1:
             for indices in chunks:
-                result[indices] = _chunk_features(_Chunk(X, indices, plan), plan)
+                result[indices] = _transform_chunk(_Chunk(X, indices, plan), plan)
         else:
             # Worker threads copy their chunks themselves, in parallel; a process backend, when
             # the user picks one, receives only the chunk's arrays (see _LazyChunk).
             parts = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(_chunk_features)(_LazyChunk(X, indices, plan), plan) for indices in chunks
+                delayed(_transform_chunk)(_LazyChunk(X, indices, plan), plan) for indices in chunks
             )
             for indices, part in zip(chunks, parts):
                 result[indices] = part
@@ -471,453 +479,9 @@ class _Plan:
         self.__dict__.update(kwargs)
 
 
-class _Chunk:
-    """The input arrays of some lumisections, as needed by :func:`_chunk_features`.
-
-    The lumisections ``indices`` of ``ls`` are copied LS by LS: the events of one LS, and
-    their objects, are contiguous in ``ls``, so a chunk is a few slices per array rather than
-    an index per event or per object. Only the arrays that ``plan`` uses are copied.
-
-    Attributes
-    ----------
-    n_events : ndarray of int
-        Events per lumisection of the chunk.
-    objects : dict of str to (ndarray, dict of str to ndarray)
-        Per channel: the objects per event and the property values, event by event.
-    event_columns : dict of str to ndarray
-        The per-event scalar columns.
-    """
-
-    def __init__(self, ls, indices, plan):
-        event_offsets = ls._event_offsets
-        starts = event_offsets[indices].tolist()
-        stops = event_offsets[np.asarray(indices) + 1].tolist()
-        self.n_events = np.asarray(stops, dtype=np.int64) - starts
-        self.objects = {}
-        for channel in plan.channels:
-            offsets, props = ls._objects[channel]
-            counts = _concatenate(
-                [offsets[a + 1 : b + 1] - offsets[a:b] for a, b in zip(starts, stops)]
-            )
-            object_starts = offsets[starts].tolist()
-            object_stops = offsets[stops].tolist()
-            needed = {"pt", *plan.properties[channel]}
-            if channel in plan.momentum_channels:
-                needed |= {"eta", "phi"}
-            values = {
-                name: _concatenate([props[name][a:b] for a, b in zip(object_starts, object_stops)])
-                for name in needed
-            }
-            self.objects[channel] = (counts, values)
-        self.event_columns = {
-            name: _concatenate([ls._event_columns[name][a:b] for a, b in zip(starts, stops)])
-            for name in plan.event_columns
-        }
-
-    @property
-    def n_events_total(self):
-        return int(self.n_events.sum())
-
-    def build(self):
-        return self
-
-
-class _LazyChunk:
-    """A :class:`_Chunk` copied from ``ls`` when :meth:`build` is called, in the job that uses
-    it. Pickled (for a worker process), it is copied at once and only its arrays travel."""
-
-    def __init__(self, ls, indices, plan):
-        self.ls = ls
-        self.indices = indices
-        self.plan = plan
-
-    def build(self):
-        return _Chunk(self.ls, self.indices, self.plan)
-
-    def __reduce__(self):
-        return _same, (self.build(),)
-
-
-def _same(chunk):
-    return chunk
-
-
-def _concatenate(pieces):
-    # one piece is used as it is (a view): the chunk's arrays are only read
-    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-
-
-def _chunks_by_size(n_events, chunk_size, max_padding=0.1):
-    """Group lumisections of similar size into chunks of at most ``chunk_size`` padded events.
-
-    Lumisections are taken in order of size and a chunk is padded to its largest LS, so a chunk
-    also ends when padding would exceed ``max_padding`` of its events. A chunk holds at least
-    one LS.
-    """
-    n_ls = len(n_events)
-    if n_ls == 0:
-        return []
-    order = np.argsort(n_events, kind="stable")
-    sizes = np.maximum(n_events[order], 1)
-    chunks = []
-    start = 0
-    while start < n_ls:
-        count = np.arange(1, n_ls - start + 1)
-        padded = count * sizes[start:]
-        events = np.cumsum(sizes[start:])
-        too_big = (padded > chunk_size) | (padded > (1 + max_padding) * events)
-        stop = start + max(1, int(np.argmax(too_big)) if too_big.any() else n_ls - start)
-        chunks.append(order[start:stop])
-        start = stop
-    return chunks
-
-
-@functools.lru_cache(maxsize=1024)
-def _filled_slots(size, n_quantiles):
-    """The quantile slots filled in an event with ``size`` objects, and the rank (ascending
-    pT) of the object in each; the other (lower) slots are zero-padded. Cached, read-only."""
-    if size < n_quantiles:
-        slots, ranks = np.arange(n_quantiles - size, n_quantiles), np.arange(size)
-    else:
-        slots, ranks = np.arange(n_quantiles), (np.arange(n_quantiles) * size) // n_quantiles
-        ranks[-1] = size - 1
-    slots.flags.writeable = ranks.flags.writeable = False
-    return slots, ranks
-
-
-def _present_objects(pt, counts):
-    """The present objects (``pt > 0``): their indices (None when all are present) and their
-    number per event."""
-    present = pt > 0
-    if present.all():
-        return None, np.asarray(counts, dtype=np.int64)
-    # present objects per event: differences of their running count at the event bounds
-    running = np.zeros(pt.size + 1, dtype=np.int64)
-    np.cumsum(present, out=running[1:])
-    bounds = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=bounds[1:])
-    return np.flatnonzero(present), np.diff(running[bounds])
-
-
-def _quantile_objects(pt, m, n_quantiles):
-    """The objects in the quantile slots, for each number M >= 1 of objects per event.
-
-    ``pt`` holds the objects event by event, ``m`` their number per event. Yields
-    ``(events, slots, chosen)``: the events with M objects, the slots they fill (ascending) and
-    the index in ``pt`` of the object in each of these slots, shape (len(slots), len(events)).
-    For one M, the objects form an (events, M) matrix sorted row-wise in one call, and the slot
-    ranks are the same for every row, so the loop runs over the distinct values of M only.
-    """
-    starts = np.zeros(len(m), dtype=np.int64)  # first object of each event
-    np.cumsum(m[:-1], out=starts[1:])
-    # small counts sort as uint16, for which numpy's stable sort is a radix sort
-    by_size = np.argsort(m.astype(np.uint16) if m.max(initial=0) < 2**16 else m, kind="stable")
-    events_per_size = np.bincount(m)
-    bounds = np.concatenate([[0], np.cumsum(events_per_size)])
-    for size in np.flatnonzero(events_per_size).tolist():
-        if size == 0:
-            continue
-        events = by_size[bounds[size] : bounds[size + 1]]
-        first = starts[events]
-        slots, ranks = _filled_slots(size, n_quantiles)
-        # order[:, r]: position within its event of the object of rank r (a stable sort)
-        if size == 1:
-            order = np.zeros((len(events), 1), dtype=np.int64)
-        elif size == 2:  # no sort needed: the second object comes first if strictly softer
-            order = np.empty((len(events), 2), dtype=np.int64)
-            order[:, 0] = pt[first + 1] < pt[first]
-            order[:, 1] = 1 - order[:, 0]
-        else:
-            order = np.argsort(pt[first[:, None] + np.arange(size)], axis=1, kind="stable")
-        yield events, slots, first + order[:, ranks].T
-
-
-class _Layout:
-    """Where each event of a chunk sits in the padded (lumisection, slot) layout.
-
-    The events of LS ``i`` occupy slots ``i * width .. i * width + n_events[i] - 1``; the other
-    slots of the row are padding. LS within a chunk have similar sizes, so padding is small.
-    """
-
-    def __init__(self, n_events):
-        self.n_events = n_events
-        self.n_lumisections = len(n_events)
-        self.width = max(int(n_events.max(initial=0)), 1)
-        self.size = self.n_lumisections * self.width
-        self.ls_of_event = np.repeat(np.arange(self.n_lumisections), n_events)
-        n_total = self.ls_of_event.size
-        if n_total == self.size:
-            self.positions = None  # no padding: the events fill the layout in order
-            self.filled = None
-        else:
-            # (n_lumisections, width): the slots of the events, in event order row by row
-            self.filled = np.arange(self.width) < n_events[:, None]
-            # event e of LS i sits at i * width + (e - first event of i)
-            starts = np.zeros(self.n_lumisections, dtype=np.int64)
-            np.cumsum(n_events[:-1], out=starts[1:])
-            shift = (np.arange(self.n_lumisections) * self.width - starts)[self.ls_of_event]
-            self.positions = np.arange(n_total) + shift
-
-    def put(self, target, values):
-        """Write per-event ``values`` into the layout row ``target`` (padding untouched)."""
-        if self.positions is None:
-            target[...] = values
-        else:
-            # a boolean mask writes faster than the equivalent index array
-            target.reshape(self.n_lumisections, self.width)[self.filled] = values
-
-    def positions_by(self, key, n_keys):
-        """Layout positions that put the events of each LS in order of ascending ``key``.
-
-        ``key`` holds integers in ``[0, n_keys)``; ties keep the event order. Returns the
-        position of every event and the histogram of the keys per LS, (n_lumisections, n_keys).
-        """
-        combined = self.ls_of_event * n_keys + key
-        small = self.n_lumisections * n_keys <= 2**16
-        # sorted as uint16 when possible: numpy's stable sort is then a radix sort
-        order = np.argsort(combined.astype(np.uint16) if small else combined, kind="stable")
-        positions = np.empty(order.size, dtype=np.int64)
-        positions[order] = np.arange(order.size)  # still within the same LS
-        if self.positions is not None:
-            positions = self.positions[positions]
-        histogram = np.bincount(combined, minlength=self.n_lumisections * n_keys)
-        return positions, histogram.reshape(self.n_lumisections, n_keys)
-
-
-def _per_event_block(ls, plan, layout):
-    """The per-event columns of ``plan`` in the padded layout.
-
-    Returns ``block`` (n_columns, layout.size), ``explicit`` (n_columns, n_lumisections),
-    ``small_integers`` (n_columns,), true for the object counts when they are below 2**16, and
-    ``rows`` (n_columns,), the block row of each column of ``plan.per_event_columns``: the
-    quantile slots of a channel are stored slot by slot (``pt_q1, eta_q1, ..., pt_q2, ...``),
-    since the properties of one slot have the same number of values in every LS.
-    In the block row ``c`` and lumisection ``i``, the first ``explicit[c, i]`` slots hold
-    values; the next ``n_events[i] - explicit[c, i]`` events have the value 0 without being
-    stored (zero-padded quantile slots, which are often the majority and need no sorting); the
-    rest of the row is layout padding. Every slot past the explicit values holds 0.
-    """
-    n_events = ls.n_events_total
-    n_q = plan.n_quantiles
-    n_columns = len(plan.per_event_columns)
-    block = np.zeros((n_columns, layout.size))
-    explicit = np.empty((n_columns, layout.n_lumisections), dtype=np.int64)
-    small_integers = np.zeros(n_columns, dtype=bool)  # columns sorted as uint16
-    rows = np.arange(n_columns)
-    row = 0
-    for channel in plan.channels:
-        counts, props = ls.objects[channel]
-        pt = props["pt"]
-        kept, m = _present_objects(pt, counts)
-        used = slice(None) if kept is None else kept  # the present objects, event by event
-        pt_kept = pt[used]
-        # An event with f = min(m, n_q) objects fills the last f slots. Within each LS, the
-        # events are placed in order of decreasing f: then in every slot's row the events
-        # that fill the slot come first, and the others (implicit zeros) after them.
-        empty_slots = n_q - np.minimum(m, n_q)
-        positions, histogram = layout.positions_by(empty_slots, n_q + 1)
-        n_props = len(plan.properties[channel])
-        slot_stride = n_props * layout.size  # property p of slot k: block row k * n_props + p
-        targets, objects = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-        for events, slots, chosen in _quantile_objects(pt_kept, m, n_q):
-            targets.append((slots * slot_stride)[:, None] + positions[events])
-            objects.append(chosen)
-        targets = np.concatenate(targets, axis=None)  # flattened
-        objects = np.concatenate(objects, axis=None)
-        if kept is not None:
-            objects = kept[objects]
-        slot_rows = block[row : row + n_props * n_q].reshape(-1)
-        for prop in plan.properties[channel]:
-            slot_rows[targets] = np.take(props[prop], objects)
-            targets += layout.size  # the next property's rows
-        # slot k is filled in the events with at most k empty slots
-        filled_per_ls = np.cumsum(histogram[:, :n_q], axis=1).T
-        explicit[row : row + n_props * n_q] = np.repeat(filled_per_ls, n_props, axis=0)
-        # the block row of each output column (in output order: property by property)
-        rows[row : row + n_props * n_q] = row + (
-            np.arange(n_q) * n_props + np.arange(n_props)[:, None]
-        ).reshape(-1)
-        row += n_props * n_q
-        dense = []
-        if channel in plan.momentum_channels:
-            event_of_object = np.repeat(np.arange(n_events), m)
-            for values in _transverse_momenta(pt_kept, props["phi"][used]):
-                dense.append(np.bincount(event_of_object, values, n_events))
-            pz = np.sinh(props["eta"][used])
-            pz *= pt_kept
-            dense.append(np.bincount(event_of_object, pz, n_events))
-        if plan.object_counts:
-            small_integers[row + len(dense)] = m.max(initial=0) < 2**16
-            dense.append(m)
-        for values in dense:
-            layout.put(block[row], values)
-            explicit[row] = layout.n_events
-            row += 1
-    for name in plan.event_columns:
-        layout.put(block[row], ls.event_columns[name])
-        explicit[row] = layout.n_events
-        row += 1
-    return block, explicit, small_integers, rows
-
-
-def _transverse_momenta(pt, phi):
-    """``pt cos(phi)`` and ``pt sin(phi)``, from ``t = tan(phi / 2)``.
-
-    ``cos(phi) = (1 - t^2) / (1 + t^2)`` and ``sin(phi) = 2 t / (1 + t^2)``: one tangent (a
-    vectorised function in numpy) instead of a cosine and a sine (computed element by element),
-    about twice as fast. The results differ from ``pt * np.cos(phi)`` by a few units in the
-    last place of ``pt``. Temporaries are reused: fresh large arrays cost page faults.
-    """
-    t = np.multiply(phi, 0.5)
-    np.tan(t, out=t)
-    t_squared = np.multiply(t, t)
-    scale = np.add(t_squared, 1.0)
-    np.divide(pt, scale, out=scale)  # pt / (1 + t^2)
-    px = np.subtract(1.0, t_squared, out=t_squared)
-    px *= scale
-    py = np.multiply(t, scale, out=t)
-    py *= 2.0
-    return px, py
-
-
-def _lerp(low, high, fraction):
-    # numpy's percentile interpolation, written the same way for identical rounding.
-    difference = high - low
-    result = low + difference * fraction
-    return np.where(fraction >= 0.5, high - difference * (1 - fraction), result)
-
-
-def _layout_statistics(block, explicit, layout, plan, small_integers, rows):
-    """Statistics of each per-event column over each LS: (n_ls, n_cols * n_stats).
-
-    ``block``, ``explicit``, ``small_integers`` and ``rows`` come from
-    :func:`_per_event_block`; ``block`` is modified in place. The block rows marked in
-    ``small_integers`` hold integers in ``[0, 2**16)``; the output columns are the block rows
-    ``rows``. Rows of LS without events are left as NaN.
-    """
-    n_ls = layout.n_lumisections
-    width = layout.width
-    n_cols = block.shape[0]
-    n_moments = len(plan.statistics)
-    n_stats = n_moments + len(plan.percentiles)
-    out = np.full((n_ls, n_cols, n_stats), np.nan)
-    counts = layout.n_events
-    nonempty = counts > 0
-    if not nonempty.any() or n_cols == 0:
-        return out.reshape(n_ls, -1)
-    cube = block.reshape(n_cols, n_ls, width)
-    safe_counts = np.maximum(counts, 1)
-    sums = np.empty((n_cols, n_ls))
-    squares = np.empty((n_cols, n_ls))
-    with_std = "std" in plan.statistics
-    with_percentiles = len(plan.percentiles) > 0
-    # The prefix sorted for the percentiles is as wide as the most explicit values of the
-    # column, so it may also hold zeros (implicit zeros or layout padding): they sort among
-    # the values, and the ranks are mapped accordingly (order_statistic below).
-    widths = explicit.max(axis=1)
-    # Runs of consecutive block rows with the same width (e.g. the properties of a quantile
-    # slot) are handled together, one run at a time: its rows stay in cache through the
-    # moments and the sort, and there are few numpy calls per chunk (which hold the GIL).
-    change = (widths[1:] != widths[:-1]) | (small_integers[1:] != small_integers[:-1])
-    bounds = [0, *(np.flatnonzero(change) + 1).tolist(), n_cols]
-    if with_std:
-        longest = max(stop - start for start, stop in zip(bounds[:-1], bounds[1:]))
-        deviation = np.empty(longest * n_ls * width)
-        # The first n_events slots of a row hold the LS's values (explicit values, then
-        # implicit zeros); the layout padding after them is left out of the deviations.
-        padding = None if layout.filled is None else ~layout.filled
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        run_width = widths[start]
-        # Past the prefix, the rows hold only zeros: implicit zeros and layout padding.
-        prefix = cube[start:stop, :, :run_width]
-        if n_moments:
-            prefix.sum(axis=2, out=sums[start:stop])
-        if with_std:
-            mean = sums[start:stop] / safe_counts
-            d = deviation[: prefix.size].reshape(prefix.shape)
-            np.subtract(prefix, mean[:, :, None], out=d)
-            if padding is not None:
-                np.copyto(d, 0.0, where=padding[:, :run_width])
-            np.multiply(d, d, out=d)
-            d.sum(axis=2, out=squares[start:stop])
-            # the implicit zeros past the prefix: (0 - mean)^2 each
-            squares[start:stop] += np.maximum(counts - run_width, 0) * (mean * mean)
-        if with_percentiles and run_width > 1:
-            if small_integers[start]:
-                # object counts below 2**16: numpy's stable sort of uint16 is a radix sort
-                prefix[...] = np.sort(prefix.astype(np.uint16), axis=-1, kind="stable")
-            else:
-                prefix.sort(axis=-1)
-    for position, name in enumerate(plan.statistics):
-        if name == "mean":
-            out[:, :, position] = (sums / safe_counts).T
-        else:
-            out[:, :, position] = np.sqrt(squares / safe_counts).T
-    if with_percentiles:
-        negatives = _count_negatives(cube, widths)  # (n_cols, n_ls)
-        implicit_zeros = counts[None, :] - explicit  # (n_cols, n_ls)
-        virtual = (safe_counts[:, None] - 1) * (plan.percentiles[None, :] / 100.0)
-        low_rank = np.floor(virtual).astype(np.int64)
-        high_rank = np.minimum(low_rank + 1, safe_counts[:, None] - 1)
-        fraction = virtual - low_rank
-
-        def order_statistic(rank):
-            # The LS's sorted values: negatives, zeros (implicit ones included), positives;
-            # the sorted prefix holds the same, with widths - explicit zeros instead of
-            # n_events - explicit: past the LS's zeros, rank r sits at r + widths - n_events.
-            rank = rank[None, :, :]  # (1, n_ls, n_ranks)
-            below = negatives[:, :, None]
-            zeros = implicit_zeros[:, :, None]
-            shift = (widths[:, None] - counts[None, :])[:, :, None]
-            index = np.where(rank < below, rank, rank + shift)
-            index = np.clip(index, 0, width - 1)
-            values = np.take_along_axis(cube, index, axis=2)
-            is_zero = (rank >= below) & (rank < below + zeros)
-            return np.where(is_zero, 0.0, values)
-
-        n_p = len(plan.percentiles)
-        values = order_statistic(np.concatenate([low_rank, high_rank], axis=1))
-        with np.errstate(invalid="ignore"):  # e.g. infinite values
-            result = _lerp(values[..., :n_p], values[..., n_p:], fraction[None])
-        out[:, :, n_moments:] = result.transpose(1, 0, 2)
-    out[~nonempty] = np.nan
-    return out[:, rows].reshape(n_ls, -1)
-
-
-def _count_negatives(cube, widths):
-    """Number of values < 0 in each sorted row prefix ``cube[c, i, :widths[c]]``.
-
-    A binary search in all the rows at once: (n_cols, n_ls).
-    """
-    n_cols, n_ls, width = cube.shape
-    flat = cube.reshape(-1)
-    row_start = np.arange(n_cols * n_ls) * width
-    low = np.zeros(n_cols * n_ls, dtype=np.int64)  # the answer lies in [low, high]
-    high = np.repeat(widths, n_ls)
-    while True:
-        searching = low < high
-        if not searching.any():
-            return low.reshape(n_cols, n_ls)
-        middle = (low + high) // 2
-        negative = flat[row_start + np.minimum(middle, width - 1)] < 0
-        low = np.where(searching & negative, middle + 1, low)
-        high = np.where(searching & ~negative, middle, high)
-
-
-def _chunk_features(ls, plan):
-    """Features of every LS of ``ls`` (one chunk, a :class:`_Chunk` or :class:`_LazyChunk`), in
-    its LS order."""
-    ls = ls.build()
-    n_events = ls.n_events
-    layout = _Layout(n_events)
-    block, explicit, small_integers, rows = _per_event_block(ls, plan, layout)
-    stats = _layout_statistics(block, explicit, layout, plan, small_integers, rows)
-    del block
-    if not plan.lumisection_columns:
-        return stats
-    n_event_columns = len(plan.event_columns)
-    n_stats = len(plan.statistics) + len(plan.percentiles)
-    split = stats.shape[1] - n_event_columns * n_stats
-    return np.concatenate(
-        [stats[:, :split], n_events[:, None].astype(np.float64), stats[:, split:]], axis=1
-    )
+def _transform_chunk(chunk, plan):
+    """Features of the lumisections of ``chunk`` (a :class:`_Chunk` or :class:`_LazyChunk`), in
+    its LS order: the per-event stage, then the per-lumisection stage."""
+    chunk = chunk.build()
+    events = per_event_stage(chunk, plan)  # one row of per-event columns per event
+    return per_lumisection_stage(events, plan)  # the statistics over the events of each LS

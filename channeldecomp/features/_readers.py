@@ -1,6 +1,10 @@
-"""Readers for the ``hep`` extra: awkward arrays and CMS NanoAOD-style ROOT files.
+"""Readers: from a long pandas table, awkward arrays and CMS NanoAOD-style ROOT files to
+:class:`LumiSections`.
 
-``awkward`` and ``uproot`` are imported inside the functions, never at package import time.
+Every reader builds its result with :meth:`LumiSections.from_arrays`, which validates it; the
+constructors ``LumiSections.from_objects`` and ``LumiSections.from_awkward`` delegate here.
+``awkward`` and ``uproot`` (the ``hep`` extra) are imported inside the functions, never at
+package import time.
 """
 
 from __future__ import annotations
@@ -11,14 +15,253 @@ import os
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 
-from ._lumisections import LumiSections, _describe, _ranges
+from .._validation import _describe
+from ._lumisections import LumiSections, _as_index_array, _ranges, _sorted_group_codes
 
 __all__ = ["read_nanoaod"]
 
 _DEFAULT_PROPERTIES = ("pt", "eta", "phi", "mass")
 
 
+# ---------------------------------------------------------------------- long tables (pandas)
+def lumisections_from_objects(
+    objects,
+    events=None,
+    *,
+    run="run",
+    lumi="lumi",
+    event="event",
+    channel="channel",
+    event_columns=None,
+):
+    """Implementation of :meth:`LumiSections.from_objects`."""
+    if not isinstance(objects, pd.DataFrame):
+        raise TypeError(
+            f"objects must be a pandas DataFrame, one row per object; got {type(objects).__name__}."
+        )
+    key_names = [run, lumi, event]
+    _require_columns("objects", objects, [*key_names, channel])
+    event_columns = [] if event_columns is None else list(event_columns)
+    _require_columns("objects", objects, event_columns)
+    if events is not None:
+        if not isinstance(events, pd.DataFrame):
+            raise TypeError(
+                f"events must be a pandas DataFrame, one row per event; got "
+                f"{type(events).__name__}."
+            )
+        _require_columns("events", events, key_names)
+
+    object_keys = [_key_column("objects", objects, name) for name in key_names]
+    property_names = [c for c in objects.columns if c not in (*key_names, channel, *event_columns)]
+    if "pt" not in property_names:
+        raise ValueError(
+            "objects has no 'pt' column: every channel needs the transverse momentum of its "
+            f"objects. Columns present: {_describe(objects.columns)}."
+        )
+    for name in property_names:
+        _check_numeric_column("objects", objects, name)
+
+    # Every event seen anywhere, in (run, lumi, event) order.
+    if events is not None:
+        event_keys = [_key_column("events", events, name) for name in key_names]
+        all_keys = [np.concatenate([a, b]) for a, b in zip(object_keys, event_keys)]
+    else:
+        event_keys = None
+        all_keys = object_keys
+    order, codes, first = _sorted_group_codes(*all_keys)
+    unique_keys = [column[order[first]] for column in all_keys]
+    n_objects_rows = len(objects)
+    object_event = codes[:n_objects_rows]
+    n_events_total = len(first)
+
+    # Per-event scalars: from the events table and from event_columns of the objects table.
+    scalar_values = {}
+    if events is not None:
+        event_code = codes[n_objects_rows:]
+        event_value_names = [c for c in events.columns if c not in key_names]
+        for name in event_value_names:
+            _check_numeric_column("events", events, name)
+        listed = np.zeros(n_events_total, dtype=bool)
+        listed[event_code] = True
+        if not listed.all():
+            _raise_unlisted_events(
+                np.flatnonzero(~listed), unique_keys, key_names, event_value_names
+            )
+        for name in event_value_names:
+            scalar_values[name] = _per_event_values(
+                "events",
+                name,
+                events[name].to_numpy(),
+                event_code,
+                n_events_total,
+                unique_keys,
+                key_names,
+            )
+    for name in event_columns:
+        _check_numeric_column("objects", objects, name)
+        values = _per_event_values(
+            "objects",
+            name,
+            objects[name].to_numpy(),
+            object_event,
+            n_events_total,
+            unique_keys,
+            key_names,
+        )
+        if name in scalar_values:
+            differ = np.flatnonzero(values != scalar_values[name])
+            # events not in the objects table keep the events value
+            has_objects = np.zeros(n_events_total, dtype=bool)
+            has_objects[object_event] = True
+            differ = differ[has_objects[differ]]
+            if differ.size:
+                i = int(differ[0])
+                raise ValueError(
+                    f"Per-event column {name!r} disagrees between objects and events for "
+                    f"({run}, {lumi}, {event}) = {tuple(int(k[i]) for k in unique_keys)}: "
+                    f"{values[i]} vs {scalar_values[name][i]}. Fix one of the two tables."
+                )
+        else:
+            if np.isnan(values).any():
+                i = int(np.flatnonzero(np.isnan(values))[0])
+                raise ValueError(
+                    f"Per-event column {name!r} comes from the object rows, but event "
+                    f"({run}, {lumi}, {event}) = {tuple(int(k[i]) for k in unique_keys)} has "
+                    "no object row. Put the column in events instead."
+                )
+            scalar_values[name] = values
+
+    # Lumisections.
+    # unique_keys are sorted, so each LS is a contiguous run of events.
+    ls_first = _sorted_group_codes(unique_keys[0], unique_keys[1])[2]
+    ls_run = unique_keys[0][ls_first]
+    ls_lumi = unique_keys[1][ls_first]
+    n_events = np.diff(np.append(ls_first, n_events_total))
+
+    # Objects, channel by channel, stored event by event with decreasing pt.
+    channel_values = objects[channel]
+    if channel_values.isna().any():
+        position = int(np.flatnonzero(channel_values.isna().to_numpy())[0])
+        raise ValueError(
+            f"Column {channel!r} of objects holds a missing channel name at row {position}."
+        )
+    channel_values = channel_values.astype(str).to_numpy()
+    channel_names, channel_codes = np.unique(channel_values, return_inverse=True)
+    pt_all = objects["pt"].to_numpy(dtype=np.float64)
+    collections = {}
+    for code, name in enumerate(channel_names.tolist()):
+        rows = np.flatnonzero(channel_codes == code)
+        rows = rows[np.lexsort((-pt_all[rows], object_event[rows]))]
+        events_of_rows = object_event[rows]
+        counts = np.bincount(events_of_rows, minlength=n_events_total)
+        properties = {}
+        for prop in property_names:
+            values = objects[prop].to_numpy()[rows]
+            values = np.asarray(values, dtype=np.float64)
+            missing = np.isnan(values)
+            if missing.all() and prop != "pt":
+                continue
+            if missing.any():
+                raise ValueError(
+                    f"Property {prop!r} of channel {name!r} is NaN in {int(missing.sum())} of "
+                    f"its {len(values)} rows. A property must be given for every object of "
+                    "a channel (or for none): fill or drop those rows."
+                )
+            properties[prop] = values
+        collections[name] = (counts, properties)
+    return LumiSections.from_arrays(
+        ls_run,
+        ls_lumi,
+        n_events,
+        collections,
+        event_columns=scalar_values,
+        event_ids=unique_keys[2],
+    )
+
+
+def _raise_unlisted_events(unlisted, unique_keys, key_names, event_value_names, limit=5):
+    """Raise for the events (codes ``unlisted``) that have objects but no row in events."""
+    shown = ", ".join(str(tuple(int(k[i]) for k in unique_keys)) for i in unlisted[:limit])
+    count = f"{len(unlisted)} event{'s' if len(unlisted) > 1 else ''} in all"
+    unknown = (
+        f", and their {_describe(event_value_names)} would be unknown" if event_value_names else ""
+    )
+    raise ValueError(
+        f"An event has objects but no row in events: ({', '.join(key_names)}) = {shown}"
+        f"{', ...' if len(unlisted) > limit else ''} ({count}). events lists every event (those "
+        f"without objects too){unknown}. Add a row for each of these events to events, drop "
+        "their objects, or pass events=None to take the events from objects alone."
+    )
+
+
+def _require_columns(table, frame, names):
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{table} has no column(s) {_describe(missing)}. Columns present: "
+            f"{_describe(frame.columns, 12)}. Rename the columns or pass the names (e.g. "
+            "run='Run', lumi='LumiSection', event='Event', channel='collection')."
+        )
+
+
+def _key_column(table, frame, name):
+    values = frame[name]
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if values.isna().any():
+        position = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise ValueError(
+            f"Key column {name!r} of {table} holds NaN (first at row {position}). Every row "
+            "needs its run, lumisection and event numbers: drop or fill those rows."
+        )
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise TypeError(
+            f"Key column {name!r} of {table} must hold integers; got dtype {values.dtype}."
+        )
+    return _as_index_array(f"Key column {name!r} of {table}", values.to_numpy())
+
+
+def _check_numeric_column(table, frame, name):
+    values = frame[name]
+    if len(values) == 0:
+        return
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise TypeError(
+            f"Column {name!r} of {table} is not numeric (dtype {values.dtype}). Properties and "
+            "per-event columns must be numbers: convert it with pandas.to_numeric, or drop it "
+            "(or list it under another role, e.g. channel=...)."
+        )
+
+
+def _per_event_values(table, name, values, event_code, n_events_total, unique_keys, key_names):
+    """One value per event from rows that may repeat an event; repeats must agree."""
+    values = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        position = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise ValueError(
+            f"Per-event column {name!r} of {table} holds a non-finite value ({values[position]}) "
+            f"at row {position}. Fill or drop it."
+        )
+    low = np.full(n_events_total, np.inf)
+    high = np.full(n_events_total, -np.inf)
+    np.minimum.at(low, event_code, values)
+    np.maximum.at(high, event_code, values)
+    differ = np.flatnonzero(np.isfinite(low) & (low != high))
+    if differ.size:
+        i = int(differ[0])
+        key = ", ".join(key_names)
+        raise ValueError(
+            f"Rows of {table} for the same event ({key}) = "
+            f"{tuple(int(k[i]) for k in unique_keys)} disagree about the per-event column "
+            f"{name!r} ({low[i]} vs {high[i]}). An event has one value: fix the rows, or treat "
+            "the column as an object property instead."
+        )
+    return np.where(np.isfinite(low), low, np.nan)
+
+
+# ---------------------------------------------------------------------- awkward arrays, NanoAOD
 def _import_hep(module):
     try:
         return importlib.import_module(module)
@@ -44,7 +287,7 @@ def _collection_fields(ak, channel, collection):
 
 
 def lumisections_from_awkward(
-    cls, run, lumi, event, collections, *, event_columns=None, properties=None
+    run, lumi, event, collections, *, event_columns=None, properties=None
 ):
     """Implementation of :meth:`LumiSections.from_awkward`."""
     ak = _import_hep("awkward")
@@ -120,7 +363,7 @@ def lumisections_from_awkward(
                     f"Event column {name!r} has {len(values)} entries; expected {n_events_total}."
                 )
             columns[name] = values[order]
-    return cls.from_arrays(
+    return LumiSections.from_arrays(
         run[first], lumi[first], n_events, objects, event_columns=columns, event_ids=event
     )
 
