@@ -18,7 +18,6 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, PrintLog
 from skorch.helper import predefined_split
 
-from ._channels import resolve_channels
 from ._network import (
     ACTIVATIONS,
     COMBINERS,
@@ -26,6 +25,7 @@ from ._network import (
     ChannelDecompositionModule,
 )
 from ._training import ChannelDecompositionNet, SoftPretrainingSchedule, TensorData
+from .base import resolve_channels
 
 __all__ = ["ChannelDecompositionClassifier", "PRESETS"]
 

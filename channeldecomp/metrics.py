@@ -26,7 +26,7 @@ from sklearn.metrics import precision_recall_curve, roc_auc_score
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from sklearn.utils import Bunch, check_random_state
 
-from ._channels import channel_sizes_partition
+from .model_selection import random_channel_partition
 
 __all__ = [
     "channel_subsystem_auc",
@@ -812,7 +812,8 @@ def random_partition_control(
 
     The random channels keep the names and sizes of the reference's channels (channel ``c`` of
     a random model has as many columns as ``c``, drawn at random by
-    ``channeldecomp._channels.channel_sizes_partition``), so the metrics line up row by row.
+    :func:`channeldecomp.model_selection.random_channel_partition`), so the metrics line up
+    row by row.
 
     Parameters
     ----------
@@ -922,7 +923,7 @@ def random_partition_control(
 
     partitions, random_results = [], []
     for _ in range(n_repeats):
-        groups = channel_sizes_partition(sizes, n_features, rng)
+        groups = random_channel_partition(sizes, n_features, rng)
         partition = {name: group.tolist() for name, group in zip(names, groups)}
         model = clone(estimator).set_params(**{f"{prefix}channels": partition})
         random_results.append(fit_and_evaluate(model))
