@@ -77,8 +77,9 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
 from channeldecomp import LumiSectionPercentiles
-from channeldecomp._channels import channel_sizes_partition, resolve_channels
+from channeldecomp.base import resolve_channels
 from channeldecomp.datasets import DETECTOR_CHANNELS, simulate_lumisections
+from channeldecomp.model_selection import random_channel_partition as channel_sizes_partition
 
 logger = logging.getLogger("bench_decomposition")
 

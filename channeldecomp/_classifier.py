@@ -19,7 +19,6 @@ from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, Prin
 from skorch.helper import predefined_split
 from skorch.history import History
 
-from ._channels import resolve_channels
 from ._device import check_device, inference_device, private_torch_rng
 from ._network import (
     ACTIVATIONS,
@@ -29,6 +28,7 @@ from ._network import (
 )
 from ._torch_state import module_from_state, module_to_state
 from ._training import ChannelDecompositionNet, SoftPretrainingSchedule, TensorData
+from .base import resolve_channels
 
 __all__ = ["ChannelDecompositionClassifier", "PRESETS"]
 

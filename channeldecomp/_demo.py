@@ -1,9 +1,9 @@
 """The demo behind ``channeldecomp demo``: simulate -> features -> model -> decomposition table.
 
 It uses the package's public pieces only: the simulated detector, LumiSectionPercentiles, the
-classifier, ``channeldecomp.metrics`` for every figure of merit (including the random-partition
-control), ``channeldecomp.certification`` for the per-channel golden JSON files and
-``channeldecomp.plotting`` / ``write_report`` for the figures.
+classifier, ``channeldecomp.metrics`` for every figure of merit, ``channeldecomp.model_selection``
+for the random-partition control, ``channeldecomp.certification`` for the per-channel golden JSON
+files and ``channeldecomp.plotting`` / ``write_report`` for the figures.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from . import certification, metrics
 from ._classifier import ChannelDecompositionClassifier
 from .datasets import simulate_lumisections
 from .features import LumiSectionPercentiles
+from .model_selection import random_partition_control
 
 __all__ = ["run_demo"]
 
@@ -139,7 +140,7 @@ def _run(*, sizes, output, random_state, log):
     subsystem_auc = metrics.channel_subsystem_auc(scores, subsystems.iloc[test])
 
     step("random-partition control: same model, features split into random channels ...")
-    control = metrics.random_partition_control(
+    control = random_partition_control(
         _model(sizes["max_epochs"], random_state),
         X,
         y,
@@ -152,7 +153,7 @@ def _run(*, sizes, output, random_state, log):
         {
             "channel_decomposition": decomposition,
             "random_partition": control.random[0].decomposition_auc,
-            "bad_only": metrics._bad_only_decomposition_auc(scores, truth.iloc[test], y_test),
+            "bad_only": metrics.bad_only_decomposition_auc(scores, truth.iloc[test], y_test),
             "random_bad_only": control.random[0].bad_only_decomposition_auc,
         }
     )

@@ -13,7 +13,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from . import certification, metrics, plotting
+from ._validation import as_frame, check_sample_weight
 from ._version import __version__
+from .base import get_channel_model, get_channel_scores, predict_good_proba
 
 __all__ = ["write_report"]
 
@@ -56,7 +58,7 @@ def _paragraph(text):
 
 
 def _channel_feature_counts(model):
-    final, _, _ = metrics._final_estimator(model)
+    final = get_channel_model(model)
     indices = getattr(final, "channel_indices_", None)
     if indices is None:
         return None
@@ -154,7 +156,7 @@ def write_report(
     y = np.asarray(y).reshape(-1)
     if len(y) != len(X):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}.")
-    weight = metrics._check_sample_weight(sample_weight, len(y))
+    weight = check_sample_weight(sample_weight, len(y))
     if keys is None and isinstance(getattr(X, "index", None), pd.MultiIndex):
         if X.index.nlevels == 2:
             keys = X.index
@@ -162,8 +164,8 @@ def write_report(
     if key_values is not None and len(key_values) != len(y):
         raise ValueError(f"keys has {len(key_values)} rows but X has {len(y)}.")
 
-    scores = metrics._predict_channel_scores(model, X).reset_index(drop=True)
-    p_good = metrics._predict_good_proba(model, X, good_label)
+    scores = get_channel_scores(model, X).reset_index(drop=True)
+    p_good = predict_good_proba(model, X, good_label)
     y_good = (y == good_label).astype(int)
     n_bad = int((y_good == 0).sum())
     if n_bad == 0 or n_bad == len(y):
@@ -172,10 +174,10 @@ def write_report(
             f"triage); y has {len(y) - n_bad} good and {n_bad} bad."
         )
     if subsystem_labels is not None:
-        subsystem_labels = metrics._as_frame(subsystem_labels, "subsystem_labels", "subsystem")
+        subsystem_labels = as_frame(subsystem_labels, "subsystem_labels", "subsystem")
         subsystem_labels = subsystem_labels.reset_index(drop=True)
     if channel_truth is not None:
-        channel_truth = metrics._as_frame(channel_truth, "channel_truth", "channel")
+        channel_truth = as_frame(channel_truth, "channel_truth", "channel")
         channel_truth = channel_truth.reset_index(drop=True)
 
     body = [f"<h1>{html.escape(title)}</h1>"]
@@ -369,7 +371,7 @@ def write_report(
             )
         )
 
-    final, _, _ = metrics._final_estimator(model)
+    final = get_channel_model(model)
     history = getattr(final, "history_", None)
     if history is not None and len(history) > 0:
         body.append("<h2>Training</h2>")

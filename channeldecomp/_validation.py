@@ -1,8 +1,15 @@
-"""Argument checks and message helpers shared by the package's modules (one copy of each)."""
+"""Argument checks and message helpers shared by the package's modules (one copy of each).
+
+Lumisections arrive as DataFrames, Series or arrays; these helpers turn them into one form and
+raise errors that name the argument and the fix.
+"""
 
 from __future__ import annotations
 
 import numbers
+
+import numpy as np
+import pandas as pd
 
 
 def _describe(names, limit=6):
@@ -40,3 +47,89 @@ def _check_fraction(name, value, *, upper_open=False):
     if not ok:
         raise ValueError(f"{name} must be in [0, 1{')' if upper_open else ']'}; got {value!r}.")
     return float(value)
+
+
+def as_frame(values, name, column_prefix):
+    """Return ``values`` as a DataFrame (Series and arrays get generated column names)."""
+    if isinstance(values, pd.DataFrame):
+        return values
+    if isinstance(values, pd.Series):
+        return values.to_frame(name=values.name if values.name is not None else column_prefix)
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} must be a pandas DataFrame or a numeric array; got {type(values).__name__}."
+        ) from exc
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-dimensional (rows x columns); got {array.ndim} dims.")
+    return pd.DataFrame(array, columns=[f"{column_prefix}{i}" for i in range(array.shape[1])])
+
+
+def check_same_rows(first, first_name, second, second_name):
+    if len(first) != len(second):
+        raise ValueError(
+            f"{first_name} has {len(first)} rows but {second_name} has {len(second)}; both must "
+            "describe the same lumisections in the same order."
+        )
+    first_index = getattr(first, "index", None)
+    second_index = getattr(second, "index", None)
+    if (
+        isinstance(first, (pd.DataFrame, pd.Series))
+        and isinstance(second, (pd.DataFrame, pd.Series))
+        and not first_index.equals(second_index)
+    ):
+        raise ValueError(
+            f"{first_name} and {second_name} have different indexes. Align them first, e.g. "
+            f"{second_name} = {second_name}.loc[{first_name}.index], or pass plain arrays."
+        )
+
+
+def check_sample_weight(sample_weight, n_samples):
+    if sample_weight is None:
+        return np.ones(n_samples)
+    weight = np.asarray(sample_weight, dtype=float).reshape(-1)
+    if weight.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight has {weight.shape[0]} values but there are {n_samples} lumisections."
+        )
+    if not np.all(np.isfinite(weight)) or (weight < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative.")
+    return weight
+
+
+def binary_labels(values, name, good_label=1):
+    """Return a float array with 1 for ``good_label``, 0 for the other class, NaN kept."""
+    array = np.asarray(values)
+    if array.dtype.kind in "fc":
+        missing = np.isnan(array)
+    elif array.dtype == object:
+        missing = pd.isna(array)
+    else:
+        missing = np.zeros(array.shape, dtype=bool)
+    present = array[~missing]
+    classes = np.unique(present)
+    if classes.size > 2:
+        raise ValueError(
+            f"{name} must be binary (good/bad); found values {classes[:5].tolist()}. "
+            "Use 1 for good and 0 for bad."
+        )
+    if classes.size == 2 and good_label not in classes:
+        raise ValueError(
+            f"{name} has classes {classes.tolist()}, none of which is good_label={good_label!r}. "
+            "Pass good_label= the value that means good."
+        )
+    labels = np.full(array.shape, np.nan)
+    labels[~missing] = (present == good_label).astype(float)
+    return labels
+
+
+def take_rows(values, rows):
+    """The rows ``rows`` (integer positions) of a DataFrame, Series or array; None stays None."""
+    if values is None:
+        return None
+    if isinstance(values, (pd.DataFrame, pd.Series)):
+        return values.iloc[rows]
+    return np.asarray(values)[rows]

@@ -1,19 +1,18 @@
-"""A small stand-in with the ChannelDecompositionClassifier contract, for the DQM tests.
+"""A small stand-in channel model (ChannelModelMixin) for the DQM tests.
 
 One logistic regression per channel on the global label, combined with the Fuzzy AND. Fast and
 deterministic; the tests that need the real network use ChannelDecompositionClassifier itself.
 """
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from channeldecomp._channels import resolve_channels
+from channeldecomp.base import ChannelModelMixin
 
 
-class LogisticChannelClassifier(ClassifierMixin, BaseEstimator):
+class LogisticChannelClassifier(ClassifierMixin, ChannelModelMixin, BaseEstimator):
     def __init__(self, channels="prefix", remainder="error", C=1.0):
         self.channels = channels
         self.remainder = remainder
@@ -22,13 +21,7 @@ class LogisticChannelClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         X, y = validate_data(self, X, y)
         self.classes_ = np.unique(y)
-        self.channel_indices_ = resolve_channels(
-            self.channels,
-            self.n_features_in_,
-            getattr(self, "feature_names_in_", None),
-            remainder=self.remainder,
-        )
-        self.channel_names_ = list(self.channel_indices_)
+        self._resolve_channels(X)
         good = (y == self.classes_[-1]).astype(int)
         self.heads_ = {
             name: LogisticRegression(C=self.C).fit(X[:, idx], good, sample_weight=sample_weight)
@@ -42,15 +35,12 @@ class LogisticChannelClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_channel_scores(self, X):
         check_is_fitted(self)
-        index = X.index if isinstance(X, pd.DataFrame) else None
-        X = validate_data(self, X, reset=False)
-        return pd.DataFrame(
-            {
-                name: self.heads_[name].predict_proba(X[:, idx])[:, 1]
-                for name, idx in self.channel_indices_.items()
-            },
-            index=index,
-        )
+        values = validate_data(self, X, reset=False)
+        scores = [
+            self.heads_[name].predict_proba(values[:, idx])[:, 1]
+            for name, idx in self.channel_indices_.items()
+        ]
+        return self._channel_frame(np.column_stack(scores), X)
 
     def predict_proba(self, X):
         scores = self.predict_channel_scores(X).to_numpy()

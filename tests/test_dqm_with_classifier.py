@@ -12,7 +12,7 @@ import channeldecomp
 from channeldecomp import ChannelDecompositionClassifier, write_report
 from channeldecomp.cli import main
 from channeldecomp.datasets import make_channel_anomalies
-from channeldecomp.metrics import random_partition_control
+from channeldecomp.model_selection import random_partition_control
 
 
 def _small_model(max_epochs=15):

@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from channeldecomp import LumiSectionPercentiles, LumiSections
-from channeldecomp._channels import resolve_channels
+from channeldecomp.base import resolve_channels
 from channeldecomp.features import LUMISECTION_PREFIX
 
 CHANNELS = {

@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._channels import resolve_channels
+from ..base import resolve_channels
 from ._base import ThresholdMixin
 from ._calibration import empirical_pvalues
 

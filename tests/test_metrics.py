@@ -3,24 +3,20 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from dqm_models import LogisticChannelClassifier
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
 from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from channeldecomp.datasets import make_channel_anomalies
 from channeldecomp.metrics import (
+    bad_only_decomposition_auc,
     channel_subsystem_auc,
     decomposition_auc,
     evaluate_triage,
     exclusive_anomaly_fraction,
     precision_at_recall,
-    random_partition_control,
     triage,
     triage_thresholds,
 )
@@ -273,84 +269,18 @@ def test_triage_without_feasible_threshold_accepts_nothing():
         evaluate_triage(y, score, (0.6, 0.4))
 
 
-def test_random_partition_control_separates_decomposition_from_correlation():
-    data = make_channel_anomalies(
-        n_samples=3000, n_features_per_channel=12, multi_channel_fraction=0.0, random_state=5
-    )
-    model = make_pipeline(
-        StandardScaler().set_output(transform="pandas"), LogisticChannelClassifier()
-    )
-    control = random_partition_control(
-        model,
-        data.data,
-        data.target,
-        channel_truth=data.channel_truth,
-        subsystem_labels=data.channel_truth.rename(columns=lambda c: f"sub_{c}"),
-        sample_weight=data.luminosity,
-        n_repeats=2,
-        random_state=0,
-    )
-    assert len(control.random) == 2 and len(control.partitions) == 2
-    sizes = {c: len(cols) for c, cols in data.channels.items()}
-    for partition in control.partitions:
-        assert {c: len(cols) for c, cols in partition.items()} == sizes
-        assert sorted(sum(partition.values(), [])) == list(range(data.data.shape[1]))
-    assert partition != {c: list(range(k * 12, (k + 1) * 12)) for k, c in enumerate(sizes)}
-    reference = control.reference.decomposition_auc
-    shuffled = pd.concat([r.decomposition_auc for r in control.random], axis=1).mean(axis=1)
-    assert list(reference.index) == list(sizes)
-    assert reference.min() > 0.8
-    assert (reference - shuffled).min() > 0.1
-    # Among bad LS only, random channels fall towards 0.5 while the real ones stay high.
-    bad_only = control.reference.bad_only_decomposition_auc
-    shuffled_bad = pd.concat([r.bad_only_decomposition_auc for r in control.random], axis=1)
-    assert list(bad_only.index) == list(sizes)
-    assert bad_only.min() > 0.8
-    assert shuffled_bad.mean(axis=1).max() < 0.7
-    matrix = control.reference.channel_subsystem_auc
-    assert matrix.shape == (4, 4)
-    np.testing.assert_allclose(np.diag(matrix.to_numpy()), reference.to_numpy(), rtol=1e-12)
-    assert 0.5 < control.reference.global_auc <= 1
-
-
-def test_random_partition_control_needs_channels():
-    data = make_channel_anomalies(n_samples=100, random_state=0)
-    with pytest.raises(TypeError, match="channels"):
-        random_partition_control(LogisticRegression(), data.data, data.target)
-    with pytest.raises(ValueError, match="n_repeats"):
-        random_partition_control(LogisticChannelClassifier(), data.data, data.target, n_repeats=0)
-
-
-class _RecordingChannelClassifier(LogisticChannelClassifier):
-    """Remembers the rows of every fit (the index of X)."""
-
-    fitted_rows = []
-
-    def fit(self, X, y, sample_weight=None):
-        _RecordingChannelClassifier.fitted_rows.append(np.asarray(X.index))
-        return super().fit(X, y, sample_weight=sample_weight)
-
-
-def test_random_partition_control_holds_out_whole_groups():
-    data = make_channel_anomalies(n_samples=1200, n_features_per_channel=4, random_state=2)
-    runs = np.arange(len(data.data)) // 40  # 30 "runs" of 40 lumisections
-    _RecordingChannelClassifier.fitted_rows = []
-    random_partition_control(
-        _RecordingChannelClassifier(),
-        data.data,
-        data.target,
-        channel_truth=data.channel_truth,
-        n_repeats=1,
-        groups=runs,
-        random_state=0,
-    )
-    assert len(_RecordingChannelClassifier.fitted_rows) == 2  # reference and one partition
-    for rows in _RecordingChannelClassifier.fitted_rows:
-        train_runs = set(runs[rows])
-        test_runs = set(runs) - train_runs
-        assert test_runs and not train_runs & set(runs[np.setdiff1d(np.arange(1200), rows)])
-        assert abs(len(test_runs) / 30 - 0.25) < 0.05
-    with pytest.raises(ValueError, match="groups has 3 rows"):
-        random_partition_control(
-            _RecordingChannelClassifier(), data.data, data.target, groups=[1, 2, 3]
-        )
+def test_bad_only_decomposition_auc_is_decomposition_auc_over_the_bad_rows():
+    scores, truth, weight = _random_inputs(3, n_channels=4, n_subsystems=4)
+    truth.columns = scores.columns
+    y = np.where(truth.all(axis=1), "ok", "bad")
+    bad = y == "bad"
+    result = bad_only_decomposition_auc(scores, truth, y, good_label="ok", sample_weight=weight)
+    expected = decomposition_auc(scores[bad], truth[bad], sample_weight=weight[bad])
+    assert result.name == "bad_only_decomposition_auc"
+    np.testing.assert_allclose(result.to_numpy(), expected.to_numpy(), rtol=1e-12)
+    # A global detector (the same score in every channel) tells no channel from another there.
+    blind = pd.DataFrame({c: np.where(bad, 0.1, 0.9) for c in scores.columns})
+    assert (decomposition_auc(blind, truth) > 0.6).all()
+    np.testing.assert_allclose(bad_only_decomposition_auc(blind, truth, y, good_label="ok"), 0.5)
+    with pytest.raises(ValueError, match="y_true has 299 rows but channel_scores has 300"):
+        bad_only_decomposition_auc(scores, truth, y[:-1], good_label="ok")

@@ -1,9 +1,22 @@
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
+from dqm_models import LogisticChannelClassifier
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import validate_data
 
-from channeldecomp._channels import channel_sizes_partition, resolve_channels
+from channeldecomp.base import (
+    ChannelModelMixin,
+    get_channel_model,
+    get_channel_scores,
+    predict_good_proba,
+    resolve_channels,
+)
 
 NAMES = ["muons__pt", "muons__eta", "photons__pt", "jets__pt", "jets__eta"]
 
@@ -81,9 +94,52 @@ def test_remainder_drop_keeps_listed_columns():
     assert _as_lists(resolved) == {"a": [1]}
 
 
-def test_random_partition_has_the_sizes_and_no_overlap():
-    groups = channel_sizes_partition([3, 2, 4], 9, random_state=0)
-    assert [len(g) for g in groups] == [3, 2, 4]
-    assert sorted(np.concatenate(groups).tolist()) == list(range(9))
-    again = channel_sizes_partition([3, 2, 4], 9, random_state=0)
-    assert all((a == b).all() for a, b in zip(groups, again))
+def _frame(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 3)), columns=["muons__pt", "muons__eta", "jets__pt"])
+    return X.set_axis(np.arange(100, 100 + n)), (X["muons__pt"] > 0).astype(int).to_numpy()
+
+
+class _Unfinished(ChannelModelMixin, BaseEstimator):
+    def __init__(self, channels="prefix"):
+        self.channels = channels
+
+    def fit(self, X, y=None):
+        validate_data(self, X)
+        self._resolve_channels(X)
+        return self
+
+
+def test_mixin_resolves_channels_and_names_its_outputs():
+    X, _ = _frame()
+    model = _Unfinished().fit(X)
+    assert model.channel_names_ == ["muons", "jets"]
+    assert _as_lists(model.channel_indices_) == {"muons": [0, 1], "jets": [2]}
+    assert list(model.get_feature_names_out()) == ["muons", "jets"]
+    with pytest.raises(ValueError, match="input_features has 2 names"):
+        model.get_feature_names_out(["a", "b"])
+    with pytest.raises(NotImplementedError, match="_Unfinished .* predict_channel_scores"):
+        model.transform(X)
+    columns = _Unfinished(channels="columns").fit(X.to_numpy())
+    assert columns.channel_names_ == ["0", "1", "2"]
+    # A dict specification is copied, not changed.
+    spec = {"a": [0, 1], "b": [2]}
+    assert _Unfinished(channels=spec).fit(X).channel_names_ == ["a", "b"]
+    assert spec == {"a": [0, 1], "b": [2]}
+
+
+def test_helpers_read_a_pipeline_ending_in_a_channel_model():
+    X, y = _frame()
+    model = make_pipeline(
+        StandardScaler().set_output(transform="pandas"), LogisticChannelClassifier()
+    ).fit(X, y)
+    assert get_channel_model(model) is model[-1]
+    scores = get_channel_scores(model, X)
+    assert list(scores.columns) == ["muons", "jets"]
+    assert (scores.index == X.index).all()
+    pd.testing.assert_frame_equal(scores, model.transform(X))
+    np.testing.assert_array_equal(predict_good_proba(model, X), model.predict_proba(X)[:, 1])
+    with pytest.raises(ValueError, match="good_label=2 is not one of the classes"):
+        predict_good_proba(model, X, good_label=2)
+    with pytest.raises(TypeError, match="LogisticRegression has no predict_channel_scores"):
+        get_channel_model(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y))

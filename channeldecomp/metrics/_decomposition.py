@@ -1,0 +1,128 @@
+"""Channel scores against the known per-channel truth (simulation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .._validation import (
+    as_frame,
+    binary_labels,
+    check_same_rows,
+    check_sample_weight,
+    take_rows,
+)
+from ._auc import _auc_matrix, _warn_undefined
+
+__all__ = ["bad_only_decomposition_auc", "decomposition_auc"]
+
+
+def decomposition_auc(channel_scores, channel_truth, *, sample_weight=None):
+    """ROC AUC of each channel's score against that channel's known truth.
+
+    Only possible where the truth is known (simulation, or
+    :func:`channeldecomp.datasets.make_channel_anomalies`): ``channel_truth[c]`` is 1 where no
+    anomaly is visible in channel ``c``. Channels are matched by name when both inputs are
+    DataFrames, by position otherwise.
+
+    Parameters
+    ----------
+    channel_scores : DataFrame or array-like of shape (n_samples, n_channels)
+        Channel scores, 1 = the channel looks good.
+    channel_truth : DataFrame or array-like of shape (n_samples, n_channels)
+        Per-channel truth, 1 = nothing visible in that channel, 0 = anomaly visible there.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the lumisections.
+
+    Returns
+    -------
+    auc : Series
+        One ROC AUC per channel; NaN (with a warning) for a channel whose truth is single-class.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> scores = pd.DataFrame({"muons": [0.9, 0.2, 0.8], "jets": [0.3, 0.9, 0.8]})
+    >>> truth = pd.DataFrame({"muons": [1, 0, 1], "jets": [0, 1, 1]})
+    >>> decomposition_auc(scores, truth).round(2).to_dict()
+    {'muons': 1.0, 'jets': 1.0}
+    """
+    scores = as_frame(channel_scores, "channel_scores", "channel")
+    truth = as_frame(channel_truth, "channel_truth", "channel")
+    check_same_rows(scores, "channel_scores", truth, "channel_truth")
+    if isinstance(channel_scores, pd.DataFrame) and isinstance(channel_truth, pd.DataFrame):
+        missing = [c for c in scores.columns if c not in truth.columns]
+        if missing:
+            raise ValueError(
+                f"channel_truth has no column for channel(s) {missing}; its columns are "
+                f"{list(truth.columns)}. Rename the truth columns to the channel names."
+            )
+        truth = truth[list(scores.columns)]
+    elif scores.shape[1] != truth.shape[1]:
+        raise ValueError(
+            f"channel_scores has {scores.shape[1]} channels but channel_truth has "
+            f"{truth.shape[1]} columns."
+        )
+    weight = check_sample_weight(sample_weight, len(scores))
+    values = {}
+    for position, channel in enumerate(scores.columns):
+        flags = binary_labels(truth.iloc[:, position].to_numpy(), f"channel_truth[{channel!r}]")
+        auc, positive, negative = _auc_matrix(
+            scores.iloc[:, [position]].to_numpy(dtype=float), flags[:, None], weight
+        )
+        _warn_undefined(auc, positive, negative, [channel], [channel], "the score of channel")
+        values[channel] = auc[0, 0]
+    return pd.Series(values, name="decomposition_auc", dtype=float).rename_axis("channel")
+
+
+def bad_only_decomposition_auc(
+    channel_scores, channel_truth, y_true, *, good_label=1, sample_weight=None
+):
+    """:func:`decomposition_auc` over the globally bad lumisections only.
+
+    Over all lumisections, a plain global detector (the same low score in every channel of a
+    bad lumisection) scores well against each channel's truth, because most lumisections that
+    are good in a channel are globally good. Among the bad lumisections, a score must tell
+    *which* channel is bad: a global detector scores 0.5 there.
+
+    Parameters
+    ----------
+    channel_scores : DataFrame or array-like of shape (n_samples, n_channels)
+        Channel scores, 1 = the channel looks good.
+    channel_truth : DataFrame or array-like of shape (n_samples, n_channels)
+        Per-channel truth, 1 = nothing visible in that channel, 0 = anomaly visible there.
+    y_true : array-like of shape (n_samples,)
+        Global labels; the lumisections whose label is not ``good_label`` are kept.
+    good_label : int or str, default=1
+        The label that means good.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the lumisections.
+
+    Returns
+    -------
+    auc : Series
+        One ROC AUC per channel, named ``bad_only_decomposition_auc``; NaN (with a warning) for
+        a channel whose truth is single-class among the bad lumisections.
+
+    Examples
+    --------
+    A global detector: every channel of a bad lumisection scores low.
+
+    >>> import pandas as pd
+    >>> y = [1, 1, 0, 0, 0, 0]
+    >>> truth = pd.DataFrame({"muons": [1, 1, 0, 0, 1, 1], "jets": [1, 1, 1, 1, 0, 0]})
+    >>> blind = pd.DataFrame({"muons": [0.9, 0.9, 0.1, 0.1, 0.1, 0.1]})
+    >>> blind["jets"] = blind["muons"]
+    >>> decomposition_auc(blind, truth).to_dict()
+    {'muons': 0.75, 'jets': 0.75}
+    >>> bad_only_decomposition_auc(blind, truth, y).to_dict()
+    {'muons': 0.5, 'jets': 0.5}
+    """
+    labels = binary_labels(np.asarray(y_true).reshape(-1), "y_true", good_label)
+    check_same_rows(labels, "y_true", channel_scores, "channel_scores")
+    bad = np.flatnonzero(labels == 0)
+    return decomposition_auc(
+        take_rows(channel_scores, bad),
+        take_rows(channel_truth, bad),
+        sample_weight=take_rows(sample_weight, bad),
+    ).rename("bad_only_decomposition_auc")

@@ -1,0 +1,469 @@
+"""Model selection for channel models: splits by run and the random-partition control.
+
+:class:`RunSplit` holds out whole runs, stratified by fault mode, so that a fault episode never
+sits on both sides and every fault mode with episodes in several runs is seen in training and
+in the test alike. :func:`random_partition_control` refits a channel model with its columns
+split into random channels (the paper's control). These fit or split; the metrics they report
+are the pure functions of :mod:`channeldecomp.metrics`.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import (
+    BaseCrossValidator,
+    GroupShuffleSplit,
+    StratifiedGroupKFold,
+    train_test_split,
+)
+from sklearn.utils import Bunch, check_consistent_length, check_random_state
+
+from ._validation import check_sample_weight, take_rows
+from .base import get_channel_model, get_channel_scores, predict_good_proba
+from .metrics import (
+    bad_only_decomposition_auc,
+    channel_subsystem_auc,
+    decomposition_auc,
+)
+
+__all__ = [
+    "RunSplit",
+    "fault_mode_indicators",
+    "random_channel_partition",
+    "random_partition_control",
+]
+
+
+def fault_mode_indicators(fault_mode):
+    """One boolean column per fault mode present, named ``"subsystem:mode"``: the LS it hits.
+
+    Parameters
+    ----------
+    fault_mode : DataFrame of shape (n_samples, n_subsystems)
+        The fault mode active in each subsystem, ``""`` for none (as in
+        ``simulate_lumisections(...).fault_mode``).
+
+    Returns
+    -------
+    DataFrame of shape (n_samples, n_modes)
+        Columns by subsystem, then by mode name; the index ``0 .. n_samples - 1``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> modes = pd.DataFrame({"DT": ["", "dead_region"], "ECAL": ["noisy_cells", ""]})
+    >>> fault_mode_indicators(modes)
+       DT:dead_region  ECAL:noisy_cells
+    0           False              True
+    1            True             False
+    """
+    if not isinstance(fault_mode, pd.DataFrame):
+        raise TypeError(
+            "fault_mode must be a DataFrame with one column per subsystem naming its fault mode "
+            f"('' for none); got {type(fault_mode).__name__}."
+        )
+    return pd.DataFrame(
+        {
+            f"{subsystem}:{mode}": (fault_mode[subsystem] == mode).to_numpy()
+            for subsystem in fault_mode.columns
+            for mode in sorted(set(fault_mode[subsystem]) - {""})
+        },
+        index=range(len(fault_mode)),
+    )
+
+
+def _rarest_mode(fault_mode):
+    """Each LS's rarest fault mode (``"subsystem:mode"``), ``""`` for a LS without one."""
+    modes = fault_mode_indicators(fault_mode)
+    label = np.full(len(fault_mode), "")
+    if modes.shape[1]:
+        label = np.where(modes.any(axis=1), (modes / modes.sum()).idxmax(axis=1), "")
+    return label
+
+
+class RunSplit(BaseCrossValidator):
+    """Hold out whole runs, stratified by fault mode: one train/test split.
+
+    A fault lasts for consecutive lumisections of a run, so a split by lumisection puts one
+    fault episode on both sides. This splitter holds out whole runs (``groups``).
+
+    With ``stratify=True``, the runs are dealt to the folds of a shuffled
+    ``StratifiedGroupKFold`` with ``round(1 / test_size)`` folds and the first fold is the test
+    set, stratified by ``strata``. Given the fault modes (a DataFrame, one column per
+    subsystem), each lumisection is labelled by its rarest fault mode, so every fault mode with
+    episodes in several runs is seen in training and in the test alike. A plain split of some
+    fifty runs can otherwise put nearly all of a mode into the test set, which turns the
+    held-out AUC into a test of faults hardly trained on. With ``stratify=False``, whole runs in
+    random order go to the test set as long as it stays within ``test_size + 0.05`` of the
+    lumisections.
+
+    With fewer runs than folds, or when ``y`` is given and one side would lack one of its
+    classes, the lumisections are dealt at random one by one instead (each in the test with
+    probability ``test_size``), with a warning: runs then sit on both sides.
+
+    Parameters
+    ----------
+    test_size : float in (0, 1), default=0.25
+        About the fraction of lumisections held out; with ``stratify``, the test set is one of
+        ``round(1 / test_size)`` folds (at least 2).
+    stratify : bool, default=True
+        Stratify the runs by ``strata`` (see above), or deal them at random.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the split; the same integer gives the same split.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> runs = np.repeat(np.arange(12), 5)
+    >>> modes = pd.DataFrame({"DT": np.where(runs % 4 == 0, "dead_region", "")})
+    >>> splitter = RunSplit(test_size=0.35, random_state=0)
+    >>> train, test = next(splitter.split(np.zeros((60, 1)), groups=runs, strata=modes))
+    >>> sorted(set(runs[test]) & set(runs[train]))
+    []
+    >>> int((modes["DT"].iloc[train] != "").sum()), int((modes["DT"].iloc[test] != "").sum())
+    (10, 5)
+    """
+
+    # groups and strata reach split through scikit-learn's metadata routing.
+    __metadata_request__split = {"groups": True, "strata": True}
+
+    def __init__(self, test_size=0.25, *, stratify=True, random_state=None):
+        self.test_size = test_size
+        self.stratify = stratify
+        self.random_state = random_state
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """The number of splits: 1.
+
+        Parameters
+        ----------
+        X, y, groups : object
+            Ignored.
+
+        Returns
+        -------
+        int
+            1.
+        """
+        return 1
+
+    def split(self, X, y=None, groups=None, strata=None):
+        """Yield the one (train, test) pair of row indices.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows (only their number is read).
+        y : array-like of shape (n_samples,), default=None
+            Global labels: when given, both sides must hold every class (see above); without
+            ``strata``, also the stratification.
+        groups : array-like of shape (n_samples,)
+            The run of each lumisection.
+        strata : DataFrame of shape (n_samples, n_subsystems) or array-like of shape \
+                (n_samples,), default=None
+            The fault mode of each lumisection in each subsystem (``""`` for none), each
+            lumisection then stratified by its rarest mode; or one stratum label per
+            lumisection. None: ``y``.
+
+        Yields
+        ------
+        train, test : ndarray of int
+            Row indices, ascending.
+        """
+        if groups is None:
+            raise ValueError(
+                "RunSplit holds out whole runs: pass groups= the run of each lumisection."
+            )
+        if not isinstance(self.test_size, numbers.Real) or not 0 < self.test_size < 1:
+            raise ValueError(f"test_size must be in (0, 1); got {self.test_size!r}.")
+        runs = np.asarray(groups)
+        check_consistent_length(X, runs, y, strata)
+        if isinstance(strata, pd.DataFrame):
+            labels = _rarest_mode(strata)
+        elif strata is not None:
+            labels = np.asarray(strata)
+        elif y is not None:
+            labels = np.asarray(y)
+        else:
+            labels = np.full(len(runs), "")
+        test = self._test_mask(runs, labels, None if y is None else np.asarray(y))
+        rows = np.arange(len(runs))
+        yield rows[~test], rows[test]
+
+    def _seed(self):
+        if isinstance(self.random_state, numbers.Integral):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(2**31))
+
+    def _test_mask(self, runs, labels, y):
+        seed, test_size = self._seed(), self.test_size
+        n_splits = max(2, round(1 / test_size))
+        test = None
+        if not self.stratify:
+            test = _deal_runs(runs, test_size, seed)
+        elif len(np.unique(runs)) >= n_splits:
+            cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+            with warnings.catch_warnings():
+                # A mode seen in fewer LS than folds is expected (short episodes).
+                warnings.filterwarnings("ignore", message="The least populated class")
+                _, test_index = next(cv.split(np.zeros(len(runs)), labels, runs))
+            test = np.zeros(len(runs), dtype=bool)
+            test[test_index] = True
+        if test is None:
+            reason = f"{len(np.unique(runs))} run(s) for {n_splits} folds"
+        elif y is not None and (len(np.unique(y[test])) < 2 or len(np.unique(y[~test])) < 2):
+            reason = "a split by whole runs leaves one side without one of y's classes"
+        else:
+            return test
+        warnings.warn(
+            f"RunSplit: {reason}; the lumisections are dealt at random one by one instead, so "
+            "runs sit on both sides.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return np.random.default_rng(seed).random(len(runs)) < test_size
+
+
+def _deal_runs(runs, test_size, seed):
+    """Whole runs in random order into the test set while it stays near ``test_size``."""
+    unique_runs = np.random.default_rng(seed).permutation(np.unique(runs))
+    sizes = pd.Series(runs).value_counts()
+    target = test_size * len(runs)
+    test_runs, n_test = [], 0
+    for run in unique_runs:
+        if n_test + sizes[run] <= target + 0.05 * len(runs):
+            test_runs.append(run)
+            n_test += sizes[run]
+    return np.isin(runs, test_runs)
+
+
+def random_channel_partition(sizes, n_features, random_state=None):
+    """Split ``n_features`` columns at random into groups of the given sizes.
+
+    The channels of the random-partition control: the same number of channels with the same
+    numbers of columns, but no relation to the physical grouping.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Columns per group; they must sum to at most ``n_features``.
+    n_features : int
+        Number of columns to draw from.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the permutation.
+
+    Returns
+    -------
+    list of ndarray of int
+        Sorted column indices of each group.
+
+    Raises
+    ------
+    ValueError
+        When the sizes need more columns than ``n_features``, or a size is negative.
+
+    Examples
+    --------
+    >>> [group.tolist() for group in random_channel_partition([2, 3], 5, random_state=0)]
+    [[0, 2], [1, 3, 4]]
+    """
+    sizes = [int(s) for s in sizes]
+    if any(s < 0 for s in sizes):
+        raise ValueError(f"Group sizes must be non-negative; got {sizes}.")
+    if sum(sizes) > n_features:
+        raise ValueError(f"Group sizes {sizes} need {sum(sizes)} columns; X has {n_features}.")
+    permutation = check_random_state(random_state).permutation(n_features)
+    bounds = np.cumsum([0, *sizes])
+    return [np.sort(permutation[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _final_step(estimator):
+    """The last step of a Pipeline (or the estimator itself) and its parameter prefix."""
+    steps = getattr(estimator, "steps", None)
+    if steps:
+        name, final = steps[-1]
+        return final, f"{name}__"
+    return estimator, ""
+
+
+def _evaluate(model, X, y, *, subsystem_labels, channel_truth, sample_weight, good_label):
+    """The control's metrics of one fitted model on the held-out rows."""
+    scores = get_channel_scores(model, X)
+    y_good = (np.asarray(y) == good_label).astype(int)
+    p_good = predict_good_proba(model, X, good_label)
+    result = Bunch(
+        global_auc=float(roc_auc_score(y_good, p_good, sample_weight=sample_weight)),
+        channel_auc=channel_subsystem_auc(
+            scores,
+            pd.DataFrame({"global": y_good}, index=scores.index),
+            sample_weight=sample_weight,
+        )["global"].rename("channel_auc"),
+    )
+    if subsystem_labels is not None:
+        labels = subsystem_labels
+        if isinstance(labels, pd.DataFrame):
+            labels = labels.set_axis(scores.index, axis=0)
+        result.channel_subsystem_auc = channel_subsystem_auc(
+            scores, labels, sample_weight=sample_weight
+        )
+    if channel_truth is not None:
+        truth = channel_truth
+        if isinstance(truth, pd.DataFrame):
+            truth = truth.set_axis(scores.index, axis=0)
+        result.decomposition_auc = decomposition_auc(scores, truth, sample_weight=sample_weight)
+        result.bad_only_decomposition_auc = bad_only_decomposition_auc(
+            scores, truth, y_good, sample_weight=sample_weight
+        )
+    return result
+
+
+def random_partition_control(
+    estimator,
+    X,
+    y,
+    *,
+    subsystem_labels=None,
+    channel_truth=None,
+    sample_weight=None,
+    n_repeats=1,
+    test_size=0.25,
+    groups=None,
+    good_label=1,
+    random_state=None,
+):
+    """Refit with the features split into random channels of the same sizes.
+
+    The control experiment of the paper's discussion: if a model whose channels are *random*
+    groups of columns reaches nearly the same channel x subsystem AUC matrix, that matrix
+    measures correlation with the global label, not decomposition. The estimator (a channel
+    model with a ``channels`` parameter, or a Pipeline ending in one) is cloned and fitted once
+    with its own channels (the reference) and ``n_repeats`` times with random channels, on the
+    same stratified training split; all are evaluated on the same held-out split.
+
+    The random channels keep the names and sizes of the reference's channels (channel ``c`` of
+    a random model has as many columns as ``c``, drawn at random by
+    :func:`channeldecomp.model_selection.random_channel_partition`), so the metrics line up
+    row by row.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Unfitted (or fitted: it is cloned) classifier with a ``channels`` parameter and
+        ``predict_channel_scores``, or a Pipeline ending in one.
+    X : DataFrame or array-like of shape (n_samples, n_features)
+        Features.
+    y : array-like of shape (n_samples,)
+        Global labels.
+    subsystem_labels : DataFrame or array-like of shape (n_samples, n_subsystems), default=None
+        Expert flags per subsystem (1 = good); adds ``channel_subsystem_auc``.
+    channel_truth : DataFrame of shape (n_samples, n_channels), default=None
+        Known per-channel truth (1 = nothing visible); adds ``decomposition_auc``.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Passed to ``fit`` (as ``sample_weight``, routed to the final step of a Pipeline) and
+        to the metrics.
+    n_repeats : int, default=1
+        Number of random partitions.
+    test_size : float in (0, 1), default=0.25
+        Fraction of lumisections held out for evaluation.
+    groups : array-like of shape (n_samples,), default=None
+        Group of each lumisection, e.g. its run: whole groups are held out
+        (``GroupShuffleSplit``), so lumisections of one fault episode never sit on both sides.
+        Default: a stratified split of the lumisections.
+    good_label : int or str, default=1
+        The label that means good.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the split and of the partitions (the estimator's own ``random_state`` is
+        left as given).
+
+    Returns
+    -------
+    result : sklearn.utils.Bunch
+        ``reference``: metrics of the estimator with its own channels; ``random``: list of
+        metrics, one per partition; ``partitions``: list of ``{channel: column indices}``.
+        Each metrics Bunch holds ``global_auc``, ``channel_auc`` (each channel's score against
+        the global label) and, when the inputs are given, ``channel_subsystem_auc``,
+        ``decomposition_auc`` and ``bad_only_decomposition_auc`` (the same over the globally
+        bad lumisections only, where a score must tell which channel is bad: a global detector
+        scores 0.5 there).
+
+    Examples
+    --------
+    >>> from channeldecomp import ChannelDecompositionClassifier
+    >>> from channeldecomp.datasets import make_channel_anomalies
+    >>> data = make_channel_anomalies(n_samples=400, n_features_per_channel=4, random_state=0)
+    >>> model = ChannelDecompositionClassifier(hidden_layer_sizes=(8,), max_epochs=2,
+    ...                                        random_state=0)
+    >>> control = random_partition_control(
+    ...     model, data.data, data.target, channel_truth=data.channel_truth, random_state=0
+    ... )
+    >>> {channel: len(columns) for channel, columns in control.partitions[0].items()}
+    {'muons': 4, 'photons': 4, 'pf': 4, 'calo_jets': 4}
+    >>> list(control.random[0].decomposition_auc.index) == data.channel_names
+    True
+    """
+    if not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
+        raise ValueError(f"n_repeats must be a positive integer; got {n_repeats!r}.")
+    final, prefix = _final_step(estimator)
+    if "channels" not in final.get_params(deep=False):
+        raise TypeError(
+            f"{type(final).__name__} has no 'channels' parameter: random_partition_control needs "
+            "a channel model (ChannelDecompositionClassifier, a model of channeldecomp.baselines) "
+            "or a Pipeline ending in one."
+        )
+    n_samples = len(y)
+    if len(X) != n_samples:
+        raise ValueError(f"X has {len(X)} rows but y has {n_samples}.")
+    for name, values in (("subsystem_labels", subsystem_labels), ("channel_truth", channel_truth)):
+        if values is not None and len(values) != n_samples:
+            raise ValueError(f"{name} has {len(values)} rows but y has {n_samples}.")
+    weight = None if sample_weight is None else check_sample_weight(sample_weight, n_samples)
+    rng = check_random_state(random_state)
+    y_array = np.asarray(y)
+    if groups is None:
+        train, test = train_test_split(
+            np.arange(n_samples), test_size=test_size, stratify=y_array, random_state=rng
+        )
+    else:
+        if len(groups) != n_samples:
+            raise ValueError(f"groups has {len(groups)} rows but y has {n_samples}.")
+        splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=rng)
+        train, test = next(splitter.split(np.zeros(n_samples), y_array, groups=np.asarray(groups)))
+
+    def fit_and_evaluate(model):
+        fit_params = {}
+        if weight is not None:
+            fit_params[f"{prefix}sample_weight"] = weight[train]
+        model.fit(take_rows(X, train), take_rows(y, train), **fit_params)
+        return _evaluate(
+            model,
+            take_rows(X, test),
+            y_array[test],
+            subsystem_labels=take_rows(subsystem_labels, test),
+            channel_truth=take_rows(channel_truth, test),
+            sample_weight=None if weight is None else weight[test],
+            good_label=good_label,
+        )
+
+    reference_model = clone(estimator)
+    reference = fit_and_evaluate(reference_model)
+    fitted_final = get_channel_model(reference_model)
+    channel_indices = fitted_final.channel_indices_
+    names = list(fitted_final.channel_names_)
+    sizes = [len(channel_indices[name]) for name in names]
+    n_features = fitted_final.n_features_in_
+
+    partitions, random_results = [], []
+    for _ in range(n_repeats):
+        groups = random_channel_partition(sizes, n_features, rng)
+        partition = {name: group.tolist() for name, group in zip(names, groups)}
+        model = clone(estimator).set_params(**{f"{prefix}channels": partition})
+        random_results.append(fit_and_evaluate(model))
+        partitions.append(partition)
+    return Bunch(reference=reference, random=random_results, partitions=partitions)
