@@ -72,9 +72,10 @@ def run_demo(*, quick=False, output=None, random_state=0, log=None):
         1,000 lumisections of 250 events and 30 epochs (about 30 s) instead of 6,000 of 500 and
         40 epochs (about 3 minutes on 2 cores).
     output : str or path-like, default=None
-        Directory for the figures (``score_distributions.png``, ``auc_heatmap.png``), the
-        per-channel golden JSON files (``golden/<channel>.json``, ``golden/global.json``) and
-        ``report.html``. Nothing is written when None.
+        Directory for the figures (``score_distributions.png``, ``auc_heatmap.png``),
+        ``report.html`` and the per-channel golden JSON files of the report's certification
+        (``golden/<channel>.json``: luminosity-weighted thresholds at a 1 % false-alarm rate;
+        ``golden/global.json``: P(good) >= 0.5). Nothing is written when None.
     random_state : int, default=0
         Seed of the simulation, the split and the models.
     log : callable or None, default=None
