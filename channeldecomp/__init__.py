@@ -4,10 +4,10 @@ Channel decomposition of a global data-quality flag, as scikit-learn estimators.
 """
 
 from ._classifier import PRESETS, ChannelDecompositionClassifier
-from ._report import write_report
 from ._version import __version__
 from .features import LumiSectionPercentiles, LumiSections
 from .io import load, save
+from .report import write_report
 
 __all__ = [
     "ChannelDecompositionClassifier",

@@ -2,8 +2,9 @@
 
 It uses the package's public pieces only: the simulated detector, LumiSectionPercentiles, the
 classifier, ``channeldecomp.metrics`` for every figure of merit, ``channeldecomp.model_selection``
-for the random-partition control, ``channeldecomp.certification`` for the per-channel golden JSON
-files and ``channeldecomp.plotting`` / ``write_report`` for the figures.
+for the random-partition control, ``channeldecomp.plotting`` for the figures,
+``channeldecomp.report`` for the HTML report and ``channeldecomp.certification`` for the
+per-channel golden JSON files of the report's certification.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import QuantileTransformer
 
-from . import certification, metrics
-from ._classifier import ChannelDecompositionClassifier
+from . import ChannelDecompositionClassifier, certification, metrics
 from .datasets import simulate_lumisections
 from .features import LumiSectionPercentiles
 from .model_selection import random_partition_control
@@ -72,9 +72,10 @@ def run_demo(*, quick=False, output=None, random_state=0, log=None):
         1,000 lumisections of 250 events and 30 epochs (about 30 s) instead of 6,000 of 500 and
         40 epochs (about 3 minutes on 2 cores).
     output : str or path-like, default=None
-        Directory for the figures (``score_distributions.png``, ``auc_heatmap.png``), the
-        per-channel golden JSON files (``golden/<channel>.json``, ``golden/global.json``) and
-        ``report.html``. Nothing is written when None.
+        Directory for the figures (``score_distributions.png``, ``auc_heatmap.png``),
+        ``report.html`` and the per-channel golden JSON files of the report's certification
+        (``golden/<channel>.json``: luminosity-weighted thresholds at a 1 % false-alarm rate;
+        ``golden/global.json``: P(good) >= 0.5). Nothing is written when None.
     random_state : int, default=0
         Seed of the simulation, the split and the models.
     log : callable or None, default=None
@@ -195,7 +196,7 @@ def _write_outputs(
     directory, model, X_test, y_test, scores, subsystem_auc, truth, subsystems, luminosity
 ):
     from . import plotting
-    from ._report import write_report
+    from .report import channel_report
 
     directory.mkdir(parents=True, exist_ok=True)
     files = []
@@ -206,20 +207,20 @@ def _write_outputs(
     for name, figure in figures.items():
         figure.savefig(directory / name, dpi=110, bbox_inches="tight")
         files.append(directory / name)
-    thresholds = certification.channel_thresholds(scores, y_test, false_alarm_rate=0.01)
-    certified = certification.certify_channels(scores, thresholds)
-    paths = certification.write_channel_golden_jsons(certified, directory / "golden")
-    files += list(paths.values())
-    report = directory / "report.html"
-    write_report(
+    report = channel_report(
         model,
         X_test,
         y_test,
-        report,
         subsystem_labels=subsystems,
         channel_truth=truth,
         sample_weight=luminosity.to_numpy(),
+        false_alarm_rate=0.01,
         title="channeldecomp demo: simulated detector",
     )
-    files.append(report)
+    # The golden JSON files are the report's certification (X_test is indexed by run, lumi).
+    paths = certification.write_channel_golden_jsons(report.certified, directory / "golden")
+    files += list(paths.values())
+    page = directory / "report.html"
+    page.write_text(report.to_html(), encoding="utf-8")
+    files.append(page)
     return files

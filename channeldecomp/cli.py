@@ -201,7 +201,7 @@ def _add_report(subparsers):
 
 def _run_report(args):
     from . import certification
-    from ._report import write_report
+    from .report import channel_report
 
     model = _load_model(args)
     table = _read_table(args.data, allow_pickle=args.trust_pickle)
@@ -247,12 +247,16 @@ def _run_report(args):
         if keys is None:
             raise ValueError("--abnormal needs the run and lumi columns of the data.")
         subsystem_labels = certification.subsystem_labels_from_lists(keys, dict(args.abnormal))
+    if args.golden_directory is not None and keys is None:
+        raise ValueError(
+            f"--golden-directory needs the run and lumi of each row: {args.data} has no columns "
+            f"{args.run_column!r} and {args.lumi_column!r} (see --run-column/--lumi-column)."
+        )
     X = table.drop(columns=used)
-    path = write_report(
+    report = channel_report(
         model,
         X,
         y,
-        args.output,
         keys=keys,
         subsystem_labels=subsystem_labels,
         channel_truth=channel_truth,
@@ -261,9 +265,15 @@ def _run_report(args):
         false_alarm_rate=args.false_alarm_rate,
         max_pollution=args.max_pollution,
         max_loss=args.max_loss,
-        golden_directory=args.golden_directory,
         title=args.title,
     )
+    if args.golden_directory is not None:
+        for name, golden in certification.write_channel_golden_jsons(
+            report.certified, args.golden_directory
+        ).items():
+            logger.info("wrote the golden JSON of %s: %s", name, golden)
+    path = Path(args.output)
+    path.write_text(report.to_html(), encoding="utf-8")
     logger.info("wrote %s", path)
     sys.stdout.write(f"{path}\n")
     return 0

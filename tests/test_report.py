@@ -1,4 +1,5 @@
 import base64
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from dqm_models import LogisticChannelClassifier
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -18,12 +20,14 @@ from channeldecomp.certification import (
     certify_channels,
     channel_thresholds,
     read_golden_json,
+    write_channel_golden_jsons,
     write_golden_json,
     write_lumi_list,
 )
 from channeldecomp.cli import COMMANDS, build_parser, main
 from channeldecomp.datasets import make_channel_anomalies
-from channeldecomp.metrics import decomposition_auc
+from channeldecomp.metrics import channel_subsystem_auc, decomposition_auc
+from channeldecomp.report import ChannelReport, channel_report, render_html
 
 pytest.importorskip("matplotlib", reason="the report draws figures: needs the 'plot' extra")
 
@@ -63,9 +67,10 @@ def test_report_is_self_contained_with_tables_and_figures(fitted, tmp_path):
         subsystem_labels=truth.add_prefix("sub_"),
         channel_truth=truth,
         sample_weight=data.luminosity[test],
-        golden_directory=tmp_path / "golden",
         title="Run 2010B <test>",
     )
+    # The HTML page only: no golden JSON (or anything else) next to it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
     document = path.read_text()
     assert "<title>Run 2010B &lt;test&gt;</title>" in document
     # Self-contained: no external resource of any kind.
@@ -93,17 +98,10 @@ def test_report_is_self_contained_with_tables_and_figures(fitted, tmp_path):
     expected = decomposition_auc(scores, truth, sample_weight=data.luminosity[test])
     for value in expected:
         assert f"<td>{value:.3f}</td>" in document
-    # One golden JSON per channel plus the global one, consistent with the certification.
-    golden = sorted(p.name for p in (tmp_path / "golden").iterdir())
-    assert golden == sorted(f"{c}.json" for c in [*scores.columns, "global"])
-    thresholds = channel_thresholds(scores, y, sample_weight=data.luminosity[test])
-    certified = certify_channels(scores, thresholds, keys=keys)
-    muons = read_golden_json(tmp_path / "golden" / "muons.json")
-    assert len(muons) == certified["muons"].sum()
 
 
 def test_report_without_optional_inputs(fitted, tmp_path):
-    model, data, test, _ = fitted
+    model, data, test, keys = fitted
     X = data.data.iloc[test].to_numpy()
     y = np.where(data.target.iloc[test] == 1, "good", "bad")
     # A plain array through the pipeline: the scaler has feature names, so use the frame.
@@ -119,10 +117,156 @@ def test_report_without_optional_inputs(fitted, tmp_path):
         write_report(classifier, X, np.full(len(X), "good"), tmp_path / "x.html", good_label="good")
     with pytest.raises(ValueError, match="rows"):
         write_report(model, X, y[:-1], tmp_path / "x.html")
-    with pytest.raises(ValueError, match="keys="):
+    with pytest.raises(ValueError, match="keys has 10 rows"):
+        write_report(classifier, X, y, tmp_path / "x.html", good_label="good", keys=keys[:10])
+    # Golden JSON files are the caller's to write, from channel_report's certified table.
+    with pytest.raises(TypeError, match="write_channel_golden_jsons"):
         write_report(
             classifier, X, y, tmp_path / "x.html", good_label="good", golden_directory=tmp_path
         )
+    assert not (tmp_path / "x.html").exists()
+    # Without keys the certified table is indexed by row: it cannot make golden JSON files.
+    report = channel_report(classifier, X, y, good_label="good")
+    assert report.certified.index.equals(pd.RangeIndex(len(X)))
+    with pytest.raises(TypeError, match="MultiIndex"):
+        write_channel_golden_jsons(report.certified, tmp_path / "golden")
+
+
+@pytest.fixture(scope="module")
+def computed(fitted, tmp_path_factory):
+    """channel_report with every optional input, run in an empty working directory."""
+    model, data, test, keys = fitted
+    truth = data.channel_truth.iloc[test]
+    folder = tmp_path_factory.mktemp("compute")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        report = channel_report(
+            model,
+            data.data.iloc[test],
+            data.target.iloc[test],
+            keys=keys,
+            subsystem_labels=truth.add_prefix("sub_"),
+            channel_truth=truth,
+            sample_weight=data.luminosity[test],
+            title="Run 2010B <test>",
+        )
+    return report, folder
+
+
+def test_channel_report_computes_tables_and_figures_and_writes_nothing(fitted, computed):
+    from matplotlib.figure import Figure
+
+    report, folder = computed
+    model, data, test, keys = fitted
+    assert isinstance(report, ChannelReport)
+    assert list(folder.iterdir()) == []  # no file I/O, not even in the working directory
+    channels = list(data.channel_names)
+    n = len(keys)
+    assert report.summary.columns.tolist() == ["value"]
+    assert report.summary["value"].to_dict() == {
+        "lumisections": n,
+        "good": int(data.target.iloc[test].sum()),
+        "bad": n - int(data.target.iloc[test].sum()),
+        "channels": len(channels),
+        "global ROC AUC": pytest.approx(
+            roc_auc_score(
+                data.target.iloc[test],
+                model.predict_proba(data.data.iloc[test])[:, 1],
+                sample_weight=data.luminosity[test],
+            )
+        ),
+        "runs": 2,
+    }
+    assert report.channels.shape == (len(channels), 2)
+    assert report.channels.columns.tolist() == ["features", "ROC AUC vs global label"]
+    assert report.channels["features"].tolist() == [
+        len(model[-1].channel_indices_[c]) for c in channels
+    ]
+    # The tables are the metrics' own numbers (same inputs, same weights).
+    X, y, weight = data.data.iloc[test], data.target.iloc[test], data.luminosity[test]
+    scores = model[-1].predict_channel_scores(model[0].transform(X)).reset_index(drop=True)
+    truth = data.channel_truth.iloc[test].reset_index(drop=True)
+    pd.testing.assert_series_equal(
+        report.decomposition["ROC AUC vs channel truth"],
+        decomposition_auc(scores, truth, sample_weight=weight),
+        check_names=False,
+    )
+    pd.testing.assert_frame_equal(
+        report.channel_subsystem_auc,
+        channel_subsystem_auc(scores, truth.add_prefix("sub_"), sample_weight=weight),
+    )
+    assert report.channel_subsystem_auc.shape == (len(channels), len(channels))
+    assert report.exclusive_anomalies.index.tolist() == channels
+    assert set(report.exclusive_anomalies.attrs["n_exclusive"]) <= {f"sub_{c}" for c in channels}
+    assert report.certification.index.tolist() == [*channels, "global"]
+    assert report.certification.columns.tolist() == [
+        "threshold",
+        "certified LS",
+        "flagged LS",
+        "flagged among good",
+        "flagged among bad",
+    ]
+    assert (report.certification["certified LS"] + report.certification["flagged LS"] == n).all()
+    # certified is certify_channels' table, indexed by (run, lumi).
+    thresholds = channel_thresholds(scores, y.to_numpy(), sample_weight=weight)
+    p_good = model.predict_proba(X)[:, 1]
+    expected = certify_channels(scores, thresholds, keys=keys, global_scores=p_good)
+    pd.testing.assert_frame_equal(report.certified, expected)
+    assert report.triage.columns.tolist() == ["calibration half", "evaluation half"]
+    assert report.triage_skipped is None
+    reject_at, accept_at = report.triage_thresholds
+    assert reject_at < accept_at
+    bad_per_run = (1 - y.to_numpy()).reshape(2, -1).sum(axis=1)
+    assert report.timeline_run == [147114, 147115][int(np.argmax(bad_per_run))]
+    assert list(report.figures) == [
+        "auc_heatmap",
+        "exclusive_anomalies",
+        "score_distributions",
+        "timeline",
+        "training_curves",
+    ]
+    assert all(isinstance(figure, Figure) for figure in report.figures.values())
+    assert report.settings["false_alarm_rate"] == 0.01
+    assert report.model_name == "Pipeline"
+
+
+def test_golden_jsons_from_the_report_certification(computed, tmp_path):
+    report, _ = computed
+    paths = write_channel_golden_jsons(report.certified, tmp_path / "golden")
+    assert sorted(paths) == sorted(report.certification.index)
+    for name, path in paths.items():
+        assert len(read_golden_json(path)) == report.certification.loc[name, "certified LS"]
+
+
+def test_render_html_shows_the_tables_and_figures(computed):
+    report, _ = computed
+    document = render_html(report)
+    assert "<title>Run 2010B &lt;test&gt;</title>" in document
+    assert len(_images(document)) == len(report.figures)
+    for table in (
+        report.channels,
+        report.decomposition,
+        report.channel_subsystem_auc,
+        report.certification,
+    ):
+        for column in table.columns:
+            assert f"<th>{column}</th>" in document
+    for value in report.certification["threshold"]:
+        assert f"<td>{value:.3f}</td>" in document
+    for value in report.channel_subsystem_auc.to_numpy().ravel():
+        assert ("<td>n/a</td>" if np.isnan(value) else f"<td>{value:.3f}</td>") in document
+    assert f"<td>{report.summary.loc['global ROC AUC', 'value']:.3f}</td>" in document
+    assert f"along run {report.timeline_run}" in document
+    # The page is rendered from the report object: what it holds is what the page shows.
+    changed = dataclasses.replace(
+        report, triage=None, triage_skipped="too few bad lumisections", figures={
+            name: figure for name, figure in report.figures.items() if name != "timeline"
+        }
+    )  # fmt: skip
+    document = changed.to_html()
+    assert "Triage skipped: too few bad lumisections" in document
+    assert "<h2>Timeline</h2>" not in document
+    assert len(_images(document)) == len(report.figures) - 1
 
 
 def _find_browser():
@@ -298,6 +442,29 @@ def test_cli_report(fitted, tmp_path, capsys):
     )
     assert status == 0
     assert "<h2>Triage</h2>" in (tmp_path / "golden_labels.html").read_text()
+    # Golden JSON files need the run and lumi of each row; nothing is written without them.
+    status = main(
+        [
+            "report",
+            "--model",
+            str(model_path),
+            "--trust",
+            STAND_IN,
+            "--data",
+            str(csv),
+            "--label-column",
+            "good",
+            "--run-column",
+            "nope",
+            "--golden-directory",
+            str(tmp_path / "no_keys"),
+            "-o",
+            str(tmp_path / "no_keys.html"),
+        ]
+    )
+    assert status == 2
+    assert "--golden-directory needs the run and lumi" in capsys.readouterr().err
+    assert not (tmp_path / "no_keys").exists() and not (tmp_path / "no_keys.html").exists()
 
 
 def test_cli_errors_and_structure(fitted, tmp_path, capsys):
