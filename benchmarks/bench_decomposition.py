@@ -61,9 +61,6 @@ from channeldecomp.model_selection import RunSplit, random_channel_partition
 logger = logging.getLogger("bench_decomposition")
 METHODS = ("cdc", "cdc-paper", "cdc-random", "per-channel", "per-channel-hgb", "iforest")
 METHODS += ("mlp-attr", "hgb-additive", "hgb", "oracle")
-# Quick and full runs: seeds, difficulties, LS, events per LS, epochs, epochs of cdc-paper.
-SIZES = {True: ([0], ["default"], 300, 100, 5, 5)}
-SIZES[False] = ([0, 1, 2], ["default", "hard"], 6000, 500, 40, 200)
 
 
 def make_split(
@@ -382,12 +379,14 @@ def main(argv=None):
     )
     add("--quiet", action="store_true", help="print only the table(s)")
     args = parser.parse_args(argv)
-    options = (args.seeds, args.difficulties, args.n_lumisections, args.events_per_lumisection)
-    options += (args.max_epochs, args.paper_epochs)
-    seeds, difficulties, n_ls, events, max_epochs, paper_epochs = (
-        option or default for option, default in zip(options, SIZES[args.quick])
-    )
+    quick = args.quick
+    seeds = args.seeds or ([0] if quick else [0, 1, 2])
+    difficulties = args.difficulties or (["default"] if quick else ["default", "hard"])
     difficulties = [float(d) if d.replace(".", "", 1).isdigit() else d for d in difficulties]
+    n_ls = args.n_lumisections or (300 if quick else 6000)
+    events = args.events_per_lumisection or (100 if quick else 500)
+    max_epochs = args.max_epochs or (5 if quick else 40)
+    paper_epochs = args.paper_epochs or (5 if quick else 200)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     start, settings = time.perf_counter(), (args.scaler, args.sample_weight, args.split)
     sizes = (seeds, difficulties, n_ls, events, max_epochs, paper_epochs, args.methods)
