@@ -30,52 +30,10 @@ from .metrics import (
     bad_only_decomposition_auc,
     channel_subsystem_auc,
     decomposition_auc,
+    fault_mode_indicators,
 )
 
-__all__ = [
-    "RunSplit",
-    "fault_mode_indicators",
-    "random_channel_partition",
-    "random_partition_control",
-]
-
-
-def fault_mode_indicators(fault_mode):
-    """One boolean column per fault mode present, named ``"subsystem:mode"``: the LS it hits.
-
-    Parameters
-    ----------
-    fault_mode : DataFrame of shape (n_samples, n_subsystems)
-        The fault mode active in each subsystem, ``""`` for none (as in
-        ``simulate_lumisections(...).fault_mode``).
-
-    Returns
-    -------
-    DataFrame of shape (n_samples, n_modes)
-        Columns by subsystem, then by mode name; the index ``0 .. n_samples - 1``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> modes = pd.DataFrame({"DT": ["", "dead_region"], "ECAL": ["noisy_cells", ""]})
-    >>> fault_mode_indicators(modes)
-       DT:dead_region  ECAL:noisy_cells
-    0           False              True
-    1            True             False
-    """
-    if not isinstance(fault_mode, pd.DataFrame):
-        raise TypeError(
-            "fault_mode must be a DataFrame with one column per subsystem naming its fault mode "
-            f"('' for none); got {type(fault_mode).__name__}."
-        )
-    return pd.DataFrame(
-        {
-            f"{subsystem}:{mode}": (fault_mode[subsystem] == mode).to_numpy()
-            for subsystem in fault_mode.columns
-            for mode in sorted(set(fault_mode[subsystem]) - {""})
-        },
-        index=range(len(fault_mode)),
-    )
+__all__ = ["RunSplit", "random_channel_partition", "random_partition_control"]
 
 
 def _rarest_mode(fault_mode):

@@ -1,4 +1,5 @@
-"""The decomposition benchmark's scoring and a smoke run of its fast methods."""
+"""The decomposition benchmark's scoring, summaries and options, and a smoke run of its fast
+methods (its splitter, baselines and metrics are tested with the package)."""
 
 import importlib.util
 from pathlib import Path
@@ -73,47 +74,6 @@ def test_summary_compares_with_hgb_only_when_it_ran(bench):
     assert list(alone.columns) == list(table.columns)[:4]
 
 
-def test_fault_labels_partition_the_bad_lumisections(bench):
-    fault_mode = pd.DataFrame(
-        {
-            "DT": ["", "dead_region", "dead_region", "", "", ""],
-            "ECAL": ["", "", "noisy_cells", "noisy_cells", "", "noisy_cells"],
-        }
-    )
-    y = np.array([1, 0, 0, 0, 0, 1])  # the last: a fault whose LS was labelled good
-    labels = bench.fault_labels(fault_mode, y)
-    assert list(labels) == [
-        "",
-        "DT:dead_region",
-        "several faults",
-        "ECAL:noisy_cells",
-        "no fault (label noise)",
-        "",
-    ]
-    assert list(bench.fault_labels(fault_mode.iloc[:2, :0], [1, 0])) == [
-        "",
-        "no fault (label noise)",
-    ]
-
-
-def test_global_auc_is_the_sum_of_its_terms_by_fault(bench):
-    from sklearn.metrics import roc_auc_score
-
-    rng = np.random.default_rng(0)
-    y = (rng.random(300) > 0.3).astype(int)
-    labels = np.where(y == 1, "", rng.choice(["A:x", "B:y", "several faults"], 300))
-    # Coarse scores, so that ties between good and bad LS count too.
-    p_good = np.round(rng.random(300) * 0.5 + 0.4 * y, 1)
-    # The bad LS of fault A are the easiest: their AUC is the highest.
-    p_good[labels == "A:x"] -= 0.3
-    faults = bench.global_auc_by_fault(y, p_good, labels)
-    assert sorted(faults) == ["A:x", "B:y", "several faults"]
-    assert sum(n for _, n in faults.values()) == (y == 0).sum()
-    weighted = sum(auc * n for auc, n in faults.values()) / (y == 0).sum()
-    assert weighted == pytest.approx(roc_auc_score(y, p_good), abs=1e-12)
-    assert faults["A:x"][0] > max(faults["B:y"][0], faults["several faults"][0])
-
-
 def test_fault_summary_splits_each_gap_to_hgb_by_fault(bench):
     # Two seeds; fault B is in the test of seed 0 only.
     rows = [
@@ -176,53 +136,6 @@ def test_fault_summary_rows_are_the_faults_of_each_difficulty(bench):
     assert terms.loc[("hard", "total"), "cdc"] == pytest.approx((3 * -0.1 + 2 * -0.3) / 5)
 
 
-def _runs_with_rare_modes():
-    # 30 runs of 20 LS; mode A in three runs, mode B in six, a CASTOR mode in one.
-    runs = np.repeat(np.arange(30), 20)
-    dt = np.where(np.isin(runs, [0, 1, 2]), "dead_region", "")
-    ecal = np.where(
-        np.isin(runs, [3, 4, 5, 6, 7, 8]) & (np.arange(600) % 20 < 8), "noisy_cells", ""
-    )
-    castor = np.where(runs == 9, "dead_region", "")
-    return runs, pd.DataFrame({"DT": dt, "ECAL": ecal, "CASTOR": castor})
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_stratified_split_sees_each_mode_in_training_and_test(bench, seed):
-    runs, fault_mode = _runs_with_rare_modes()
-    test = bench.split_runs(runs, fault_mode, 0.35, seed)
-    assert 0.25 < test.mean() < 0.45
-    # Whole runs: no run on both sides.
-    assert not set(runs[test]) & set(runs[~test])
-    coverage = bench.mode_coverage(fault_mode, test)
-    assert coverage.loc["DT:dead_region"].tolist() == [40, 20]
-    assert coverage.loc["ECAL:noisy_cells"].tolist() == [32, 16]
-    # A mode in a single run can only be on one side.
-    assert sorted(coverage.loc["CASTOR:dead_region"]) == [0, 20]
-    np.testing.assert_array_equal(test, bench.split_runs(runs, fault_mode, 0.35, seed))
-
-
-@pytest.mark.parametrize("stratify", [True, False])
-def test_split_falls_back_to_single_ls_when_a_half_lacks_a_class(bench, stratify):
-    runs, fault_mode = _runs_with_rare_modes()
-    y = (runs != 0).astype(int)  # only run 0 is bad: whole runs leave one half without it
-    test = bench.split_runs(runs, fault_mode, 0.35, 0, stratify=stratify, y=y)
-    assert set(y[test]) == set(y[~test]) == {0, 1}
-    assert test[runs == 0].any() and not test[runs == 0].all()
-
-
-def test_plain_run_split_can_leave_a_mode_out_of_training(bench):
-    runs, fault_mode = _runs_with_rare_modes()
-    tests = [bench.split_runs(runs, fault_mode, 0.35, s, stratify=False) for s in range(20)]
-    for test in tests:
-        assert not set(runs[test]) & set(runs[~test])
-        assert abs(test.mean() - 0.35) <= 0.05 + 1e-9
-    train_counts = [
-        bench.mode_coverage(fault_mode, t).loc["DT:dead_region", "train"] for t in tests
-    ]
-    assert min(train_counts) == 0
-
-
 @pytest.mark.slow
 def test_quick_run_of_the_fast_methods(bench):
     records = bench.main(
@@ -278,42 +191,6 @@ def _feature_split(n_train=300, n_test=200, seed=0):
     }
 
 
-def test_per_channel_boosting_and_the_oracle(bench):
-    split = _feature_split()
-    for target in ("global", "truth"):
-        p_good, scores = bench.fit_per_channel_hgb(split, 0, target=target)
-        assert scores.shape == (200, 4)
-        np.testing.assert_allclose(p_good, scores.prod(axis=1))
-        result = bench.score_method(split, p_good, scores)
-        assert result["mean_channel_auc"] > 0.9, (target, result)
-    # Sample weights reach the models: all weight on a few rows changes the fit.
-    split["weight_train"] = np.where(np.arange(300) < 30, 1.0, 1e-6)
-    _, weighted = bench.fit_per_channel_hgb(split, 0, target="truth")
-    assert not np.allclose(weighted, scores)
-
-
-def test_additive_boosting_scores_are_the_channel_terms_of_its_logit(bench):
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    split = _feature_split()
-    p_good, scores = bench.fit_hgb_additive(split, 0)
-    assert scores.shape == (200, 4)
-    assert ((p_good > 0) & (p_good < 1)).all()
-    assert bench.score_method(split, p_good, scores)["mean_channel_auc"] > 0.9
-    # The terms add up to the logit: exact with one constraint per channel, not without.
-    X_train, X_test = split["X_train"].to_numpy(), split["X_test"].to_numpy()
-    groups = [[0, 1], [2, 3], [4, 5], [6, 7]]
-    reference = np.median(X_train, axis=0)
-    # An interaction across channels decides the label, so an unconstrained model uses it.
-    y = (X_train[:, 0] * X_train[:, 2] > 0).astype(int)
-    for constraints, additive in ((groups, True), (None, False)):
-        model = HistGradientBoostingClassifier(random_state=0, interaction_cst=constraints)
-        model.fit(X_train, y)
-        terms = bench.channel_contributions(model, X_test, groups, reference)
-        logit = model.decision_function(X_test) - model.decision_function(reference[None])[0]
-        assert np.allclose(terms.sum(axis=1), logit) == additive
-
-
 def test_constant_channel_scores_are_named(bench):
     # Channels a method never used show up in the log: a constant score carries no information.
     split = _feature_split()
@@ -322,18 +199,6 @@ def test_constant_channel_scores_are_named(bench):
     scores[:, 1] = 0.25
     assert bench.constant_channels(scores, split["truth_test"].columns) == ["photons"]
     assert bench.constant_channels(None, split["truth_test"].columns) == []
-
-
-def test_mlp_attribution_does_not_depend_on_what_ran_before(bench):
-    import torch
-
-    split = _feature_split()
-    runs = []
-    for state in (1, 2):
-        torch.manual_seed(state)  # as another method would leave torch's global generator
-        runs.append(bench.fit_mlp_attribution(split, 0, max_epochs=2))
-    np.testing.assert_array_equal(runs[0][0], runs[1][0])
-    np.testing.assert_array_equal(runs[0][1], runs[1][1])
 
 
 def test_cdc_params_reach_cdc_and_its_random_control(bench, monkeypatch):

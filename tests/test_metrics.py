@@ -16,6 +16,10 @@ from channeldecomp.metrics import (
     decomposition_auc,
     evaluate_triage,
     exclusive_anomaly_fraction,
+    fault_labels,
+    fault_mode_indicators,
+    global_auc_by_fault,
+    match_channels,
     precision_at_recall,
     triage,
     triage_thresholds,
@@ -284,3 +288,65 @@ def test_bad_only_decomposition_auc_is_decomposition_auc_over_the_bad_rows():
     np.testing.assert_allclose(bad_only_decomposition_auc(blind, truth, y, good_label="ok"), 0.5)
     with pytest.raises(ValueError, match="y_true has 299 rows but channel_scores has 300"):
         bad_only_decomposition_auc(scores, truth, y[:-1], good_label="ok")
+
+
+def test_fault_labels_partition_the_bad_lumisections():
+    fault_mode = pd.DataFrame(
+        {
+            "DT": ["", "dead_region", "dead_region", "", "", ""],
+            "ECAL": ["", "", "noisy_cells", "noisy_cells", "", "noisy_cells"],
+        }
+    )
+    y = np.array([1, 0, 0, 0, 0, 1])  # the last: a fault whose LS was labelled good
+    labels = fault_labels(fault_mode, y)
+    assert list(labels) == [
+        "",
+        "DT:dead_region",
+        "several faults",
+        "ECAL:noisy_cells",
+        "no fault (label noise)",
+        "",
+    ]
+    assert list(fault_labels(fault_mode.iloc[:2, :0], [1, 0])) == ["", "no fault (label noise)"]
+    assert list(fault_mode_indicators(fault_mode).columns) == ["DT:dead_region", "ECAL:noisy_cells"]
+    with pytest.raises(TypeError, match="fault_mode must be a DataFrame"):
+        fault_mode_indicators(fault_mode.to_numpy())
+
+
+def test_global_auc_is_the_sum_of_its_terms_by_fault():
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) > 0.3).astype(int)
+    labels = np.where(y == 1, "", rng.choice(["A:x", "B:y", "several faults"], 300))
+    # Coarse scores, so that ties between good and bad LS count too.
+    p_good = np.round(rng.random(300) * 0.5 + 0.4 * y, 1)
+    # The bad LS of fault A are the easiest: their AUC is the highest.
+    p_good[labels == "A:x"] -= 0.3
+    faults = global_auc_by_fault(y, p_good, labels)
+    assert list(faults.index) == ["A:x", "B:y", "several faults"]
+    assert faults["n_bad"].sum() == (y == 0).sum()
+    weighted = (faults["auc"] * faults["n_bad"]).sum() / (y == 0).sum()
+    assert weighted == pytest.approx(roc_auc_score(y, p_good), abs=1e-12)
+    assert faults.loc["A:x", "auc"] > faults.loc[["B:y", "several faults"], "auc"].max()
+    # Each fault's AUC is that of its bad LS against all good ones; weights enter as in sklearn.
+    weight = rng.uniform(0.5, 2, 300)
+    rows = (y == 1) | (labels == "B:y")
+    weighted_faults = global_auc_by_fault(y, p_good, labels, sample_weight=weight)
+    expected = roc_auc_score(y[rows], p_good[rows], sample_weight=weight[rows])
+    assert weighted_faults.loc["B:y", "auc"] == pytest.approx(expected, abs=1e-12)
+    with pytest.raises(ValueError, match="y_true has 300 rows but faults has 299"):
+        global_auc_by_fault(y, p_good, labels[:-1])
+
+
+def test_match_channels_gives_each_channel_its_best_column():
+    scores, truth, _ = _random_inputs(4, n_channels=3, n_subsystems=3, weighted=False)
+    truth.columns = ["a", "b", "c"]
+    # Columns that follow the truth, shuffled and renamed; one of them is noise.
+    groups = pd.DataFrame(
+        {"g0": truth["c"] + 0.1 * scores["c0"], "g1": scores["c1"], "g2": truth["a"] * 0.5}
+    )
+    matched = match_channels(groups, truth)
+    assert matched.attrs["matched"] == {"a": "g2", "b": "g1", "c": "g0"}
+    assert list(matched.columns) == ["a", "b", "c"]
+    np.testing.assert_array_equal(matched["c"], groups["g0"])
+    with pytest.raises(ValueError, match="2 columns for 3 channels"):
+        match_channels(groups.iloc[:, :2], truth)

@@ -9,9 +9,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from channeldecomp.datasets import make_channel_anomalies
+from channeldecomp.metrics import fault_mode_indicators
 from channeldecomp.model_selection import (
     RunSplit,
-    fault_mode_indicators,
     random_channel_partition,
     random_partition_control,
 )
@@ -125,15 +125,13 @@ def test_run_split_is_a_scikit_learn_splitter():
 
 
 def test_run_split_errors():
-    runs, fault_mode = _runs_with_rare_modes()
+    runs, _ = _runs_with_rare_modes()
     with pytest.raises(ValueError, match="pass groups= the run of each lumisection"):
         next(RunSplit().split(np.zeros((600, 1))))
     with pytest.raises(ValueError, match="test_size must be in"):
         next(RunSplit(test_size=1.5).split(np.zeros((600, 1)), groups=runs))
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         next(RunSplit().split(np.zeros((600, 1)), groups=runs[:-1]))
-    with pytest.raises(TypeError, match="fault_mode must be a DataFrame"):
-        fault_mode_indicators(fault_mode.to_numpy())
 
 
 def test_random_partition_has_the_sizes_and_no_overlap():

@@ -1,11 +1,13 @@
 """Decomposition and data-quality metrics for channel scores.
 
 Pure functions of labels and scores, like :mod:`sklearn.metrics`: channel scores against known
-per-channel truth (:func:`decomposition_auc`, :func:`bad_only_decomposition_auc`), against
-subsystem flags (:func:`channel_subsystem_auc`, :func:`exclusive_anomaly_fraction`), and the
-global score's triage (:func:`triage_thresholds`, :func:`evaluate_triage`, :func:`triage`,
-:func:`precision_at_recall`). What fits models (the random-partition control) is in
-:mod:`channeldecomp.model_selection`.
+per-channel truth (:func:`decomposition_auc`, :func:`bad_only_decomposition_auc`, and
+:func:`match_channels` for score columns that are no channel), against subsystem flags
+(:func:`channel_subsystem_auc`, :func:`exclusive_anomaly_fraction`); the global score's AUC by
+fault (:func:`global_auc_by_fault`, with :func:`fault_labels` and :func:`fault_mode_indicators`
+for fault-mode tables) and its triage (:func:`triage_thresholds`, :func:`evaluate_triage`,
+:func:`triage`, :func:`precision_at_recall`). What fits models (the random-partition control)
+is in :mod:`channeldecomp.model_selection`.
 
 Conventions used throughout: labels are ``1 = good`` (certified) and ``0 = bad``; channel scores
 are in ``(0, 1]`` with ``1 = the channel looks good``. A ROC AUC here is therefore the
@@ -20,7 +22,8 @@ References
    J. Phys.: Conf. Ser. 898 (2017) 092041, arXiv:1709.08607.
 """
 
-from ._decomposition import bad_only_decomposition_auc, decomposition_auc
+from ._decomposition import bad_only_decomposition_auc, decomposition_auc, match_channels
+from ._faults import fault_labels, fault_mode_indicators, global_auc_by_fault
 from ._subsystem import channel_subsystem_auc, exclusive_anomaly_fraction
 from ._triage import evaluate_triage, precision_at_recall, triage, triage_thresholds
 
@@ -30,6 +33,10 @@ __all__ = [
     "decomposition_auc",
     "evaluate_triage",
     "exclusive_anomaly_fraction",
+    "fault_labels",
+    "fault_mode_indicators",
+    "global_auc_by_fault",
+    "match_channels",
     "precision_at_recall",
     "triage",
     "triage_thresholds",

@@ -1,6 +1,8 @@
-"""Channel scores against the known per-channel truth (simulation)."""
+"""Channel scores against the known per-channel truth (simulation, or a tabular benchmark)."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,7 @@ from .._validation import (
 )
 from ._auc import _auc_matrix, _warn_undefined
 
-__all__ = ["bad_only_decomposition_auc", "decomposition_auc"]
+__all__ = ["bad_only_decomposition_auc", "decomposition_auc", "match_channels"]
 
 
 def decomposition_auc(channel_scores, channel_truth, *, sample_weight=None):
@@ -126,3 +128,56 @@ def bad_only_decomposition_auc(
         take_rows(channel_truth, bad),
         sample_weight=take_rows(sample_weight, bad),
     ).rename("bad_only_decomposition_auc")
+
+
+def match_channels(channel_scores, channel_truth):
+    """Give each channel of the truth the score column that finds it best (one each).
+
+    Score columns that belong to no channel, such as the random groups of the random-partition
+    control, cannot be compared with a channel's truth by name. This pairs score columns and
+    channels one to one so that the sum of their :func:`decomposition_auc` is largest (the
+    Hungarian algorithm; an undefined AUC counts 0.5), which favours the score columns.
+
+    Parameters
+    ----------
+    channel_scores : DataFrame of shape (n_samples, n_columns)
+        Scores, 1 = looks good; at least as many columns as ``channel_truth``.
+    channel_truth : DataFrame of shape (n_samples, n_channels)
+        Per-channel truth, 1 = nothing visible in that channel.
+
+    Returns
+    -------
+    DataFrame of shape (n_samples, n_channels)
+        The matched score columns, renamed after the channels; ``attrs["matched"]`` maps each
+        channel to the score column it got.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> truth = pd.DataFrame({"muons": [1, 0, 1, 1], "jets": [1, 1, 0, 1]})
+    >>> groups = pd.DataFrame({"g0": [0.9, 0.8, 0.1, 0.7], "g1": [0.8, 0.2, 0.9, 0.7]})
+    >>> match_channels(groups, truth).attrs["matched"]
+    {'muons': 'g1', 'jets': 'g0'}
+    """
+    from scipy.optimize import linear_sum_assignment
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    scores = as_frame(channel_scores, "channel_scores", "column")
+    truth = as_frame(channel_truth, "channel_truth", "channel")
+    check_same_rows(scores, "channel_scores", truth, "channel_truth")
+    if scores.shape[1] < truth.shape[1]:
+        raise ValueError(
+            f"channel_scores has {scores.shape[1]} columns for {truth.shape[1]} channels; each "
+            "channel needs a column of its own."
+        )
+    flags = np.column_stack(
+        [binary_labels(truth[c].to_numpy(), f"channel_truth[{c!r}]") for c in truth.columns]
+    )
+    weight = check_sample_weight(None, len(scores))
+    with warnings.catch_warnings():  # an undefined AUC counts 0.5 below
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        auc, _, _ = _auc_matrix(scores.to_numpy(dtype=float), flags, weight)
+    _, columns = linear_sum_assignment(-np.nan_to_num(auc.T, nan=0.5))
+    matched = scores.iloc[:, columns].set_axis(truth.columns, axis=1)
+    matched.attrs["matched"] = dict(zip(truth.columns, scores.columns[columns]))
+    return matched
