@@ -3,9 +3,9 @@
 Channel decomposition of a global data-quality flag, as scikit-learn estimators.
 """
 
-from ._classifier import PRESETS, ChannelDecompositionClassifier
 from ._report import write_report
 from ._version import __version__
+from .decomposition import PRESETS, ChannelDecompositionClassifier
 from .features import LumiSectionPercentiles, LumiSections
 from .io import load, save
 

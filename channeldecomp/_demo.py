@@ -21,8 +21,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import QuantileTransformer
 
 from . import certification, metrics
-from ._classifier import ChannelDecompositionClassifier
 from .datasets import simulate_lumisections
+from .decomposition import ChannelDecompositionClassifier
 from .features import LumiSectionPercentiles
 from .model_selection import random_partition_control
 

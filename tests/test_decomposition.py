@@ -13,9 +13,9 @@ from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
 from channeldecomp import PRESETS, ChannelDecompositionClassifier
-from channeldecomp._network import ChannelDecompositionModule
-from channeldecomp._training import SoftPretrainingSchedule
 from channeldecomp.datasets import make_channel_anomalies
+from channeldecomp.decomposition import ChannelDecompositionModule
+from channeldecomp.decomposition._training import SoftPretrainingSchedule
 
 FAST = {"max_epochs": 4, "hidden_layer_sizes": (8,), "random_state": 0}
 
