@@ -24,9 +24,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from channeldecomp import ChannelDecompositionClassifier
-from channeldecomp._network import ChannelDecompositionLoss, ChannelDecompositionModule
-from channeldecomp._training import SoftPretrainingSchedule
 from channeldecomp.datasets import make_channel_anomalies
+from channeldecomp.decomposition._network import (
+    ChannelDecompositionLoss,
+    ChannelDecompositionModule,
+)
+from channeldecomp.decomposition._training import SoftPretrainingSchedule
 
 PAPER_CHANNELS = {"muons": 267, "photons": 232, "pf": 126, "calo_jets": 266}
 

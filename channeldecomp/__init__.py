@@ -3,8 +3,8 @@
 Channel decomposition of a global data-quality flag, as scikit-learn estimators.
 """
 
-from ._classifier import PRESETS, ChannelDecompositionClassifier
 from ._version import __version__
+from .decomposition import PRESETS, ChannelDecompositionClassifier
 from .features import LumiSectionPercentiles, LumiSections
 from .io import load, save
 from .report import write_report

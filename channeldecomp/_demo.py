@@ -21,8 +21,9 @@ from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import QuantileTransformer
 
-from . import ChannelDecompositionClassifier, certification, metrics
+from . import certification, metrics
 from .datasets import simulate_lumisections
+from .decomposition import ChannelDecompositionClassifier
 from .features import LumiSectionPercentiles
 from .model_selection import random_partition_control
 

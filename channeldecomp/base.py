@@ -96,10 +96,13 @@ def resolve_channels(channels, n_features, feature_names=None, *, remainder="err
 
     Parameters
     ----------
-    channels : dict or "prefix"
+    channels : dict or {"auto", "prefix", "columns"}
         ``{name: [column names]}``, ``{name: [integer indices]}``, ``{name: regex}`` (matched
-        with :func:`re.search` against feature names), or the string ``"prefix"``: feature names
-        grouped by the part before the first ``"__"``.
+        with :func:`re.search` against feature names), the string ``"prefix"``: feature names
+        grouped by the part before the first ``"__"``, ``"columns"``: every column its own
+        channel, named after it (after its index when there are no feature names), or
+        ``"auto"``: ``"prefix"`` when some feature name contains ``"__"``, else ``"columns"``
+        (so it works on plain arrays too).
     n_features : int
         Number of columns of X.
     feature_names : array-like of str, default=None
@@ -125,17 +128,28 @@ def resolve_channels(channels, n_features, feature_names=None, *, remainder="err
     --------
     >>> resolve_channels("prefix", 3, ["muons__pt", "muons__eta", "jets__pt"])
     {'muons': array([0, 1]), 'jets': array([2])}
+    >>> resolve_channels("auto", 2)
+    {'0': array([0]), '1': array([1])}
     """
     if remainder not in ("error", "drop"):
         raise ValueError(f"remainder must be 'error' or 'drop'; got {remainder!r}.")
     if feature_names is not None:
         feature_names = [str(name) for name in feature_names]
 
+    if isinstance(channels, str) and channels == "auto":
+        prefixed = feature_names is not None and any(
+            _PREFIX_SEPARATOR in name for name in feature_names
+        )
+        channels = "prefix" if prefixed else "columns"
+    if isinstance(channels, str) and channels == "columns":
+        labels = feature_names if feature_names is not None else range(n_features)
+        channels = {str(label): [i] for i, label in enumerate(labels)}
     if isinstance(channels, str):
         if channels != "prefix":
             raise ValueError(
-                f"channels={channels!r} is not understood: the only string form is 'prefix'. "
-                "Otherwise pass a dict {channel name: list of columns or a regex}."
+                f"channels={channels!r} is not understood: the string forms are 'auto', "
+                "'prefix' and 'columns'. Otherwise pass a dict {channel name: list of columns "
+                "or a regex}."
             )
         if feature_names is None:
             raise ValueError(
@@ -165,7 +179,8 @@ def resolve_channels(channels, n_features, feature_names=None, *, remainder="err
 
     if not isinstance(channels, Mapping):
         raise TypeError(
-            "channels must be a dict {channel name: columns or regex} or the string 'prefix'; "
+            "channels must be a dict {channel name: columns or regex} or one of the strings "
+            "'auto', 'prefix' and 'columns'; "
             f"got {type(channels).__name__}."
         )
     if len(channels) == 0:
@@ -218,8 +233,9 @@ class ChannelModelMixin(TransformerMixin):
 
     What an implementer provides:
 
-    - a ``channels`` parameter (any form :func:`resolve_channels` accepts, or ``"columns"``: every
-      column its own channel) and, optionally, ``remainder`` (``"error"`` when absent);
+    - a ``channels`` parameter (any form :func:`resolve_channels` accepts; ``"auto"`` is the
+      default of the package's models) and, optionally, ``remainder`` (``"error"`` when
+      absent);
     - in ``fit``, after ``validate_data(self, X, ...)``, a call to :meth:`_resolve_channels`,
       which sets ``channel_indices_`` and ``channel_names_``;
     - :meth:`predict_channel_scores`, returning :meth:`_channel_frame` of the scores.
@@ -293,10 +309,7 @@ class ChannelModelMixin(TransformerMixin):
         feature_names = getattr(self, "feature_names_in_", None)
         n_features = np.shape(X)[1]
         channels = self.channels
-        if isinstance(channels, str) and channels == "columns":
-            labels = feature_names if feature_names is not None else range(n_features)
-            channels = {str(label): [i] for i, label in enumerate(labels)}
-        elif isinstance(channels, Mapping):
+        if isinstance(channels, Mapping):
             channels = dict(channels)
         self.channel_indices_ = resolve_channels(
             channels, n_features, feature_names, remainder=getattr(self, "remainder", "error")

@@ -150,11 +150,12 @@ class PerChannelClassifier(_GlobalLabelClassifier):
         Cloned once per channel; it needs ``predict_proba``. None:
         ``HistGradientBoostingClassifier()``. Set its ``random_state`` for reproducible fits
         (every clone keeps it).
-    channels : dict or {"prefix", "columns"}, default="prefix"
+    channels : dict or {"auto", "prefix", "columns"}, default="auto"
         How the columns of X group into channels, as for the classifier: ``{name: [column
         names]}``, ``{name: [integer indices]}``, ``{name: regex}``, ``"prefix"`` (feature
-        names grouped by the part before the first ``"__"``) or ``"columns"`` (every column
-        its own channel).
+        names grouped by the part before the first ``"__"``), ``"columns"`` (every column
+        its own channel) or ``"auto"``: ``"prefix"`` when some feature name contains
+        ``"__"``, else ``"columns"`` (so a plain array works).
     remainder : {"error", "drop"}, default="error"
         Columns in no channel: an error, or left out of the model.
     good_label : int, str or None, default=1
@@ -199,7 +200,7 @@ class PerChannelClassifier(_GlobalLabelClassifier):
     True
     """
 
-    def __init__(self, estimator=None, *, channels="prefix", remainder="error", good_label=1):
+    def __init__(self, estimator=None, *, channels="auto", remainder="error", good_label=1):
         self.estimator = estimator
         self.channels = channels
         self.remainder = remainder
@@ -337,7 +338,7 @@ class PerChannelOneClassDetector(ChannelModelMixin, BaseEstimator):
     estimator : outlier detector, default=None
         Cloned once per channel; it needs ``score_samples`` (higher = more normal). None:
         ``IsolationForest()``. Set its ``random_state`` for reproducible fits.
-    channels : dict or {"prefix", "columns"}, default="prefix"
+    channels : dict or {"auto", "prefix", "columns"}, default="auto"
         How the columns of X group into channels (see :class:`PerChannelClassifier`).
     remainder : {"error", "drop"}, default="error"
         Columns in no channel: an error, or left out of the model.
@@ -372,7 +373,7 @@ class PerChannelOneClassDetector(ChannelModelMixin, BaseEstimator):
     ((300, 4), True)
     """
 
-    def __init__(self, estimator=None, *, channels="prefix", remainder="error", good_label=1):
+    def __init__(self, estimator=None, *, channels="auto", remainder="error", good_label=1):
         self.estimator = estimator
         self.channels = channels
         self.remainder = remainder
@@ -503,7 +504,7 @@ class MLPAttributionClassifier(_GlobalLabelClassifier):
         Rows per minibatch.
     max_epochs : int, default=40
         Passes over the training rows.
-    channels : dict or {"prefix", "columns"}, default="prefix"
+    channels : dict or {"auto", "prefix", "columns"}, default="auto"
         How the columns of X group into channels (see :class:`PerChannelClassifier`).
     remainder : {"error", "drop"}, default="error"
         Columns in no channel: an error, or left out of the model.
@@ -555,7 +556,7 @@ class MLPAttributionClassifier(_GlobalLabelClassifier):
         weight_decay=1e-4,
         batch_size=64,
         max_epochs=40,
-        channels="prefix",
+        channels="auto",
         remainder="error",
         good_label=1,
         random_state=None,
@@ -798,7 +799,7 @@ class AdditiveBoostingClassifier(_GlobalLabelClassifier):
     estimator : classifier, default=None
         Gradient boosting with an ``interaction_cst`` parameter, which the fit sets. None:
         ``HistGradientBoostingClassifier()``. Set its ``random_state`` for reproducible fits.
-    channels : dict or {"prefix", "columns"}, default="prefix"
+    channels : dict or {"auto", "prefix", "columns"}, default="auto"
         How the columns of X group into channels (see :class:`PerChannelClassifier`).
     remainder : {"error", "drop"}, default="error"
         Columns in no channel: an error, or left out of the model.
@@ -836,7 +837,7 @@ class AdditiveBoostingClassifier(_GlobalLabelClassifier):
     (300, 4)
     """
 
-    def __init__(self, estimator=None, *, channels="prefix", remainder="error", good_label=1):
+    def __init__(self, estimator=None, *, channels="auto", remainder="error", good_label=1):
         self.estimator = estimator
         self.channels = channels
         self.remainder = remainder

@@ -22,6 +22,7 @@ __all__ = [
     "certify_channels",
     "channel_thresholds",
     "golden_json_labels",
+    "lumisection_keys",
     "read_golden_json",
     "read_lumi_list",
     "set_channel_thresholds",
@@ -56,8 +57,33 @@ def _key_frame(run, lumi):
     return pd.DataFrame({"run": codes >> 32, "lumi": codes & 0xFFFFFFFF})
 
 
-def _as_key_array(lumisections, name="lumisections"):
-    """Return an (n, 2) int64 array of (run, lumi), in the given order (duplicates kept)."""
+def lumisection_keys(lumisections, name="lumisections"):
+    """Lumisection keys in any of the package's forms, as an (n, 2) int64 array of (run, lumi).
+
+    Parameters
+    ----------
+    lumisections : DataFrame, MultiIndex, array-like of shape (n, 2) or iterable of pairs
+        A DataFrame with ``run`` and ``lumi`` columns, a two-level (run, lumi) MultiIndex, an
+        (n, 2) array or (run, lumi) pairs.
+    name : str, default="lumisections"
+        The argument's name, for error messages.
+
+    Returns
+    -------
+    ndarray of shape (n, 2), int64
+        The keys in the given order (duplicates kept).
+
+    Raises
+    ------
+    ValueError, TypeError
+        For missing columns, other shapes, negative or non-integer numbers, or a file path.
+
+    Examples
+    --------
+    >>> lumisection_keys([(1, 2), (1, 3)])
+    array([[1, 2],
+           [1, 3]])
+    """
     if isinstance(lumisections, pd.DataFrame):
         missing = [c for c in KEY_COLUMNS if c not in lumisections.columns]
         if missing:
@@ -105,7 +131,7 @@ def _as_key_array(lumisections, name="lumisections"):
 
 
 def _keys_to_frame(lumisections, name="lumisections"):
-    values = _as_key_array(lumisections, name)
+    values = lumisection_keys(lumisections, name)
     return _key_frame(values[:, 0], values[:, 1])
 
 
@@ -318,7 +344,7 @@ def _listed_codes(listed, name):
         listed = read_golden_json(listed) if text.startswith("{") else read_lumi_list(listed)
     elif isinstance(listed, dict):
         listed = _golden_dict_to_frame(listed, name)
-    values = _as_key_array(listed, name)
+    values = lumisection_keys(listed, name)
     # Sorted (duplicates are harmless for the lookup); np.sort is much faster than np.unique.
     return np.sort(_encode(values[:, 0], values[:, 1]))
 
@@ -358,7 +384,7 @@ def golden_json_labels(keys, golden):
     >>> golden_json_labels([(1, 3), (1, 6), (2, 1)], {"1": [[3, 5]], "2": [[1, 1]]}).tolist()
     [1, 0, 1]
     """
-    key_values = _as_key_array(keys, "keys")
+    key_values = lumisection_keys(keys, "keys")
     inside = _membership(key_values, _listed_codes(golden, "golden"))
     return pd.Series(inside.astype(np.int64), index=_key_index(key_values), name="good")
 
@@ -388,7 +414,7 @@ def subsystem_labels_from_lists(keys, abnormal):
     """
     if not isinstance(abnormal, dict) or not abnormal:
         raise TypeError("abnormal must be a non-empty dict {subsystem name: path or lumisections}.")
-    key_values = _as_key_array(keys, "keys")
+    key_values = lumisection_keys(keys, "keys")
     columns = {}
     for subsystem, listed in abnormal.items():
         inside = _membership(key_values, _listed_codes(listed, f"abnormal[{subsystem!r}]"))
@@ -514,7 +540,7 @@ def certify_channels(
                 "channel_scores by a (run, lumi) MultiIndex."
             )
         keys = channel_scores.index
-    key_values = _as_key_array(keys, "keys")
+    key_values = lumisection_keys(keys, "keys")
     if len(key_values) != len(channel_scores):
         raise ValueError(
             f"keys has {len(key_values)} rows but channel_scores has {len(channel_scores)}."

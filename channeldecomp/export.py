@@ -46,8 +46,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from ._classifier import ChannelDecompositionClassifier
 from ._version import __version__
+from .decomposition import (
+    ChannelDecompositionClassifier,
+    ChannelDecompositionModule,
+    FuzzyAnd,
+    LogisticCombiner,
+    MinCombiner,
+)
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -232,7 +238,6 @@ def _network(g, classifier, x):
     from torch import nn
 
     from . import _onnx_graph
-    from ._network import ChannelDecompositionModule
 
     module = classifier.net_.module_
     if not isinstance(module, ChannelDecompositionModule):
@@ -263,30 +268,33 @@ def _network(g, classifier, x):
     head_logits = g.op("Concat", *logits, axis=1, hint="head_logits")
 
     combiner = module.combiner
-    if combiner == "fuzzy_and":
+    if isinstance(combiner, FuzzyAnd):
         # log P(good) = -sum_i sigmoid(-h_i), as the module computes it.
         terms = g.op("Sigmoid", g.op("Neg", head_logits))
         p_good = g.op("Exp", g.op("Neg", g.reduce("ReduceSum", terms, axis=1)))
         return p_good, head_logits
     scores = g.op("Sigmoid", head_logits)
-    if combiner == "min":
+    if isinstance(combiner, MinCombiner):
         import torch.nn.functional as F
 
-        scale = float(F.softplus(module.raw_scale.detach().cpu().double()))
+        scale = float(F.softplus(combiner.raw_scale.detach().cpu().double()))
         logit = g.op(
             "Add",
             g.op("Mul", g.reduce("ReduceMin", scores, axis=1), g.const(np.array(scale))),
-            g.const(np.array(float(module.bias.detach()))),
+            g.const(np.array(float(combiner.bias.detach()))),
         )
-    elif combiner == "logistic":
-        weights = module.weights.detach().cpu().double().numpy()
+    elif isinstance(combiner, LogisticCombiner):
+        weights = combiner.weights.detach().cpu().double().numpy()
         logit = g.op(
             "Add",
             g.op("MatMul", scores, g.const(weights)),
-            g.const(np.array(float(module.bias.detach()))),
+            g.const(np.array(float(combiner.bias.detach()))),
         )
     else:
-        raise ValueError(f"Combiner {combiner!r} has no ONNX conversion.")
+        raise ValueError(
+            f"The combiner {type(combiner).__name__} has no ONNX conversion; to_onnx converts "
+            "FuzzyAnd, MinCombiner and LogisticCombiner ('fuzzy_and', 'min', 'logistic')."
+        )
     return g.op("Sigmoid", logit), head_logits
 
 

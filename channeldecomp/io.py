@@ -94,7 +94,7 @@ def _package_types():
     Their torch parts are saved as plain data and rebuilt only from the package's own module
     classes (see ``channeldecomp._torch_state``), so trusting them trusts no other code.
     """
-    from ._classifier import ChannelDecompositionClassifier
+    from .decomposition import ChannelDecompositionClassifier
     from .detectors import (
         AnomalyCLR,
         AutoencoderDetector,

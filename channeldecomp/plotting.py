@@ -263,7 +263,7 @@ def plot_run_timeline(
     >>> fig.axes[0].get_title()
     'Run 1: 30 lumisections'
     """
-    from .certification import _as_key_array
+    from .certification import lumisection_keys
 
     scores = _scores_frame(channel_scores)
     if keys is None:
@@ -273,7 +273,7 @@ def plot_run_timeline(
                 "channel_scores by a (run, lumi) MultiIndex."
             )
         keys = scores.index
-    key_values = _as_key_array(keys, "keys")
+    key_values = lumisection_keys(keys, "keys")
     if len(key_values) != len(scores):
         raise ValueError(f"keys has {len(key_values)} rows but channel_scores has {len(scores)}.")
     runs, run_counts = np.unique(key_values[:, 0], return_counts=True)

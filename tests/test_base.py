@@ -53,7 +53,7 @@ def test_negative_indices_are_normalised():
         ({"a": [0, 9]}, "index 9"),
         ({"a": [0, 0, 1, 2, 3, 4]}, "more than once"),
         ({}, "empty dict"),
-        ("suffix", "only string form is 'prefix'"),
+        ("suffix", "string forms are 'auto', 'prefix' and 'columns'"),
     ],
 )
 def test_bad_specifications_name_the_problem(channels, message):

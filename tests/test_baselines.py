@@ -220,6 +220,6 @@ def test_clear_errors(data):
     with pytest.raises(ValueError, match="hidden_layer_sizes"):
         MLPAttributionClassifier(hidden_layer_sizes=(8, 0)).fit(X_train, y_train)
     with pytest.raises(ValueError, match="no feature names"):
-        PerChannelClassifier().fit(X_train.to_numpy(), y_train)
+        PerChannelClassifier(channels="prefix").fit(X_train.to_numpy(), y_train)
     with pytest.raises(ValueError, match="in no channel"):
         PerChannelClassifier(channels={"muons": "^muons"}).fit(X_train, y_train)

@@ -13,8 +13,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, QuantileTransformer, StandardScaler
 
 from channeldecomp import ChannelDecompositionClassifier, LumiSectionPercentiles, __version__
-from channeldecomp._network import ACTIVATIONS
 from channeldecomp.datasets import make_channel_anomalies, simulate_lumisections
+from channeldecomp.decomposition._network import ACTIVATIONS
 
 _REASON = "ONNX export needs the onnx extra: pip install 'channeldecomp[onnx]'"
 onnx = pytest.importorskip("onnx", reason=_REASON)

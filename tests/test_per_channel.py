@@ -153,4 +153,14 @@ def test_estimator_without_scores_is_a_clear_error(data, split):
 def test_prefix_without_names_is_a_clear_error(data, split):
     train, _ = split
     with pytest.raises(ValueError, match="no feature names"):
-        PerChannelOutlierDetector().fit(data.data.iloc[train].to_numpy())
+        PerChannelOutlierDetector(channels="prefix").fit(data.data.iloc[train].to_numpy())
+
+
+def test_default_channels_are_prefixes_of_names_and_columns_of_arrays(data, split):
+    train, _ = split
+    rows = data.data.iloc[train[:200]]
+    by_names = PerChannelOutlierDetector(random_state=0).fit(rows)
+    assert by_names.channel_names_ == ["muons", "photons", "pf", "calo_jets"]
+    by_columns = PerChannelOutlierDetector(random_state=0).fit(rows.to_numpy()[:, :3])
+    assert by_columns.channel_names_ == ["0", "1", "2"]
+    assert list(by_columns.transform(rows.to_numpy()[:5, :3]).columns) == ["0", "1", "2"]

@@ -5,20 +5,21 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.ensemble import IsolationForest
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import resolve_channels
+from ..base import ChannelModelMixin
 from ._base import ThresholdMixin
 from ._calibration import empirical_pvalues
 
 __all__ = ["PerChannelOutlierDetector"]
 
-_COMBINERS = ("min", "product", "fuzzy_and")
+# How the calibrated channel scores combine into the global score (numpy, on scores; not the
+# classifier's trainable combiners of channeldecomp.decomposition).
+_SCORE_COMBINERS = ("min", "product", "fuzzy_and")
 
 
 def _raw_scores(estimator, X, channel):
@@ -36,7 +37,7 @@ def _raw_scores(estimator, X, channel):
     )
 
 
-class PerChannelOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
+class PerChannelOutlierDetector(ThresholdMixin, OutlierMixin, ChannelModelMixin, BaseEstimator):
     """One outlier detector per channel, fitted on reference rows, with calibrated channel scores.
 
     The unsupervised counterpart of the channel-decomposition classifier, and a baseline for it:
@@ -58,6 +59,9 @@ class PerChannelOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
     - ``"fuzzy_and"``: ``exp(sum(f_i - 1))``, the combiner of the classifier, for comparison;
       weak with uniform reference scores, since one channel at 0 only costs a factor ``e``.
 
+    The detector is a channel model (:class:`~channeldecomp.base.ChannelModelMixin`):
+    :meth:`transform` gives the channel scores, named by ``get_feature_names_out()``.
+
     The reference scores are those of the training rows themselves, so for detectors that fit
     their training rows more closely than new ones the scores of new reference rows are slightly
     below uniform (more false alarms than ``false_alarm_rate``); keep some reference rows out of
@@ -68,11 +72,13 @@ class PerChannelOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
     estimator : outlier detector, default=None
         The detector cloned for each channel; it needs ``score_samples`` (or
         ``decision_function``), higher = more normal. ``None``: ``IsolationForest()``.
-    channels : dict or {"prefix", "columns"}, default="prefix"
+    channels : dict or {"auto", "prefix", "columns"}, default="auto"
         How columns group into channels, as for the classifier: ``{name: [column names]}``,
         ``{name: [integer indices]}``, ``{name: regex}``, ``"prefix"`` (feature names grouped by
-        the part before the first ``"__"``) or ``"columns"`` (every column its own channel,
-        named after it, or after its index when X has no column names).
+        the part before the first ``"__"``), ``"columns"`` (every column its own channel,
+        named after it, or after its index when X has no column names), or ``"auto"``:
+        ``"prefix"`` when some feature name contains ``"__"``, else ``"columns"`` (so a plain
+        array works).
     remainder : {"error", "drop"}, default="error"
         Columns in no channel: an error, or left out.
     combiner : {"min", "product", "fuzzy_and"}, default="min"
@@ -126,9 +132,9 @@ class PerChannelOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit"]), None],
-        "channels": [dict, StrOptions({"prefix", "columns"})],
+        "channels": [dict, StrOptions({"auto", "prefix", "columns"})],
         "remainder": [StrOptions({"error", "drop"})],
-        "combiner": [StrOptions(set(_COMBINERS))],
+        "combiner": [StrOptions(set(_SCORE_COMBINERS))],
         "contamination": [StrOptions({"auto"}), Interval(numbers.Real, 0, 0.5, closed="right")],
         "false_alarm_rate": [Interval(numbers.Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
@@ -138,7 +144,7 @@ class PerChannelOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
         self,
         estimator=None,
         *,
-        channels="prefix",
+        channels="auto",
         remainder="error",
         combiner="min",
         contamination="auto",
@@ -152,14 +158,6 @@ class PerChannelOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
         self.contamination = contamination
         self.false_alarm_rate = false_alarm_rate
         self.random_state = random_state
-
-    def _resolve(self):
-        names = getattr(self, "feature_names_in_", None)
-        channels = self.channels
-        if isinstance(channels, str) and channels == "columns":
-            labels = names if names is not None else range(self.n_features_in_)
-            channels = {str(label): [i] for i, label in enumerate(labels)}
-        return resolve_channels(channels, self.n_features_in_, names, remainder=self.remainder)
 
     def fit(self, X, y=None):
         """Fit one detector per channel on reference rows and calibrate the scores.
@@ -178,8 +176,7 @@ class PerChannelOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
         """
         self._validate_params()
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
-        self.channel_indices_ = self._resolve()
-        self.channel_names_ = list(self.channel_indices_)
+        self._resolve_channels(X)
         base = IsolationForest() if self.estimator is None else self.estimator
         rng = check_random_state(self.random_state)
         self.estimators_ = {}
@@ -243,9 +240,8 @@ class PerChannelOutlierDetector(ThresholdMixin, OutlierMixin, BaseEstimator):
             when X is a DataFrame.
         """
         check_is_fitted(self)
-        index = X.index if isinstance(X, pd.DataFrame) else None
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return pd.DataFrame(self._channel_score_array(X), columns=self.channel_names_, index=index)
+        values = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._channel_frame(self._channel_score_array(values), X)
 
     def score_samples(self, X):
         """Global score: the combined channel scores, calibrated on the reference rows.

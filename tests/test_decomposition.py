@@ -13,9 +13,16 @@ from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
 from channeldecomp import PRESETS, ChannelDecompositionClassifier
-from channeldecomp._network import ChannelDecompositionModule
-from channeldecomp._training import SoftPretrainingSchedule
 from channeldecomp.datasets import make_channel_anomalies
+from channeldecomp.decomposition import (
+    COMBINERS,
+    ChannelDecompositionModule,
+    Combiner,
+    FuzzyAnd,
+    LogisticCombiner,
+    MinCombiner,
+)
+from channeldecomp.decomposition._training import SoftPretrainingSchedule
 
 FAST = {"max_epochs": 4, "hidden_layer_sizes": (8,), "random_state": 0}
 
@@ -439,3 +446,58 @@ def test_zero_rows_and_bad_parameters(small):
         ChannelDecompositionClassifier(**FAST).fit(X, y, sample_weight=(y == 1).astype(float))
     with pytest.raises(ValueError, match="[Nn]egative"):
         ChannelDecompositionClassifier(**FAST).fit(X, y, sample_weight=-np.ones(len(X)))
+
+
+def test_pipeline_transform_gives_the_channel_scores(small):
+    X, y = small
+    model = Pipeline(
+        [
+            ("scale", StandardScaler().set_output(transform="pandas")),
+            ("clf", ChannelDecompositionClassifier(**FAST)),
+        ]
+    ).fit(X, y)
+    scores = model.transform(X)
+    assert list(scores.columns) == ["a", "b", "c"]
+    assert list(model.get_feature_names_out()) == ["a", "b", "c"]
+    expected = model[-1].predict_channel_scores(model[0].transform(X))
+    pd.testing.assert_frame_equal(scores, expected)
+    assert model[-1].channel_names_ == ["a", "b", "c"]
+    assert model[-1].channel_indices_["b"].tolist() == [4, 5, 6, 7]
+
+
+def test_default_channels_on_a_plain_array_are_the_columns(small):
+    X, y = small
+    clf = ChannelDecompositionClassifier(**FAST).fit(X.to_numpy()[:, :3], y)
+    assert clf.channel_names_ == ["0", "1", "2"]
+    assert list(clf.transform(X.to_numpy()[:5, :3]).columns) == ["0", "1", "2"]
+    by_prefix = ChannelDecompositionClassifier(**FAST).fit(X, y)
+    assert by_prefix.channel_names_ == ["a", "b", "c"]
+
+
+class _MeanCombiner(Combiner):
+    """P(good) = sigmoid(scale * (mean f_i - 1/2)): a combiner of the test's own."""
+
+    def __init__(self, n_channels):
+        super().__init__(n_channels)
+        self.scale = torch.nn.Parameter(torch.tensor(6.0))
+
+    def forward(self, head_logits, dropped=None):
+        logit = self.scale * (self._scores(head_logits, dropped).mean(dim=1) - 0.5)
+        return torch.nn.functional.logsigmoid(logit), torch.nn.functional.logsigmoid(-logit)
+
+
+def test_combiners_by_name_and_by_class(small):
+    X, y = small
+    assert COMBINERS == {"fuzzy_and": FuzzyAnd, "min": MinCombiner, "logistic": LogisticCombiner}
+    by_name = ChannelDecompositionClassifier(combiner="min", **FAST).fit(X, y)
+    by_class = ChannelDecompositionClassifier(combiner=MinCombiner, **FAST).fit(X, y)
+    assert isinstance(by_class.net_.module_.combiner, MinCombiner)
+    np.testing.assert_array_equal(by_name.predict_proba(X), by_class.predict_proba(X))
+    # A registered class is saved by its name, so the model file holds no code reference.
+    assert by_class.net_.module_._constructor_arguments["combiner"] == "min"
+    own = ChannelDecompositionClassifier(combiner=_MeanCombiner, **FAST).fit(X, y)
+    assert isinstance(own.net_.module_.combiner, _MeanCombiner)
+    assert own.net_.module_.head_dropout == 0.0  # Combiner.default_head_dropout
+    assert np.isfinite(own.predict_log_proba(X)).all()
+    with pytest.raises(TypeError, match="Combiner"):
+        ChannelDecompositionClassifier(combiner=torch.nn.Linear, **FAST).fit(X, y)

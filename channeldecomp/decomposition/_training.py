@@ -55,7 +55,7 @@ class BatchLoader:
 
 
 class ChannelDecompositionNet(NeuralNet):
-    """skorch net for :class:`~channeldecomp._network.ChannelDecompositionModule`.
+    """skorch net for :class:`~channeldecomp.decomposition.ChannelDecompositionModule`.
 
     Adds a seeded shuffling generator (``shuffle_seed``), the soft-pretraining weight
     ``aux_weight_`` (set by :class:`SoftPretrainingSchedule`) and passes the module to the loss

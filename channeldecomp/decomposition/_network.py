@@ -1,10 +1,9 @@
-"""Torch modules of the channel-decomposition network: per-channel heads and their combiners.
+"""Torch modules of the channel-decomposition network: the per-channel heads and the loss.
 
 The network sees the columns of X reordered so that each channel's columns are contiguous;
 ``channel_sizes`` gives the widths of those blocks in order. Every head outputs a *logit*
-``h_i``; its score is ``f_i = sigmoid(h_i)``, read as "channel i looks good". A combiner turns
-the head logits into ``log P(good)`` and ``log P(bad)``, computed in log space so the loss stays
-finite when heads saturate.
+``h_i``; its score is ``f_i = sigmoid(h_i)``, read as "channel i looks good". A combiner (see
+``_combiners.py``) turns the head logits into ``log P(good)`` and ``log P(bad)``.
 """
 
 from __future__ import annotations
@@ -13,9 +12,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._torch_state import rebuildable_module
+from .._torch_state import rebuildable_module
+from ._combiners import get_combiner
 
-__all__ = ["ACTIVATIONS", "COMBINERS", "ChannelHead", "ChannelDecompositionModule"]
+__all__ = [
+    "ACTIVATIONS",
+    "ChannelDecompositionLoss",
+    "ChannelDecompositionModule",
+    "ChannelHead",
+]
 
 ACTIVATIONS = {
     "sigmoid": nn.Sigmoid,
@@ -25,22 +30,6 @@ ACTIVATIONS = {
     "gelu": nn.GELU,
     "selu": nn.SELU,
 }
-COMBINERS = ("fuzzy_and", "min", "logistic")
-
-# log P(bad) = log(1 - exp(log P(good))) needs log P(good) < 0; a fully saturated network would
-# give exactly 0 in float32. Keeping it below -_LOG_EPS bounds P(good) by 1 - 1e-7.
-_LOG_EPS = 1e-7
-
-
-def _log1mexp(log_p):
-    """Return ``log(1 - exp(log_p))`` for ``log_p < 0``, accurately."""
-    log_p = torch.clamp(log_p, max=-_LOG_EPS)
-    # The two branches of Maechler (2012): expm1 near 0, log1p(-exp) further away.
-    return torch.where(
-        log_p > -0.6931471805599453,
-        torch.log(-torch.expm1(log_p)),
-        torch.log1p(-torch.exp(log_p)),
-    )
 
 
 class ChannelHead(nn.Module):
@@ -98,10 +87,10 @@ class ChannelDecompositionModule(nn.Module):
         One of :data:`ACTIVATIONS`.
     input_dropout, dropout : float
         Dropout on each head's inputs, and after its hidden layers (all but the last).
-    combiner : {"fuzzy_and", "min", "logistic"}
-        ``"fuzzy_and"``: ``P(good) = exp(sum_i (f_i - 1))``. ``"min"``:
-        ``P(good) = sigmoid(a * min_i f_i + b)`` with ``a > 0`` and ``b`` learned (the paper
-        fixed ``a = 3, b = 0``). ``"logistic"``: ``P(good) = sigmoid(sum_i w_i f_i + b)``.
+    combiner : str or type
+        A name of :data:`~channeldecomp.decomposition.COMBINERS` (``"fuzzy_and"``, ``"min"``,
+        ``"logistic"``) or a :class:`~channeldecomp.decomposition.Combiner` subclass, built
+        with the number of channels as the submodule ``combiner``.
     squared_inputs : bool
         Each head also sees the square of each of its inputs. On centred, scaled inputs a
         square measures a deviation in either direction, which one linear unit can then use.
@@ -130,7 +119,6 @@ class ChannelDecompositionModule(nn.Module):
     ):
         super().__init__()
         self.channel_sizes = [int(size) for size in channel_sizes]
-        self.combiner = combiner
         self.head_dropout = float(head_dropout)
         self.heads = nn.ModuleList(
             ChannelHead(
@@ -138,16 +126,7 @@ class ChannelDecompositionModule(nn.Module):
             )
             for size in self.channel_sizes
         )
-        n_channels = len(self.channel_sizes)
-        if combiner == "min":
-            # a = softplus(raw_scale) > 0, initialised at the paper's a = 3.
-            self.raw_scale = nn.Parameter(torch.tensor(3.0).expm1().log())
-            self.bias = nn.Parameter(torch.tensor(0.0))
-        elif combiner == "logistic":
-            self.weights = nn.Parameter(torch.full((n_channels,), 3.0))
-            self.bias = nn.Parameter(torch.tensor(-1.5 * n_channels))
-        elif combiner != "fuzzy_and":
-            raise ValueError(f"combiner must be one of {COMBINERS}; got {combiner!r}.")
+        self.combiner = get_combiner(combiner)(len(self.channel_sizes))
 
     def head_logits(self, X):
         blocks = torch.split(X, self.channel_sizes, dim=1)
@@ -158,22 +137,7 @@ class ChannelDecompositionModule(nn.Module):
         dropped = None
         if self.training and self.head_dropout > 0:
             dropped = torch.rand_like(head_logits) < self.head_dropout
-        if self.combiner == "fuzzy_and":
-            # f_i - 1 = -sigmoid(-h_i), exact also when f_i rounds to 1. A dropped head's score
-            # is 1: its term is 0.
-            terms = torch.sigmoid(-head_logits)
-            if dropped is not None:
-                terms = terms.masked_fill(dropped, 0.0)
-            log_p_good = -terms.sum(dim=1)
-            return log_p_good, _log1mexp(log_p_good)
-        scores = torch.sigmoid(head_logits)
-        if dropped is not None:
-            scores = scores.masked_fill(dropped, 1.0)
-        if self.combiner == "min":
-            logit = F.softplus(self.raw_scale) * scores.min(dim=1).values + self.bias
-        else:
-            logit = scores @ self.weights + self.bias
-        return F.logsigmoid(logit), F.logsigmoid(-logit)
+        return self.combiner(head_logits, dropped)
 
     def forward(self, X):
         head_logits = self.head_logits(X)

@@ -8,7 +8,6 @@ import numbers
 import secrets
 
 import numpy as np
-import pandas as pd
 import torch
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -19,16 +18,12 @@ from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, Prin
 from skorch.helper import predefined_split
 from skorch.history import History
 
-from ._device import check_device, inference_device, private_torch_rng
-from ._network import (
-    ACTIVATIONS,
-    COMBINERS,
-    ChannelDecompositionLoss,
-    ChannelDecompositionModule,
-)
-from ._torch_state import module_from_state, module_to_state
+from .._device import check_device, inference_device, private_torch_rng
+from .._torch_state import module_from_state, module_to_state
+from ..base import ChannelModelMixin
+from ._combiners import COMBINERS, get_combiner
+from ._network import ACTIVATIONS, ChannelDecompositionLoss, ChannelDecompositionModule
 from ._training import ChannelDecompositionNet, SoftPretrainingSchedule, TensorData
-from .base import resolve_channels
 
 __all__ = ["ChannelDecompositionClassifier", "PRESETS"]
 
@@ -82,7 +77,7 @@ def _describe_columns(indices, feature_names, limit=5):
     return ", ".join(labels) + more
 
 
-class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
+class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEstimator):
     """Global good/bad classifier whose heads tell which channel an anomaly is visible in.
 
     One dense head per channel sees only that channel's columns and outputs a score
@@ -93,14 +88,20 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
     visible in its own channel (Borisyak et al.). The network is a skorch net built inside
     ``fit`` (``net_``).
 
+    The classifier is a channel model (:class:`~channeldecomp.base.ChannelModelMixin`):
+    :meth:`transform` gives the channel scores, so ``pipeline.transform(X)`` of a fitted
+    Pipeline ending in it returns one column per channel, named by ``get_feature_names_out()``.
+
     Parameters
     ----------
-    channels : dict or {"prefix", "columns"}, default="prefix"
+    channels : dict or {"auto", "prefix", "columns"}, default="auto"
         How the columns of X group into channels: ``{name: [column names]}``,
         ``{name: [integer indices]}``, ``{name: regex}`` (matched against feature names),
         ``"prefix"`` (feature names grouped by the part before the first ``"__"``, the naming
         of :class:`~channeldecomp.LumiSectionPercentiles` and of scikit-learn's
-        ``ColumnTransformer``), or ``"columns"`` (every column its own channel).
+        ``ColumnTransformer``), ``"columns"`` (every column its own channel), or ``"auto"``:
+        ``"prefix"`` when some feature name contains ``"__"``, else ``"columns"`` (so a plain
+        array gets one channel per column, named by its index).
     remainder : {"error", "drop"}, default="error"
         Columns in no channel raise an error, or are left out of the model.
     hidden_layer_sizes : tuple of int, default=(64, 32)
@@ -118,17 +119,24 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         lies, which a square turns into one direction a hidden unit can use. Scale X first (a
         ``StandardScaler`` or ``QuantileTransformer``), as for any neural network. The paper's
         heads have no squares (``from_preset("paper")``).
-    combiner : {"fuzzy_and", "min", "logistic"}, default="fuzzy_and"
-        How head scores combine into ``P(good)``: the Fuzzy AND; ``sigmoid(a * min_i f_i + b)``
-        (``a > 0`` and ``b`` learned; the paper fixed ``a = 3, b = 0``); or a logistic
-        regression on the scores, whose weights may turn negative so a head's meaning is not
-        tied down (the paper's reason to prefer the Fuzzy AND).
+    combiner : {"fuzzy_and", "min", "logistic"} or Combiner subclass, default="fuzzy_and"
+        How head scores combine into ``P(good)``, by name (the registry
+        :data:`~channeldecomp.decomposition.COMBINERS`): the Fuzzy AND
+        (:class:`~channeldecomp.decomposition.FuzzyAnd`); ``sigmoid(a * min_i f_i + b)``
+        (:class:`~channeldecomp.decomposition.MinCombiner`, ``a > 0`` and ``b`` learned; the
+        paper fixed ``a = 3, b = 0``); or a logistic regression on the scores
+        (:class:`~channeldecomp.decomposition.LogisticCombiner`), whose weights may turn
+        negative so a head's meaning is not tied down (the paper's reason to prefer the Fuzzy
+        AND). A class is also accepted, as skorch takes ``module=``: a subclass of
+        :class:`~channeldecomp.decomposition.Combiner`, built with the number of channels.
+        Model files keep the package's combiners as plain data; a class of your own is pickled
+        by reference, so it must be importable where the model is loaded.
     head_dropout : float or "auto", default="auto"
         Probability of replacing a head's score by 1 ("no anomaly seen") during training, so
         the other heads must carry the evidence. With the Fuzzy AND this counters
         explaining-away: a fault visible in two channels is not left to the clearer one alone.
-        ``"auto"``: 0.1 for ``"fuzzy_and"`` and ``"min"`` (the paper's setting for ``"min"``),
-        0 for ``"logistic"``.
+        ``"auto"``: the combiner's ``default_head_dropout``: 0.1 for ``"fuzzy_and"`` and
+        ``"min"`` (the paper's setting for ``"min"``), 0 for ``"logistic"``.
     alpha : float, default=1e-5
         Weight of the L2 penalty on the *largest* head, ``max_k ||W_k||^2``, so no head lowers
         the penalty by weakening another.
@@ -230,7 +238,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        channels="prefix",
+        channels="auto",
         *,
         remainder="error",
         hidden_layer_sizes=(64, 32),
@@ -319,8 +327,8 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ validation helpers
 
     def _check_params(self):
-        if self.combiner not in COMBINERS:
-            raise ValueError(f"combiner must be one of {COMBINERS}; got {self.combiner!r}.")
+        """Validate the parameters; return the hidden sizes and the head dropout to use."""
+        combiner = get_combiner(self.combiner)
         if self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}."
@@ -346,7 +354,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
             raise TypeError(f"squared_inputs must be True or False; got {self.squared_inputs!r}.")
         head_dropout = self.head_dropout
         if head_dropout == "auto":
-            head_dropout = 0.0 if self.combiner == "logistic" else 0.1
+            head_dropout = combiner.default_head_dropout
         if not isinstance(head_dropout, numbers.Real) or not 0 <= head_dropout < 1:
             raise ValueError(f"head_dropout must be 'auto' or in [0, 1); got {head_dropout!r}.")
         for name in ("max_epochs", "n_iter_no_change", "aux_decay_start", "aux_decay_every"):
@@ -454,6 +462,13 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("All sample weights are zero: nothing to fit.")
         return weights / weights[positive].mean()
 
+    def _combiner_argument(self):
+        """The module's ``combiner``: a registered class by its name, so model files hold text."""
+        for name, combiner in COMBINERS.items():
+            if self.combiner is combiner:
+                return name
+        return self.combiner
+
     def _seed(self):
         if self.random_state is None:
             return secrets.randbits(31)
@@ -471,7 +486,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
             Features; with ``channels="prefix"`` or name lists, a DataFrame (or any input with
-            string column names).
+            string column names); with ``channels="auto"`` any array.
         y : array-like of shape (n_samples,)
             Global label with two classes; ``good_label`` means good.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -484,6 +499,32 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         hidden_layer_sizes, head_dropout = self._check_params()
+        X, is_good, weights = self._validate_training_data(X, y, sample_weight)
+        self._resolve_channels(X)
+        # Rows of weight 0 are left out; the network sees the channels' column blocks in order.
+        keep = weights > 0
+        features = X[keep][:, self._column_order()].astype(np.float32)
+        target = np.column_stack([is_good[keep], weights[keep]]).astype(np.float32)
+        seed = self._seed()
+        train, train_split = self._split(features, target, seed)
+        self.net_ = self._new_net(
+            ChannelDecompositionModule,
+            callbacks=self._callbacks(),
+            train_split=train_split,
+            device=self.device,
+            shuffle_seed=seed,
+            **self._module_params(hidden_layer_sizes, head_dropout),
+        )
+        with private_torch_rng(seed, self.device):
+            self.net_.fit(train, y=None)
+        # Keep the fitted net on the CPU, so a model file loads on a machine without a GPU;
+        # inference copies the module to ``device`` for each call.
+        self.net_.move_to_cpu()
+        self.history_ = self.net_.history
+        return self
+
+    def _validate_training_data(self, X, y, sample_weight):
+        """Validate X, y and the weights; set ``classes_``; return X, is-good mask, row weights."""
         X, y = validate_data(
             self,
             X,
@@ -497,93 +538,67 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, self.good_class_index_ = self._encode_target(y)
         is_good = y == self.classes_[self.good_class_index_]
         sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-        weights = self._class_weights(is_good, sample_weight)
+        return X, is_good, self._class_weights(is_good, sample_weight)
 
-        feature_names = getattr(self, "feature_names_in_", None)
-        channels = self.channels
-        if isinstance(channels, str) and channels == "columns":
-            names = feature_names if feature_names is not None else range(X.shape[1])
-            channels = {str(name): [i] for i, name in enumerate(names)}
-        elif isinstance(channels, dict):
-            channels = copy.copy(channels)
-        self.channel_indices_ = resolve_channels(
-            channels, X.shape[1], feature_names, remainder=self.remainder
+    def _split(self, features, target, seed):
+        """The training data and skorch's ``train_split`` (a seeded hold-out if early stopping)."""
+        if not self.early_stopping:
+            return self._tensor_data(features, target), None
+        train_index, valid_index = train_test_split(
+            np.arange(len(features)),
+            test_size=self.validation_fraction,
+            stratify=target[:, 0],
+            shuffle=True,
+            random_state=seed,
         )
-        self.channel_names_ = list(self.channel_indices_)
+        valid = self._tensor_data(features[valid_index], target[valid_index])
+        train = self._tensor_data(features[train_index], target[train_index])
+        return train, predefined_split(valid)
 
-        keep = weights > 0
-        features = X[keep][:, self._column_order()].astype(np.float32)
-        target = np.column_stack([is_good[keep], weights[keep]]).astype(np.float32)
-        seed = self._seed()
-
-        train_split = None
-        if self.early_stopping:
-            train_index, valid_index = train_test_split(
-                np.arange(len(features)),
-                test_size=self.validation_fraction,
-                stratify=target[:, 0],
-                shuffle=True,
-                random_state=seed,
-            )
-            valid = self._tensor_data(features[valid_index], target[valid_index])
-            train_split = predefined_split(valid)
-            features, target = features[train_index], target[train_index]
-        train = self._tensor_data(features, target)
-
+    def _callbacks(self):
+        """The net's callbacks: timer, losses, the soft-pretraining schedule, early stopping,
+        the user's callbacks (copied) and the epoch log."""
+        schedule = SoftPretrainingSchedule(
+            initial=self.aux_loss_weight,
+            decay=self.aux_loss_decay,
+            first_epoch=self.aux_decay_start,
+            every=self.aux_decay_every,
+            lr_decay=self.lr_decay,
+        )
         callbacks = [
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            (
-                "soft_pretraining",
-                SoftPretrainingSchedule(
-                    initial=self.aux_loss_weight,
-                    decay=self.aux_loss_decay,
-                    first_epoch=self.aux_decay_start,
-                    every=self.aux_decay_every,
-                    lr_decay=self.lr_decay,
-                ),
-            ),
+            ("soft_pretraining", schedule),
         ]
         if self.early_stopping:
+            stopping = EarlyStopping(
+                monitor="valid_loss",
+                patience=self.n_iter_no_change,
+                threshold=self.tol,
+                threshold_mode="rel",
+                load_best=True,
+            )
             callbacks += [
                 ("valid_loss", PassthroughScoring(name="valid_loss")),
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss",
-                        patience=self.n_iter_no_change,
-                        threshold=self.tol,
-                        threshold_mode="rel",
-                        load_best=True,
-                    ),
-                ),
+                ("early_stopping", stopping),
             ]
         callbacks += list(copy.deepcopy(self.callbacks or []))
         if self.verbose:
             callbacks.append(("print_log", PrintLog()))
+        return callbacks
 
-        self.net_ = self._new_net(
-            ChannelDecompositionModule,
-            callbacks=callbacks,
-            train_split=train_split,
-            device=self.device,
-            shuffle_seed=seed,
-            module__channel_sizes=[len(idx) for idx in self.channel_indices_.values()],
-            module__hidden_layer_sizes=hidden_layer_sizes,
-            module__activation=self.activation,
-            module__input_dropout=self.input_dropout,
-            module__dropout=self.dropout,
-            module__combiner=self.combiner,
-            module__head_dropout=head_dropout,
-            module__squared_inputs=self.squared_inputs,
-        )
-        with private_torch_rng(seed, self.device):
-            self.net_.fit(train, y=None)
-        # Keep the fitted net on the CPU, so a model file loads on a machine without a GPU;
-        # inference copies the module to ``device`` for each call.
-        self.net_.move_to_cpu()
-        self.history_ = self.net_.history
-        return self
+    def _module_params(self, hidden_layer_sizes, head_dropout):
+        """The ``module__`` parameters of :class:`ChannelDecompositionModule`."""
+        return {
+            "module__channel_sizes": [len(idx) for idx in self.channel_indices_.values()],
+            "module__hidden_layer_sizes": hidden_layer_sizes,
+            "module__activation": self.activation,
+            "module__input_dropout": self.input_dropout,
+            "module__dropout": self.dropout,
+            "module__combiner": self._combiner_argument(),
+            "module__head_dropout": head_dropout,
+            "module__squared_inputs": self.squared_inputs,
+        }
 
     def _new_net(self, module, *, callbacks, train_split, device, shuffle_seed, **module_params):
         """The skorch net around ``module`` (a class with ``module__`` parameters, or a module)."""
@@ -620,12 +635,16 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
         state = dict(super().__getstate__())
         net = state.pop("net_", None)
         state.pop("history_", None)
-        if net is not None:
+        if net is not None and isinstance(net.module_.combiner, tuple(COMBINERS.values())):
             state["net_"] = {
                 "module": module_to_state(net.module_),
                 "history": json.dumps(net.history.to_list(), default=_json_number),
                 "shuffle_seed": net.shuffle_seed,
             }
+        elif net is not None:
+            # A combiner class of the user's: the net is pickled as it is, the class by reference.
+            state["net_"] = net
+            state["history_"] = net.history
         return state
 
     def __setstate__(self, state):
@@ -755,10 +774,9 @@ class ChannelDecompositionClassifier(ClassifierMixin, BaseEstimator):
             of X when X is a DataFrame.
         """
         check_is_fitted(self)
-        index = X.index if isinstance(X, pd.DataFrame) else None
         _, _, head_logits = self._forward(X)
         scores = np.maximum(expit(head_logits), np.finfo(np.float64).tiny)
-        return pd.DataFrame(scores, columns=list(self.channel_names_), index=index)
+        return self._channel_frame(scores, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
