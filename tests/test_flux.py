@@ -1,3 +1,4 @@
+import logging
 import pickle
 
 import numpy as np
@@ -223,3 +224,51 @@ def test_distance_needs_fewer_neighbours_than_population(toy):
     detector = FluxMutability(mutability="distance", n_neighbors=40, population_size=40)
     with pytest.raises(ValueError, match="n_neighbors=40"):
         detector.fit(train.data)
+
+
+def test_early_stopping_keeps_the_weights_of_the_best_epoch(toy):
+    train, _ = toy
+    params = dict(
+        conditions=train.condition_names,
+        n_blocks=1,
+        hidden_units=16,
+        lr=3e-2,
+        batch_size=64,
+        validation_fraction=0.3,
+        n_iter_no_change=3,
+        random_state=0,
+    )
+    data = train.data.iloc[:300]
+    stopped = FluxMutability(**params, max_epochs=200).fit(data)
+    valid_loss = [record["valid_loss"] for record in stopped.history_]
+    best = int(np.argmin(valid_loss)) + 1
+    assert [record["epoch"] for record in stopped.history_] == list(range(1, stopped.n_iter_ + 1))
+    assert stopped.n_iter_ == best + 3 < 200
+    assert all(loss > valid_loss[best - 1] - 1e-4 for loss in valid_loss[best:])
+    # Training only up to the best epoch draws the same batches: the same weights.
+    until_best = FluxMutability(**params, max_epochs=best).fit(data)
+    assert until_best.n_iter_ == best
+    for name, weight in stopped.flow_.state_dict().items():
+        assert torch.equal(weight, until_best.flow_.state_dict()[name]), name
+
+
+def test_divergence_is_a_clear_error(toy):
+    train, _ = toy
+    detector = FluxMutability(conditions=train.condition_names, **TINY, lr=1e6, random_state=0)
+    with pytest.raises(ValueError, match="diverged at epoch 1 .*Lower lr"):
+        detector.fit(train.data)
+
+
+def test_verbose_logs_the_progress_table(toy, caplog):
+    train, _ = toy
+    detector = FluxMutability(conditions=train.condition_names, **TINY, verbose=1)
+    with caplog.at_level(logging.INFO, logger="channeldecomp.detectors._flux"):
+        detector.fit(train.data)
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[0].split() == ["epoch", "train_loss", "valid_loss", "dur"]
+    assert len(lines) == 2 + detector.n_iter_  # header, rule, one line per epoch
+    assert float(lines[-1].split()[1]) == pytest.approx(detector.history_[-1]["train_loss"], 1e-3)
+    assert not any("\x1b" in line for line in lines)  # no terminal colours in the log
+    caplog.clear()
+    FluxMutability(conditions=train.condition_names, **TINY).fit(train.data)
+    assert caplog.records == []

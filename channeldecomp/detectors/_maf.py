@@ -126,6 +126,11 @@ class ConditionalMAF(nn.Module):
     def _base_log_prob(self, noise):
         return -0.5 * (noise**2).sum(dim=1) - 0.5 * self.n_features * math.log(2 * math.pi)
 
+    def forward(self, inputs, context=None):
+        """Log-density of each row of ``inputs`` given its row of ``context`` (as
+        :meth:`log_prob`; what the flow outputs in training, its loss being minus the mean)."""
+        return self.log_prob(inputs, context)
+
     def log_prob(self, inputs, context=None):
         """Log-density of each row of ``inputs`` given its row of ``context``."""
         log_det = inputs.new_zeros(inputs.shape[0])
