@@ -184,7 +184,8 @@ def train_self_supervised(
         # One validation batch: no backward pass to bound, and one pass is cheapest.
         iterator_valid__batch_size=-1,
         callbacks=callbacks,
-        callbacks__print_log__sink=sink,
+        # skorch's progress table, only when it is logged (it is built every epoch).
+        **({"callbacks__print_log": None} if log is None else {"callbacks__print_log__sink": sink}),
         predict_nonlinearity=None,
         device=device,
         verbose=int(log is not None),
