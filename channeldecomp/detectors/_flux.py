@@ -79,10 +79,9 @@ class FluxMutability(TorchModulesStateMixin, ThresholdMixin, OutlierMixin, BaseE
       is an outlier when fewer than ``false_alarm_rate`` of its population are less typical than
       it, a false-alarm rate that holds for every condition value when the flow is right.
 
-    Why the flow is written here rather than taken from a library: a conditional MAF is about a
-    hundred lines of torch, torch is already a dependency, and flow libraries (nflows, zuko,
-    normflows) would add a mandatory dependency, or an optional one that the detector could not
-    work without, for little gain.
+    The flow is zuko's masked autoregressive flow (``zuko.flows.MAF``; fitting needs zuko
+    installed), trained through skorch: Adam on the negative log-likelihood, with early
+    stopping on held-out reference rows.
 
     Parameters
     ----------
@@ -387,7 +386,7 @@ class FluxMutability(TorchModulesStateMixin, ThresholdMixin, OutlierMixin, BaseE
                 max_epochs=self.max_epochs,
                 random_state=rng,
                 device=device,
-                log=(lambda line: logger.info("%s", line)) if self.verbose else None,
+                log=logger.info if self.verbose else None,
                 callbacks=[("divergence", _StopOnDivergence())],
             )
         # skorch's history, without the per-batch records: epoch and losses as plain numbers.
