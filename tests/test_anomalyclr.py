@@ -1,3 +1,4 @@
+import logging
 import pickle
 
 import numpy as np
@@ -181,6 +182,19 @@ def test_learns_to_flag_a_four_lepton_signal():
     detector = AnomalyCLR(**{**TINY, "max_epochs": 3}).fit(train.data)
     auc = roc_auc_score(test.target == 0, -detector.score_samples(test.data))
     assert auc > 0.8
+
+
+def test_verbose_logs_both_trainings(background, caplog):
+    detector = AnomalyCLR(**{**TINY, "ae_max_epochs": 3}, verbose=1)
+    with caplog.at_level(logging.INFO, logger="channeldecomp.detectors._anomalyclr"):
+        detector.fit(background[:200])
+    lines = [record.getMessage() for record in caplog.records]
+    # skorch's progress table of each training: header, rule, one line per epoch.
+    assert lines[0].split() == ["contrastive:", "epoch", "train_loss", "dur"]
+    assert len(lines) == (2 + 2) + (2 + 3)
+    assert lines[4].split()[0] == "autoencoder:"
+    assert float(lines[-1].split()[2]) == pytest.approx(detector.loss_curve_[-1], abs=1e-4)
+    assert len(detector.contrastive_loss_curve_) == 2 and len(detector.loss_curve_) == 3
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,16 @@
+import logging
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+import channeldecomp
 from channeldecomp.datasets import make_conditional_anomalies
 from channeldecomp.detectors import FluxMutability
 from channeldecomp.detectors._maf import ConditionalMAF
@@ -48,42 +54,24 @@ def test_flow_sampling_inverts_density_evaluation():
     noise = torch.randn(50, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     context = torch.randn(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     points, log_prob = flow.sample(noise, context)
-    assert torch.allclose(flow.log_prob(points, context), log_prob, atol=1e-10)
+    torch.testing.assert_close(flow.to_noise(points, context), noise, rtol=0, atol=1e-10)
+    torch.testing.assert_close(flow(points, context), log_prob, rtol=0, atol=1e-10)
     # The density is normalised: the log-density of the flow matches the change of variables
     # of a standard normal, checked here through a numerical Jacobian at one point.
-    point = points[:1].clone().requires_grad_(True)
     jacobian = torch.autograd.functional.jacobian(
-        lambda x: _to_noise(flow, x, context[:1]), point
+        lambda x: flow.to_noise(x, context[:1]), points[:1]
     ).reshape(3, 3)
-    noise_back = _to_noise(flow, points[:1], context[:1])
     expected = (
-        -0.5 * (noise_back**2).sum()
+        -0.5 * (noise[0] ** 2).sum()
         - 1.5 * np.log(2 * np.pi)
         + torch.linalg.slogdet(jacobian).logabsdet
     )
-    assert torch.allclose(flow.log_prob(points[:1], context[:1])[0], expected, atol=1e-8)
-
-
-def _to_noise(flow, x, context):
-    hidden = x
-    for block in flow.blocks:
-        shift, log_scale = block(hidden, context)
-        hidden = ((hidden - shift) * torch.exp(-log_scale))[:, flow.reverse]
-    return hidden
-
-
-def test_made_block_is_autoregressive():
-    flow = _random_flow(4, 1)
-    block = flow.blocks[0]
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(64, 4, dtype=torch.float64, generator=generator).requires_grad_(True)
-    context = torch.randn(64, 1, dtype=torch.float64, generator=generator)
-    for i in range(4):
-        shift, log_scale = block(x, context)
-        (gradient,) = torch.autograd.grad((shift[:, i] + log_scale[:, i]).sum(), x)
-        assert torch.all(gradient[:, i:] == 0), f"output {i} depends on inputs >= {i}"
-        if i > 0:
-            assert torch.any(gradient[:, :i] != 0), f"output {i} ignores the inputs before it"
+    torch.testing.assert_close(log_prob[0], expected, rtol=0, atol=1e-8)
+    # The conditions matter, and an unconditional flow takes no context.
+    assert not torch.allclose(flow.log_prob(points, context.flip(0)), log_prob)
+    unconditional = _random_flow(3, 0)
+    points, log_prob = unconditional.sample(noise, torch.zeros(50, 0, dtype=torch.float64))
+    torch.testing.assert_close(unconditional.log_prob(points), log_prob, rtol=0, atol=1e-10)
 
 
 def test_flux_detects_conditional_anomalies_that_marginal_flow_misses(toy, fitted):
@@ -223,3 +211,68 @@ def test_distance_needs_fewer_neighbours_than_population(toy):
     detector = FluxMutability(mutability="distance", n_neighbors=40, population_size=40)
     with pytest.raises(ValueError, match="n_neighbors=40"):
         detector.fit(train.data)
+
+
+def test_early_stopping_keeps_the_weights_of_the_best_epoch(toy):
+    train, _ = toy
+    params = dict(
+        conditions=train.condition_names,
+        n_blocks=1,
+        hidden_units=16,
+        lr=3e-2,
+        batch_size=64,
+        validation_fraction=0.3,
+        n_iter_no_change=3,
+        random_state=0,
+    )
+    data = train.data.iloc[:300]
+    stopped = FluxMutability(**params, max_epochs=200).fit(data)
+    valid_loss = [record["valid_loss"] for record in stopped.history_]
+    best = int(np.argmin(valid_loss)) + 1
+    assert [record["epoch"] for record in stopped.history_] == list(range(1, stopped.n_iter_ + 1))
+    assert stopped.n_iter_ == best + 3 < 200
+    assert all(loss > valid_loss[best - 1] - 1e-4 for loss in valid_loss[best:])
+    # Training only up to the best epoch draws the same batches: the same weights.
+    until_best = FluxMutability(**params, max_epochs=best).fit(data)
+    assert until_best.n_iter_ == best
+    for name, weight in stopped.flow_.state_dict().items():
+        assert torch.equal(weight, until_best.flow_.state_dict()[name]), name
+
+
+def test_divergence_is_a_clear_error(toy):
+    train, _ = toy
+    detector = FluxMutability(conditions=train.condition_names, **TINY, lr=1e6, random_state=0)
+    with pytest.raises(ValueError, match="diverged at epoch 1 .*Lower lr"):
+        detector.fit(train.data)
+
+
+def test_verbose_logs_the_progress_table(toy, caplog):
+    train, _ = toy
+    detector = FluxMutability(conditions=train.condition_names, **TINY, verbose=1)
+    with caplog.at_level(logging.INFO, logger="channeldecomp.detectors._flux"):
+        detector.fit(train.data)
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[0].split() == ["epoch", "train_loss", "valid_loss", "dur"]
+    assert len(lines) == 2 + detector.n_iter_  # header, rule, one line per epoch
+    assert float(lines[-1].split()[1]) == pytest.approx(detector.history_[-1]["train_loss"], 1e-3)
+    assert not any("\x1b" in line for line in lines)  # no terminal colours in the log
+    caplog.clear()
+    FluxMutability(conditions=train.condition_names, **TINY).fit(train.data)
+    assert caplog.records == []
+
+
+def test_without_zuko_fitting_is_a_clear_error(toy, monkeypatch):
+    train, _ = toy
+    monkeypatch.setitem(sys.modules, "zuko", None)  # import zuko now fails
+    with pytest.raises(ImportError, match="pip install zuko"):
+        FluxMutability(**TINY).fit(train.data)
+
+
+def test_importing_the_package_does_not_import_zuko():
+    code = "import sys, channeldecomp.detectors; assert 'zuko' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, env=_environment())
+
+
+def _environment():
+    root = str(Path(channeldecomp.__file__).parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}

@@ -1,4 +1,10 @@
-"""AnomalyCLR: contrastive representations of collision events, scored by an autoencoder."""
+"""AnomalyCLR: contrastive representations of collision events, scored by an autoencoder.
+
+Both networks train through skorch (:class:`~._training.SelfSupervisedNet`): the encoder on
+batches that a collate step turns into (events, physical views, anomaly views), with
+:class:`AnomalyCLRLoss` as criterion; the autoencoders on their own inputs with a mean squared
+error.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ from ._augmentations import (
     split_objects,
 )
 from ._base import ThresholdMixin
+from ._training import Rows, train_self_supervised
 
 __all__ = ["AnomalyCLR", "AutoencoderDetector"]
 
@@ -107,28 +114,50 @@ def anomaly_clr_loss(anchor, positive, anomalous, temperature):
     return F.cross_entropy(logits, target)
 
 
-def _fit_autoencoder(features, hidden_size, bottleneck, max_epochs, lr, batch_size, rng, device):
+class AnomalyCLRLoss(nn.Module):
+    """:func:`anomaly_clr_loss` of a batch's representations, stacked as (events, their
+    physical views, their anomaly views), after unit normalisation; the criterion of the
+    encoder's :class:`~._training.SelfSupervisedNet` (its second argument, the module's input,
+    is not needed)."""
+
+    def __init__(self, temperature):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, representations, inputs=None):
+        z = F.normalize(representations, dim=1)
+        b = len(z) // 3
+        return anomaly_clr_loss(z[:b], z[b : 2 * b], z[2 * b :], self.temperature)
+
+
+def _trained_for_inference(net):
+    """The net's trained module, on the CPU in float64 and in evaluation mode, and its
+    per-epoch training loss. Inference runs in float64, so a score never depends on which rows
+    share its batch."""
+    losses = [float(loss) for loss in net.history[:, "train_loss"]] if net.history else []
+    return net.module_.eval().to("cpu", torch.float64), losses
+
+
+def _fit_autoencoder(
+    features, hidden_size, bottleneck, max_epochs, lr, batch_size, rng, device, log=None
+):
     """Train an autoencoder on standardised ``features`` on ``device``; call inside a forked
-    torch RNG. The trained module is returned on the CPU."""
-    module = Autoencoder(features.shape[1], hidden_size, bottleneck).to(device)
-    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
-    data = torch.as_tensor(features, dtype=torch.float32, device=device)
-    losses = []
-    module.train()
-    for _ in range(max_epochs):
-        order = torch.as_tensor(rng.permutation(len(data)), device=device)
-        total = 0.0
-        for start in range(0, len(data), batch_size):
-            batch = data[order[start : start + batch_size]]
-            loss = F.mse_loss(module(batch), batch)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch)
-        losses.append(total / len(data))
-    # Inference runs in float64, so a score never depends on which rows share its batch.
-    module.eval().to("cpu", torch.float64)
-    return module, losses
+    torch RNG. The trained module is returned on the CPU, with the loss per epoch."""
+    net = train_self_supervised(
+        Autoencoder,
+        torch.nn.MSELoss,
+        Rows(torch.as_tensor(features, dtype=torch.float32, device=device)),
+        module__n_inputs=features.shape[1],
+        module__hidden_size=hidden_size,
+        module__bottleneck=bottleneck,
+        lr=lr,
+        batch_size=batch_size,
+        max_epochs=max_epochs,
+        random_state=rng,
+        device=device,
+        log=log,
+    )
+    return _trained_for_inference(net)
 
 
 def _reconstruction_error(module, features, device):
@@ -246,12 +275,16 @@ class _ObjectOutlierDetector(TorchModulesStateMixin, ThresholdMixin, OutlierMixi
             self.batch_size,
             rng,
             device,
+            log=self._log("autoencoder"),
         )
-        if self.verbose:
-            for epoch, loss in enumerate(self.loss_curve_):
-                logger.info("autoencoder epoch %d: loss %.5f", epoch + 1, loss)
         scores = -_reconstruction_error(self.autoencoder_, features, device)
         self.offset_ = float(np.percentile(scores, 100.0 * self.contamination))
+
+    def _log(self, stage):
+        """What the training of ``stage`` logs each epoch through, or None when not verbose."""
+        if not self.verbose:
+            return None
+        return lambda line: logger.info("%s: %s", stage, line)
 
     def _seeds(self):
         random_state = check_random_state(self.random_state)
@@ -297,7 +330,8 @@ class AutoencoderDetector(_ObjectOutlierDetector):
         ``device``, or, when ``device`` is a CUDA device but torch sees none, runs on the CPU
         with a ``UserWarning``.
     verbose : int, default=0
-        Log the training loss per epoch (``logging`` at INFO level) when positive.
+        When positive, log skorch's progress table of the training (epoch, loss, seconds)
+        at INFO level of logger ``channeldecomp.detectors._anomalyclr``.
 
     Attributes
     ----------
@@ -479,7 +513,9 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
         ``device``, or, when ``device`` is a CUDA device but torch sees none, runs on the CPU
         with a ``UserWarning``.
     verbose : int, default=0
-        Log the losses per epoch (``logging`` at INFO level) when positive.
+        When positive, log skorch's progress table of each training (epoch, loss, seconds;
+        ``contrastive:`` then ``autoencoder:``) at INFO level of logger
+        ``channeldecomp.detectors._anomalyclr``.
 
     Attributes
     ----------
@@ -701,17 +737,8 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
         self._type_one_hot = (self.object_types_[:, None] == np.array(kinds)[None, :]).astype(float)
         self._fit_scaling(objects)
         rng, seed = self._seeds()
-        n_inputs = self._object_features(objects[:1])[0].shape[-1]
         with private_torch_rng(seed, device):
-            self.encoder_ = SetTransformerEncoder(
-                n_inputs,
-                self.embed_dim,
-                self.n_heads,
-                self.n_layers,
-                self.output_dim,
-                self.dropout,
-            )
-            self.contrastive_loss_curve_ = self._train_encoder(
+            self.encoder_, self.contrastive_loss_curve_ = self._train_encoder(
                 objects, physical, anomaly, rng, device
             )
             representations = self._represent(objects, device)
@@ -723,35 +750,39 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
         return self
 
     def _train_encoder(self, objects, physical, anomaly, rng, device):
-        encoder = self.encoder_.to(device)
-        optimizer = torch.optim.Adam(encoder.parameters(), lr=self.lr)
-        losses = []
-        encoder.train()
-        n = len(objects)
-        for epoch in range(self.max_epochs):
-            order = rng.permutation(n)
-            total = 0.0
-            for start in range(0, n, self.batch_size):
-                batch = objects[order[start : start + self.batch_size]]
-                positive = self._physical_view(batch, physical, rng)
-                anomalous = self._anomaly_view(batch, anomaly, rng)
-                features, padding = self._object_features(
-                    np.concatenate([batch, positive, anomalous]), device=device
-                )
-                z = F.normalize(encoder(features, padding), dim=1)
-                b = len(batch)
-                loss = anomaly_clr_loss(z[:b], z[b : 2 * b], z[2 * b :], self.temperature)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * b
-            losses.append(total / n)
-            if self.verbose:
-                logger.info("contrastive epoch %d: loss %.4f", epoch + 1, losses[-1])
-        # Kept on the CPU; inference runs in float64, so a representation never depends on
-        # which events share its batch.
-        encoder.eval().to("cpu", torch.float64)
-        return losses
+        """Build and train the encoder contrastively (a skorch net); return it on the CPU in
+        float64, with the loss per epoch."""
+
+        def contrastive_batch(batch):
+            # The events, their physical views and their anomaly views, scaled, in one input.
+            events, _ = batch
+            positive = self._physical_view(events, physical, rng)
+            anomalous = self._anomaly_view(events, anomaly, rng)
+            features, padding = self._object_features(
+                np.concatenate([events, positive, anomalous]), device=device
+            )
+            return {"objects": features, "padding": padding}, None
+
+        net = train_self_supervised(
+            SetTransformerEncoder,
+            AnomalyCLRLoss,
+            Rows(objects),
+            module__n_inputs=self._object_features(objects[:1])[0].shape[-1],
+            module__embed_dim=self.embed_dim,
+            module__n_heads=self.n_heads,
+            module__n_layers=self.n_layers,
+            module__output_dim=self.output_dim,
+            module__dropout=self.dropout,
+            criterion__temperature=self.temperature,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            random_state=rng,
+            collate=contrastive_batch,
+            device=device,
+            log=self._log("contrastive"),
+        )
+        return _trained_for_inference(net)
 
     def _represent(self, objects, device):
         encoder = module_on(self.encoder_, device)
