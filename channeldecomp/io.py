@@ -75,6 +75,18 @@ class UntrustedTypesError(TypeError):
         super().__init__(message)
 
 
+def _skops_io():
+    """``skops.io``, or an ImportError that says how to install it."""
+    try:
+        import skops.io
+    except ImportError as error:  # depends on the environment
+        raise ImportError(
+            "channeldecomp's model files are skops files: install skops "
+            "(pip install 'channeldecomp[io]', or pip install skops)."
+        ) from error
+    return skops.io
+
+
 def _skops_reasons():
     """skops' explanations of why it does not trust some types by default."""
     try:
@@ -211,13 +223,12 @@ def save(model, path):
     >>> save(scaler, Path(tempfile.mkdtemp()) / "scaler.skops").name
     'scaler.skops'
     """
-    import skops.io
-
+    skops_io = _skops_io()
     path = Path(path)
     with atomic_path(path) as temporary:
         with open(temporary, "xb") as stream:
             try:
-                skops.io.dump(model, stream, compression=zipfile.ZIP_DEFLATED)
+                skops_io.dump(model, stream, compression=zipfile.ZIP_DEFLATED)
             except TypeError as exc:
                 raise TypeError(f"Cannot save {type(model).__name__} to {path}: {exc}") from exc
             stream.flush()
@@ -271,7 +282,7 @@ def load(path, trusted=None):
     >>> load(path).mean_
     array([1.])
     """
-    import skops.io
+    skops_io = _skops_io()
     from skops.io.exceptions import UntrustedTypesFoundException
 
     path = Path(path)
@@ -285,10 +296,10 @@ def load(path, trusted=None):
             "pickle runs arbitrary code), then save it with channeldecomp.save."
         )
     allowed = _package_types() + extra
-    untrusted = [name for name in skops.io.get_untrusted_types(file=path) if name not in allowed]
+    untrusted = [name for name in skops_io.get_untrusted_types(file=path) if name not in allowed]
     if untrusted:
         raise UntrustedTypesError(path, untrusted)
     try:
-        return skops.io.load(path, trusted=allowed)
+        return skops_io.load(path, trusted=allowed)
     except UntrustedTypesFoundException as exc:  # a type only the full audit finds
         raise TypeError(f"{path}: {exc}") from exc

@@ -9,7 +9,8 @@ it in a torch module whose constructor takes plain numbers, so that model files 
 its log-density as the output (the training loss is minus its mean) and sampling from fixed
 base noise together with the samples' log-densities.
 
-zuko is imported when a flow is built (``pip install zuko``), not with the package.
+zuko is imported when a flow is built (the ``flows`` extra: ``pip install 'channeldecomp[flows]'``),
+not with the package.
 
 zuko replaced a hand-written MAF of the same architecture (identity-initialised MADE blocks,
 log-scales bounded by a tanh) once ``benchmarks/bench_flux.py --quick --seeds 0 1 2`` gave the
@@ -46,7 +47,7 @@ def _zuko():
     except ImportError as error:  # pragma: no cover - depends on the environment
         raise ImportError(
             "FluxMutability's flow is zuko's masked autoregressive flow: install zuko "
-            "(pip install zuko)."
+            "(pip install 'channeldecomp[flows]', or pip install zuko)."
         ) from error
     return zuko
 
