@@ -38,7 +38,7 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 	for capability in $(NUMERICS_CAPABILITIES); do \
 	  ATEN_CPU_CAPABILITY=$$capability OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
-	    $(PY) -m pytest -m numerics -q -p no:cacheprovider $(PYTEST_ARGS) || exit 1; \
+	    $(PY) -m pytest -m numerics -p no:cacheprovider $(PYTEST_ARGS) || exit 1; \
 	done
 
 lint: $(STAMP)

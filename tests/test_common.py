@@ -32,7 +32,7 @@ _NEGATIVE_PT = (
     "the check feeds make_blobs data with negative values, which are not valid pT, and the "
     "object-set detectors reject them with a clear ValueError (the check ignores the "
     "positive_only tag); contamination on valid data is covered by "
-    "tests/test_anomalyclr.py::test_contamination_sets_the_false_alarm_rate"
+    "tests/test_detectors_anomalyclr.py::test_contamination_sets_the_false_alarm_rate"
 )
 _GOOD_LABEL = (
     "good_label=1 by default: a y without the label 1 is an error naming good_label, by design "
