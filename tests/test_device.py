@@ -182,10 +182,10 @@ def test_cuda_device_without_a_gpu_predicts_on_the_cpu_with_a_warning(name, data
 # Same fitted model, inference on CUDA vs the CPU. The classifier and the object-set detectors
 # infer in float64, where kernels that sum in another order differ by ~1e-15 relative (measured
 # on an H200: at most 4e-15); 1e-9 leaves a wide margin and still catches any float32 step.
-# FluxMutability infers in float32 (measured: 2e-6). Its score is piecewise linear between the
-# sorted log-densities of 20 generated points, so where two of them nearly coincide a float32
-# difference can move it by up to one step, 1/21; its generated points get 1e-4 (50 times the
-# measured difference).
+# FluxMutability infers in float64 too, but its score is piecewise linear between the sorted
+# log-densities of 20 generated points: where two of them nearly coincide, any difference in
+# the last bits can move it by up to one step, 1/21. Its generated points keep 1e-4, the bound
+# set when it inferred in float32 (then measured: 2e-6).
 FLOAT64 = dict(rtol=1e-9, atol=1e-12)
 FLUX_SCORES = dict(rtol=1e-4, atol=1.01 / 21)
 INFERENCE_TOLERANCE = {

@@ -18,7 +18,7 @@ from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, Prin
 from skorch.helper import predefined_split
 from skorch.history import History
 
-from .._device import check_device, inference_device, private_torch_rng
+from .._device import check_device, inference_device, module_on, private_torch_rng
 from .._torch_state import module_from_state, module_to_state
 from ..base import ChannelModelMixin
 from ._combiners import COMBINERS, get_combiner
@@ -689,7 +689,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         """
         X = self._validate_X(X, reset=False)
         device = inference_device(self)
-        module = copy.deepcopy(self.net_.module_).to(device, torch.float64).eval()
+        module = module_on(self.net_.module_, device, torch.float64).eval()
         features = torch.from_numpy(np.ascontiguousarray(X[:, self._column_order()], np.float64))
         outputs = []
         with torch.no_grad():
