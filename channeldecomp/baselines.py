@@ -21,6 +21,7 @@ import numbers
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
@@ -34,6 +35,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._torch_state import TorchModulesStateMixin, rebuildable_module
 from .base import ChannelModelMixin
 
 __all__ = [
@@ -480,7 +482,34 @@ class PerChannelOneClassDetector(ChannelModelMixin, BaseEstimator):
         return tags
 
 
-class MLPAttributionClassifier(_GlobalLabelClassifier):
+@rebuildable_module
+class AttributionNetwork(torch.nn.Sequential):
+    """The MLP of :class:`MLPAttributionClassifier`: ReLU layers of ``hidden_layer_sizes``
+    (dropout between them), then one logit of "bad".
+
+    A torch module class of the package's own, so that model files can rebuild it.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Input columns.
+    hidden_layer_sizes : list of int
+        Width of each hidden layer.
+    dropout : float
+        Dropout between hidden layers (0 for none).
+    """
+
+    def __init__(self, n_inputs, hidden_layer_sizes, dropout):
+        layers, width = [], n_inputs
+        for position, size in enumerate(hidden_layer_sizes):
+            layers += [torch.nn.Linear(width, size), torch.nn.ReLU()]
+            if position < len(hidden_layer_sizes) - 1 and dropout > 0:
+                layers.append(torch.nn.Dropout(dropout))
+            width = size
+        super().__init__(*layers, torch.nn.Linear(width, 1))
+
+
+class MLPAttributionClassifier(TorchModulesStateMixin, _GlobalLabelClassifier):
     """One network on all columns; channel scores from gradient x input attribution.
 
     A fully connected network (ReLU, dropout after every hidden layer but the last) learns the
@@ -516,7 +545,7 @@ class MLPAttributionClassifier(_GlobalLabelClassifier):
 
     Attributes
     ----------
-    module_ : torch.nn.Sequential
+    module_ : AttributionNetwork
         The trained network (output: the logit of bad), on the channel columns.
     columns_ : ndarray of int
         The columns of X the network reads (every channel's, in ascending order).
@@ -546,6 +575,8 @@ class MLPAttributionClassifier(_GlobalLabelClassifier):
     >>> model.fit(data.data, data.target).predict_channel_scores(data.data).shape
     (300, 4)
     """
+
+    _torch_module_attributes = ("module_",)
 
     def __init__(
         self,
@@ -596,15 +627,7 @@ class MLPAttributionClassifier(_GlobalLabelClassifier):
         return int(check_random_state(self.random_state).randint(2**31))
 
     def _build_module(self, n_inputs, sizes):
-        import torch
-
-        layers, width = [], n_inputs
-        for position, size in enumerate(sizes):
-            layers += [torch.nn.Linear(width, size), torch.nn.ReLU()]
-            if position < len(sizes) - 1 and self.dropout > 0:
-                layers.append(torch.nn.Dropout(self.dropout))
-            width = size
-        return torch.nn.Sequential(*layers, torch.nn.Linear(width, 1))
+        return AttributionNetwork(n_inputs, [int(size) for size in sizes], float(self.dropout))
 
     def fit(self, X, y, sample_weight=None):
         """Train the network on the global label.
@@ -623,8 +646,6 @@ class MLPAttributionClassifier(_GlobalLabelClassifier):
         self : MLPAttributionClassifier
             The fitted estimator.
         """
-        import torch
-
         sizes = self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
         is_bad = 1 - self._check_global_label(y)
@@ -666,8 +687,6 @@ class MLPAttributionClassifier(_GlobalLabelClassifier):
 
     def _logit_and_terms(self, X):
         """The logit of bad and each channel's term (minus its columns' attributions)."""
-        import torch
-
         values = validate_data(self, X, dtype=np.float64, reset=False)
         inputs = torch.tensor(values[:, self.columns_].astype(np.float32)).requires_grad_(True)
         with torch.enable_grad():
@@ -721,8 +740,6 @@ class MLPAttributionClassifier(_GlobalLabelClassifier):
         return self._channel_frame(np.maximum(expit(terms), _TINY), X)
 
     def _predict_good(self, X):
-        import torch
-
         logit_bad = self._logit_and_terms(X)[0]
         return torch.sigmoid(-torch.as_tensor(logit_bad)).numpy()
 

@@ -106,6 +106,12 @@ def _package_types():
     Their torch parts are saved as plain data and rebuilt only from the package's own module
     classes (see ``channeldecomp._torch_state``), so trusting them trusts no other code.
     """
+    from .baselines import (
+        AdditiveBoostingClassifier,
+        MLPAttributionClassifier,
+        PerChannelClassifier,
+        PerChannelOneClassDetector,
+    )
     from .decomposition import ChannelDecompositionClassifier
     from .detectors import (
         AnomalyCLR,
@@ -122,6 +128,10 @@ def _package_types():
         AutoencoderDetector,
         FluxMutability,
         PerChannelOutlierDetector,
+        PerChannelClassifier,
+        PerChannelOneClassDetector,
+        MLPAttributionClassifier,
+        AdditiveBoostingClassifier,
     )
     return [_qualified_name(cls) for cls in estimators]
 

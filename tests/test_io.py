@@ -12,13 +12,19 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.ensemble import IsolationForest
+from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from skorch.history import History
 
 import channeldecomp
 from channeldecomp import ChannelDecompositionClassifier, LumiSectionPercentiles, LumiSections
+from channeldecomp.baselines import (
+    AdditiveBoostingClassifier,
+    MLPAttributionClassifier,
+    PerChannelClassifier,
+    PerChannelOneClassDetector,
+)
 from channeldecomp.datasets import (
     make_adc_events,
     make_channel_anomalies,
@@ -33,6 +39,8 @@ from channeldecomp.detectors import (
 from channeldecomp.io import UntrustedTypesError, is_model_file
 
 TREE = "sklearn.tree._tree.Tree"  # inside IsolationForest; skops does not trust it by default
+# inside HistGradientBoosting models; skops does not trust it by default either
+HGB_TREE = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +80,11 @@ def _per_channel(tabular):
     X, y = tabular
     detector = PerChannelOutlierDetector(IsolationForest(n_estimators=5), random_state=0)
     return detector.fit(X[y == 1]), X
+
+
+def _baseline(estimator, tabular, good_only=False):
+    X, y = tabular
+    return estimator.fit(X[y == 1] if good_only else X, y[y == 1] if good_only else y), X
 
 
 def _anomalyclr(events):
@@ -120,6 +133,34 @@ CASES = {
         lambda f: _per_channel(f["tabular"]),
         ["predict_channel_scores", "score_samples"],
         [TREE],
+    ),
+    "per_channel_classifier": (
+        lambda f: _baseline(
+            PerChannelClassifier(HistGradientBoostingClassifier(max_iter=5)), f["tabular"]
+        ),
+        ["predict_proba", "predict_channel_scores"],
+        [HGB_TREE],
+    ),
+    "one_class": (
+        lambda f: _baseline(
+            PerChannelOneClassDetector(IsolationForest(n_estimators=5, random_state=0)),
+            f["tabular"],
+            good_only=True,
+        ),
+        ["predict_channel_scores", "score_samples"],
+        [TREE],
+    ),
+    "mlp_attribution": (
+        lambda f: _baseline(MLPAttributionClassifier(max_epochs=2, random_state=0), f["tabular"]),
+        ["predict_proba", "predict_channel_scores"],
+        [],
+    ),
+    "additive_boosting": (
+        lambda f: _baseline(
+            AdditiveBoostingClassifier(HistGradientBoostingClassifier(max_iter=5)), f["tabular"]
+        ),
+        ["predict_proba", "predict_channel_scores"],
+        [HGB_TREE],
     ),
 }
 
