@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import logging
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -43,7 +43,6 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
-from sklearn.metrics import roc_auc_score
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
@@ -57,6 +56,9 @@ from channeldecomp.baselines import (
 )
 from channeldecomp.datasets import DETECTOR_CHANNELS, simulate_lumisections
 from channeldecomp.model_selection import RunSplit, random_channel_partition
+
+sys.path.insert(0, str(Path(__file__).parent))  # run as a script or loaded by file path
+from _records import constant_channels, json_params, print_tables, records_path, short
 
 logger = logging.getLogger("bench_decomposition")
 METHODS = ("cdc", "cdc-paper", "cdc-random", "per-channel", "per-channel-hgb", "iforest")
@@ -92,26 +94,12 @@ def make_split(
 
 
 def score_method(split, p_good, channel_scores, *, match_channels=False):
-    """Global AUC; mean and worst channel AUC against the truth; the mean among bad LS only.
-
-    ``match_channels``: the columns are random groups, each given to the channel it finds best
-    (``metrics.match_channels``, which favours them).
-    """
-    y, truth = split["y_test"], split["truth_test"]
-    result = {"global_auc": roc_auc_score(y, p_good) if len(np.unique(y)) > 1 else np.nan}
-    if channel_scores is None:
-        names = ("mean_channel_auc", "worst_channel_auc", "bad_only_channel_auc")
-        return result | dict.fromkeys(names, np.nan)
-    scores = pd.DataFrame(np.asarray(channel_scores, dtype=float))  # columns: truth's order
-    if match_channels:
-        scores = metrics.match_channels(scores, truth)
-    scores.columns = truth.columns
+    """``metrics.decomposition_summary`` on the test runs (``match_channels``: random groups)."""
     with warnings.catch_warnings():  # a channel without a fault in the test: NaN, left out
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        aucs = metrics.decomposition_auc(scores, truth)
-        bad_only = metrics.bad_only_decomposition_auc(scores, truth, y)
-    result |= {"mean_channel_auc": np.nanmean(aucs), "worst_channel_auc": np.nanmin(aucs)}
-    return result | {"bad_only_channel_auc": np.nanmean(bad_only)}
+        return metrics.decomposition_summary(
+            split["y_test"], p_good, channel_scores, split["truth_test"], match=match_channels
+        )
 
 
 def fit_and_score(model, split, **fit_params):
@@ -230,7 +218,7 @@ def run_benchmark(
                 faults = metrics.global_auc_by_fault(split["y_test"], p_good, split["fault_test"])
                 for label, (auc, n) in faults.iterrows():
                     records[-1] |= {f"auc[{label}]": auc, f"n[{label}]": int(n)}
-            logger.info("  %-12s %s (%.1f s)", method, _short(result), elapsed)
+            logger.info("  %-12s %s (%.1f s)", method, short(result), elapsed)
             constant = [] if random_groups else constant_channels(channel_scores, DETECTOR_CHANNELS)
             if constant:
                 info = "  %-12s constant score (no information, AUC 0.5) for: %s"
@@ -238,100 +226,22 @@ def run_benchmark(
     return pd.DataFrame(records)
 
 
-def constant_channels(channel_scores, channels):
-    """The channels whose score is the same on every test LS (a method that never used them)."""
-    scores = [] if channel_scores is None else np.asarray(channel_scores, dtype=float).T
-    return [channel for channel, column in zip(channels, scores) if np.ptp(column) == 0]
-
-
-def _short(result):
-    return " ".join(f"{k}={v:.3f}" for k, v in result.items())
-
-
-def summarize(records):
-    """One table: mean ± std over seeds of each metric; when ``hgb`` ran, comparisons with it.
-
-    ``global - hgb``: the mean ± std over seeds of each seed's difference from ``hgb`` on the
-    same split (paired: is a gap larger than seed-to-seed noise?); ``time / hgb``: the mean
-    ratio of fit times.
-    """
-    reference = records[records["method"] == "hgb"].set_index(["difficulty", "seed"])
-    if compare := not reference.empty:
-        hgb = reference[["global_auc", "fit_s"]].add_prefix("hgb_")
-        records = records.join(hgb, on=["difficulty", "seed"])
-        records["global_vs_hgb"] = records["global_auc"] - records["hgb_global_auc"]
-        records["time_vs_hgb"] = records["fit_s"] / records["hgb_fit_s"]
-    grouped = records.groupby(["difficulty", "method"], sort=False)
-
-    def mean_std(column, sign=""):
-        mean, std = grouped[column].mean(), grouped[column].std(ddof=0)
-        return ["-" if np.isnan(m) else f"{m:{sign}.3f} ± {s:.3f}" for m, s in zip(mean, std)]
-
-    names = ["global_auc", "mean_channel_auc", "worst_channel_auc", "bad_only_channel_auc"]
-    table = pd.DataFrame({name: mean_std(name) for name in names}, index=grouped.size().index)
-    if compare:
-        table["global - hgb"] = mean_std("global_vs_hgb", sign="+")
-        table["time / hgb"] = grouped["time_vs_hgb"].mean().map(lambda v: f"{v:.1f}x")
-    return table
-
-
-def summarize_by_fault(records):
-    """Two tables from the ``by_fault`` records, one row per (difficulty, fault label).
-
-    The first: the number of bad test LS with the label (summed over seeds) and each method's
-    global AUC over them and the good LS (mean over the seeds whose test holds the label). The
-    second, when ``hgb`` ran, splits each method's ``global - hgb`` into one term per label,
-    ``n * (AUC - AUC_hgb) / n_bad`` (mean over seeds, a missing label counting 0): each column
-    adds up to the method's ``global - hgb`` of :func:`summarize` (row ``total``).
-    """
-    per_fault = records.set_index(["difficulty", "seed", "method"])
-    auc, n = (per_fault.filter(regex=rf"^{kind}\[") for kind in ("auc", "n"))
-    if auc.empty:
-        message = "the records hold no per-fault columns ('auc[...]'); run the benchmark with"
-        raise ValueError(f"{message} by_fault=True (--by-fault)")
-    auc.columns = pd.Index([c[4:-1] for c in auc.columns], name="fault")
-    n = n.set_axis([c[2:-1] for c in n.columns], axis=1).reindex(columns=auc.columns).fillna(0)
-    methods = list(dict.fromkeys(records["method"]))
-    counts = n.xs(methods[0], level="method").groupby(level="difficulty", sort=False).sum()
-
-    def table(values, columns, extra=()):  # a fault seen at one difficulty only: no empty row
-        rows = [(d, f) for d, c in counts.iterrows() for f in [*sorted(c.index[c > 0]), *extra]]
-        means = values.groupby(level=["difficulty", "method"], sort=False).mean()
-        means = means.stack(future_stack=True).unstack("method")
-        return means.reindex(
-            pd.MultiIndex.from_tuples(rows, names=means.index.names), columns=columns
-        )
-
-    aucs = table(auc, methods)
-    aucs.insert(0, "bad test LS", counts.stack().reindex(aucs.index).astype(int))
-    if "hgb" not in methods:
-        return aucs, None
-    hgb = auc.xs("hgb", level="method").reindex(auc.index.droplevel("method")).to_numpy()
-    terms = (n * (auc - hgb)).div(n.sum(axis=1), axis=0).fillna(0.0)
-    terms = table(terms, [m for m in methods if m != "hgb"])
-    totals = terms.groupby(level="difficulty", sort=False).sum()
-    totals.index = pd.MultiIndex.from_product([totals.index, ["total"]], names=terms.index.names)
-    return aucs, pd.concat([terms, totals]).reindex(table(auc, [], extra=["total"]).index)
-
-
-def _json_params(text):
-    try:
-        params = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
-    if not isinstance(params, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object of parameters; got {text!r}")
-    if reserved := sorted({"channels", "random_state"} & set(params)):
-        raise argparse.ArgumentTypeError(f"{reserved} are set by the benchmark; leave them out")
-    return params
-
-
-def _records_path(text):
-    """``--records``: checked before the run, so a bad path cannot cost a whole benchmark."""
-    if not Path(text).parent.is_dir():
-        message = f"the folder of {text!r} does not exist; create it or choose another path"
-        raise argparse.ArgumentTypeError(message)
-    return Path(text)
+CHOICES = {
+    "--scaler": ["quantile", "standard"],
+    "--sample-weight": ["none", "luminosity"],
+    "--split": ["stratified", "runs"],
+}
+HELP = {
+    "--sample-weight": "training weights of every method (default: none; the scores weigh LS "
+    "equally)",
+    "--split": "held-out runs stratified by fault mode (default), or runs at random",
+    "--cdc-params": "extra ChannelDecompositionClassifier parameters for cdc and cdc-random, "
+    "e.g. '{\"squared_inputs\": false}'",
+    "--records": "also write one row per fit (difficulty, seed, method, fit time, every metric "
+    "at full precision) to this CSV file",
+    "--by-fault": "also break the global AUC down by fault mode, and each method's global - hgb "
+    "into one term per fault mode (where does a method lose to hgb?)",
+}
 
 
 def main(argv=None):
@@ -343,40 +253,11 @@ def main(argv=None):
     for flag in ("--n-lumisections", "--events-per-lumisection", "--max-epochs", "--paper-epochs"):
         add(flag, type=int)
     add("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    add("--scaler", choices=["quantile", "standard"], default="quantile")
-    add(
-        "--sample-weight",
-        choices=["none", "luminosity"],
-        default="none",
-        help="training weights of every method (default: none; the scores weigh LS equally)",
-    )
-    add(
-        "--split",
-        choices=["stratified", "runs"],
-        default="stratified",
-        help="held-out runs stratified by fault mode (default), or runs at random",
-    )
-    add(
-        "--cdc-params",
-        type=_json_params,
-        default={},
-        metavar="JSON",
-        help="extra ChannelDecompositionClassifier parameters for cdc and cdc-random, "
-        "e.g. '{\"squared_inputs\": false}'",
-    )
-    add(
-        "--records",
-        type=_records_path,
-        metavar="CSV",
-        help="also write one row per fit (difficulty, seed, method, fit time, every metric at "
-        "full precision) to this CSV file",
-    )
-    add(
-        "--by-fault",
-        action="store_true",
-        help="also break the global AUC down by fault mode, and each method's global - hgb "
-        "into one term per fault mode (where does a method lose to hgb?)",
-    )
+    for flag, choices in CHOICES.items():  # the first choice is the default
+        add(flag, choices=choices, default=choices[0], help=HELP.get(flag))
+    add("--cdc-params", type=json_params, default={}, metavar="JSON", help=HELP["--cdc-params"])
+    add("--records", type=records_path, metavar="CSV", help=HELP["--records"])
+    add("--by-fault", action="store_true", help=HELP["--by-fault"])
     add("--quiet", action="store_true", help="print only the table(s)")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -402,22 +283,7 @@ def main(argv=None):
         f"epochs{cdc_params}, cdc-paper {paper_epochs} epochs; mean ± std over seeds; "
         f"total {time.perf_counter() - start:.0f} s\n"
     )
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(summarize(records).to_string())
-        if args.by_fault:
-            aucs, terms = summarize_by_fault(records)
-            print(
-                "\nGlobal AUC by fault: each fault's bad test LS against all good test LS "
-                "(mean over the seeds whose test holds it; LS hit by two faults: "
-                "'several faults')\n"
-            )
-            print(aucs.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-"))
-            if terms is not None:
-                print(
-                    "\nglobal - hgb by fault: n * (AUC - AUC_hgb) / n_bad, mean over seeds; "
-                    "each column adds up to its global - hgb (row 'total')\n"
-                )
-                print(terms.to_string(float_format=lambda v: f"{v:+.4f}"))
+    print_tables(records, by_fault=args.by_fault)
     return records
 
 

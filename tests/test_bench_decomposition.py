@@ -1,5 +1,6 @@
-"""The decomposition benchmark's scoring, summaries and options, and a smoke run of its fast
-methods (its splitter, baselines and metrics are tested with the package)."""
+"""The decomposition benchmark's scoring, summaries (``benchmarks/_records.py``) and options,
+and a smoke run of its fast methods (its splitter, baselines and metrics are tested with the
+package)."""
 
 import importlib.util
 from pathlib import Path
@@ -17,6 +18,15 @@ def bench():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def tables(bench):
+    """``benchmarks/_records.py``: the tables of the benchmark's records (importable once the
+    benchmark is loaded, which puts its folder on ``sys.path``)."""
+    import _records
+
+    return _records
 
 
 def _split(truth):
@@ -52,7 +62,7 @@ def test_scores_against_the_channel_truth(bench):
     assert np.isnan(bench.score_method(split, perfect[:, 0], None)["mean_channel_auc"])
 
 
-def test_summary_compares_with_hgb_only_when_it_ran(bench):
+def test_summary_compares_with_hgb_only_when_it_ran(tables):
     records = pd.DataFrame(
         {
             "difficulty": ["default"] * 4,
@@ -65,16 +75,16 @@ def test_summary_compares_with_hgb_only_when_it_ran(bench):
             "fit_s": [4.0, 2.0, 6.0, 2.0],
         }
     )
-    table = bench.summarize(records)
+    table = tables.summarize(records)
     assert table.loc[("default", "cdc"), "global_auc"] == "0.950 ± 0.010"
     assert table.loc[("default", "cdc"), "global - hgb"] == "-0.035 ± 0.015"
     assert table.loc[("default", "cdc"), "time / hgb"] == "2.5x"
     assert table.loc[("default", "hgb"), "mean_channel_auc"] == "-"
-    alone = bench.summarize(records[records["method"] == "cdc"])
+    alone = tables.summarize(records[records["method"] == "cdc"])
     assert list(alone.columns) == list(table.columns)[:4]
 
 
-def test_fault_summary_splits_each_gap_to_hgb_by_fault(bench):
+def test_fault_summary_splits_each_gap_to_hgb_by_fault(tables):
     # Two seeds; fault B is in the test of seed 0 only.
     rows = [
         ("cdc", 0, 0.90, {"A": (0.8, 6), "B": (1.0, 2)}),
@@ -90,7 +100,7 @@ def test_fault_summary_splits_each_gap_to_hgb_by_fault(bench):
             for method, seed, auc, faults in rows
         ]
     )
-    aucs, terms = bench.summarize_by_fault(records)
+    aucs, terms = tables.summarize_by_fault(records)
     assert aucs.loc[("default", "A"), "bad test LS"] == 10
     assert aucs.loc[("default", "B"), "bad test LS"] == 2
     assert aucs.loc[("default", "A"), "cdc"] == pytest.approx(0.825)
@@ -101,14 +111,14 @@ def test_fault_summary_splits_each_gap_to_hgb_by_fault(bench):
     assert terms.loc[("default", "B"), "cdc"] == pytest.approx(0.0)
     assert terms.loc[("default", "total"), "cdc"] == pytest.approx((-0.075 - 0.12) / 2)
     assert terms.index[-1] == ("default", "total")
-    alone, no_terms = bench.summarize_by_fault(records[records["method"] == "cdc"])
+    alone, no_terms = tables.summarize_by_fault(records[records["method"] == "cdc"])
     assert no_terms is None
     assert list(alone.columns) == ["bad test LS", "cdc"]
     with pytest.raises(ValueError, match="--by-fault"):
-        bench.summarize_by_fault(records[["difficulty", "seed", "method", "global_auc"]])
+        tables.summarize_by_fault(records[["difficulty", "seed", "method", "global_auc"]])
 
 
-def test_fault_summary_rows_are_the_faults_of_each_difficulty(bench):
+def test_fault_summary_rows_are_the_faults_of_each_difficulty(tables):
     # Fault B is in the tests of the hard level only: no empty row for it at the default level.
     rows = [
         ("default", "cdc", {"A": (0.8, 5)}),
@@ -124,7 +134,7 @@ def test_fault_summary_rows_are_the_faults_of_each_difficulty(bench):
             for difficulty, method, faults in rows
         ]
     )
-    aucs, terms = bench.summarize_by_fault(records)
+    aucs, terms = tables.summarize_by_fault(records)
     assert list(aucs.index) == [("default", "A"), ("hard", "A"), ("hard", "B")]
     assert list(terms.index) == [
         ("default", "A"),
@@ -137,7 +147,7 @@ def test_fault_summary_rows_are_the_faults_of_each_difficulty(bench):
 
 
 @pytest.mark.slow
-def test_quick_run_of_the_fast_methods(bench):
+def test_quick_run_of_the_fast_methods(bench, tables):
     records = bench.main(
         [
             "--quick",
@@ -153,11 +163,11 @@ def test_quick_run_of_the_fast_methods(bench):
     assert set(records["method"]) == {"iforest", "hgb"}
     assert records["global_auc"].between(0, 1).all()
     # The terms by fault add up to the global gap to hgb, on a real split.
-    _, terms = bench.summarize_by_fault(records)
+    _, terms = tables.summarize_by_fault(records)
     gap = records.set_index("method")["global_auc"]
     assert terms.loc[("default", "total"), "iforest"] == pytest.approx(gap["iforest"] - gap["hgb"])
     assert any(column.startswith("auc[") for column in records.columns)
-    table = bench.summarize(records)
+    table = tables.summarize(records)
     assert list(table.columns)[:4] == [
         "global_auc",
         "mean_channel_auc",

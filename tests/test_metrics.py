@@ -14,6 +14,7 @@ from channeldecomp.metrics import (
     bad_only_decomposition_auc,
     channel_subsystem_auc,
     decomposition_auc,
+    decomposition_summary,
     evaluate_triage,
     exclusive_anomaly_fraction,
     fault_labels,
@@ -350,3 +351,34 @@ def test_match_channels_gives_each_channel_its_best_column():
     np.testing.assert_array_equal(matched["c"], groups["g0"])
     with pytest.raises(ValueError, match="2 columns for 3 channels"):
         match_channels(groups.iloc[:, :2], truth)
+
+
+def test_decomposition_summary_takes_named_columns_by_name_and_others_by_position():
+    rng = np.random.default_rng(0)
+    truth = pd.DataFrame((rng.random((120, 3)) > 0.25).astype(int), columns=["a", "b", "c"])
+    y = truth.all(axis=1).astype(int).to_numpy()
+    scores = truth + 0.01 * rng.random((120, 3))
+    p_good = scores.min(axis=1)
+    perfect = decomposition_summary(y, p_good, scores[["c", "a", "b"]], truth)
+    assert perfect == {
+        "global_auc": 1.0,
+        "mean_channel_auc": 1.0,
+        "worst_channel_auc": 1.0,
+        "bad_only_channel_auc": 1.0,
+    }
+    # Unnamed columns are taken in the truth's order: a permutation scores worse ...
+    permuted = scores.to_numpy()[:, [2, 0, 1]]
+    assert decomposition_summary(y, p_good, permuted, truth)["mean_channel_auc"] < 0.8
+    # ... unless matched to the channels (the random-partition control's groups).
+    assert decomposition_summary(y, p_good, permuted, truth, match=True)["worst_channel_auc"] == 1
+    # A method without channel scores, and a test set of one class.
+    assert np.isnan(decomposition_summary(y, p_good, None, truth)["bad_only_channel_auc"])
+    good = np.flatnonzero(y == 1)
+    one_class = decomposition_summary(y[good], p_good.iloc[good], None, truth.iloc[good])
+    assert np.isnan(one_class["global_auc"])
+
+
+def test_decomposition_summary_names_a_column_count_mismatch():
+    truth = pd.DataFrame({"a": [1, 0, 1, 1], "b": [1, 1, 0, 1]})
+    with pytest.raises(ValueError, match="3 columns for 2 channels.*match=True"):
+        decomposition_summary([1, 0, 0, 1], [0.9, 0.1, 0.2, 0.8], np.ones((4, 3)), truth)

@@ -2,7 +2,8 @@
 
 Pure functions of labels and scores, like :mod:`sklearn.metrics`: channel scores against known
 per-channel truth (:func:`decomposition_auc`, :func:`bad_only_decomposition_auc`, and
-:func:`match_channels` for score columns that are no channel), against subsystem flags
+:func:`match_channels` for score columns that are no channel, and
+:func:`decomposition_summary`, the decomposition benchmark's four figures), against subsystem flags
 (:func:`channel_subsystem_auc`, :func:`exclusive_anomaly_fraction`); the global score's AUC by
 fault (:func:`global_auc_by_fault`, with :func:`fault_labels` and :func:`fault_mode_indicators`
 for fault-mode tables) and its triage (:func:`triage_thresholds`, :func:`evaluate_triage`,
@@ -22,7 +23,12 @@ References
    J. Phys.: Conf. Ser. 898 (2017) 092041, arXiv:1709.08607.
 """
 
-from ._decomposition import bad_only_decomposition_auc, decomposition_auc, match_channels
+from ._decomposition import (
+    bad_only_decomposition_auc,
+    decomposition_auc,
+    decomposition_summary,
+    match_channels,
+)
 from ._faults import fault_labels, fault_mode_indicators, global_auc_by_fault
 from ._subsystem import channel_subsystem_auc, exclusive_anomaly_fraction
 from ._triage import evaluate_triage, precision_at_recall, triage, triage_thresholds
@@ -31,6 +37,7 @@ __all__ = [
     "bad_only_decomposition_auc",
     "channel_subsystem_auc",
     "decomposition_auc",
+    "decomposition_summary",
     "evaluate_triage",
     "exclusive_anomaly_fraction",
     "fault_labels",

@@ -16,7 +16,12 @@ from .._validation import (
 )
 from ._auc import _auc_matrix, _warn_undefined
 
-__all__ = ["bad_only_decomposition_auc", "decomposition_auc", "match_channels"]
+__all__ = [
+    "bad_only_decomposition_auc",
+    "decomposition_auc",
+    "decomposition_summary",
+    "match_channels",
+]
 
 
 def decomposition_auc(channel_scores, channel_truth, *, sample_weight=None):
@@ -181,3 +186,85 @@ def match_channels(channel_scores, channel_truth):
     matched = scores.iloc[:, columns].set_axis(truth.columns, axis=1)
     matched.attrs["matched"] = dict(zip(truth.columns, scores.columns[columns]))
     return matched
+
+
+def decomposition_summary(
+    y_true, y_score, channel_scores, channel_truth, *, match=False, good_label=1
+):
+    """The decomposition benchmark's four figures for one method on one test set.
+
+    The global ROC AUC of ``y_score`` (P(good), or any score with higher = better); the mean
+    and the worst channel of :func:`decomposition_auc`; and the mean of
+    :func:`bad_only_decomposition_auc` (which channel is bad, among the bad lumisections).
+    Compare methods with it as ``benchmarks/bench_decomposition.py`` does.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Global labels.
+    y_score : array-like of shape (n_samples,)
+        Global score, higher = good (e.g. P(good)).
+    channel_scores : DataFrame, array-like of shape (n_samples, n_channels) or None
+        Channel scores, 1 = the channel looks good. Columns named like ``channel_truth``'s are
+        taken by name; otherwise by position (in ``channel_truth``'s order), or matched to the
+        channels with :func:`match_channels` when ``match=True``. ``None`` (a method without
+        channel scores): the channel figures are NaN.
+    channel_truth : DataFrame of shape (n_samples, n_channels)
+        Per-channel truth, 1 = nothing visible in that channel.
+    match : bool, default=False
+        The score columns are no channels (the random-partition control's random groups): give
+        each channel the column that finds it best (:func:`match_channels`, which favours them).
+    good_label : int or str, default=1
+        The label that means good.
+
+    Returns
+    -------
+    dict
+        ``global_auc`` (NaN when ``y_true`` has one class), ``mean_channel_auc``,
+        ``worst_channel_auc`` and ``bad_only_channel_auc``. A channel whose AUC is undefined
+        on this test set (no fault of it there: NaN, with a warning) is left out of the mean and
+        the worst.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> y = [1, 1, 0, 0]
+    >>> truth = pd.DataFrame({"muons": [1, 1, 0, 1], "jets": [1, 1, 1, 0]})
+    >>> scores = pd.DataFrame({"muons": [0.9, 0.8, 0.1, 0.7], "jets": [0.9, 0.9, 0.8, 0.2]})
+    >>> summary = decomposition_summary(y, scores.min(axis=1), scores, truth)
+    >>> for name, value in summary.items():
+    ...     print(f"{name}: {value:.3f}")
+    global_auc: 1.000
+    mean_channel_auc: 1.000
+    worst_channel_auc: 1.000
+    bad_only_channel_auc: 1.000
+    """
+    from sklearn.metrics import roc_auc_score
+
+    labels = binary_labels(np.asarray(y_true).reshape(-1), "y_true", good_label)
+    check_same_rows(labels, "y_true", y_score, "y_score")
+    two_classes = len(np.unique(labels)) > 1
+    result = {"global_auc": roc_auc_score(labels, y_score) if two_classes else np.nan}
+    names = ("mean_channel_auc", "worst_channel_auc", "bad_only_channel_auc")
+    if channel_scores is None:
+        return result | dict.fromkeys(names, np.nan)
+    truth = as_frame(channel_truth, "channel_truth", "channel")
+    if isinstance(channel_scores, pd.DataFrame) and set(truth.columns) <= set(channel_scores):
+        scores = channel_scores[list(truth.columns)].astype(float)
+    else:
+        scores = pd.DataFrame(np.asarray(channel_scores, dtype=float), index=truth.index)
+        if match:
+            scores = match_channels(scores, truth)
+        elif scores.shape[1] != truth.shape[1]:
+            raise ValueError(
+                f"channel_scores has {scores.shape[1]} columns for {truth.shape[1]} channels; "
+                "name them after channel_truth's columns, or pass match=True to match them."
+            )
+        scores.columns = truth.columns
+    aucs = decomposition_auc(scores, truth)
+    bad_only = bad_only_decomposition_auc(scores, truth, labels, good_label=1)
+    return result | {
+        "mean_channel_auc": np.nanmean(aucs),
+        "worst_channel_auc": np.nanmin(aucs),
+        "bad_only_channel_auc": np.nanmean(bad_only),
+    }
