@@ -26,6 +26,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ._validation import _describe
 from ._version import __version__
 
 __all__ = ["main"]
@@ -347,13 +348,6 @@ def _table_format(path, role):
     raise ValueError(f"{role} {path}: use a .csv or .parquet file.")
 
 
-def _describe_list(names, limit=10):
-    shown = ", ".join(repr(str(name)) for name in names[:limit])
-    if len(names) > limit:
-        return f"[{shown}, ...] ({len(names)} in all)"
-    return f"[{shown}]"
-
-
 def _feature_columns(table, model, keys, data, ignore_extra):
     """The columns the model takes, in its order, after checking names, types and values."""
     import numpy as np
@@ -367,7 +361,7 @@ def _feature_columns(table, model, keys, data, ignore_extra):
             raise ValueError(
                 f"The model was fitted on {n_features} unnamed columns but {data} has "
                 f"{len(candidates)} feature columns besides the keys: "
-                f"{_describe_list(candidates)}."
+                f"{_describe(map(str, candidates), 10)}."
             )
         features = candidates
     else:
@@ -377,18 +371,19 @@ def _feature_columns(table, model, keys, data, ignore_extra):
         if missing or (extra and not ignore_extra):
             problems = []
             if missing:
-                problems.append(f"missing column(s) {_describe_list(missing)}")
+                problems.append(f"missing column(s) {_describe(map(str, missing), 10)}")
             if extra and not ignore_extra:
                 problems.append(
-                    f"column(s) the model was not fitted on {_describe_list(extra)} (leave "
-                    "them out with --ignore-extra-columns)"
+                    "column(s) the model was not fitted on "
+                    f"{_describe(map(str, extra), 10)} (leave them out with --ignore-extra-columns)"
                 )
             raise ValueError(
                 f"{data} does not have the model's feature columns: {'; '.join(problems)}."
             )
     not_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(table[c])]
     if not_numeric:
-        raise ValueError(f"Non-numeric feature column(s) in {data}: {_describe_list(not_numeric)}.")
+        shown = _describe(map(str, not_numeric), 10)
+        raise ValueError(f"Non-numeric feature column(s) in {data}: {shown}.")
     values = table[features].to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
