@@ -47,10 +47,20 @@ logger = logging.getLogger("bench_histograms")
 METHODS = ("cdc", "cdc-random", "ae", "hgb", "oracle")
 
 
-def make_split(seed, n_ls, events, difficulty):
-    """Simulate, build histogram features, hold out whole runs, scale on the training runs."""
+def make_split(seed, n_ls, events, difficulty, fault_length=6):
+    """Simulate, build histogram features, hold out whole runs, scale on the training runs.
+
+    ``fault_length``: the mean length of a fault episode, in LS; shorter than the simulator's
+    default (15) so that a few thousand LS hold enough episodes of every subsystem on both
+    sides of the split.
+    """
     data = simulate_lumisections(
-        n_ls, events, difficulty=difficulty, random_state=seed, histograms=True
+        n_ls,
+        events,
+        difficulty=difficulty,
+        mean_fault_length=fault_length,
+        random_state=seed,
+        histograms=True,
     )
     features = HistogramFeatures().set_output(transform="pandas")
     runs = data["keys"].get_level_values("run")
@@ -135,11 +145,11 @@ def score(split, channel_scores, p_good, *, match):
     }
 
 
-def run(seeds, n_ls, events, difficulty, max_epochs, methods):
+def run(seeds, n_ls, events, difficulty, max_epochs, methods, fault_length=6):
     records = []
     for seed in seeds:
         start = time.perf_counter()
-        split = make_split(seed, n_ls, events, difficulty)
+        split = make_split(seed, n_ls, events, difficulty, fault_length)
         logger.info(
             "seed %d: %d train / %d test LS, %d features (%.1f s)",
             seed, len(split["train"]), len(split["test"]), split["X"].shape[1],
@@ -178,9 +188,10 @@ def summarize(records):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--n-lumisections", type=int, default=1200)
-    parser.add_argument("--events", type=int, default=250, help="events per LS")
+    parser.add_argument("--n-lumisections", type=int, default=1500)
+    parser.add_argument("--events", type=int, default=200, help="events per LS")
     parser.add_argument("--difficulty", default="default")
+    parser.add_argument("--fault-length", type=float, default=6, help="mean LS per episode")
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--quick", action="store_true", help="600 LS, 15 epochs")
@@ -191,13 +202,14 @@ def main(argv=None):
     start = time.perf_counter()
     records = run(
         args.seeds, args.n_lumisections, args.events, args.difficulty, args.max_epochs,
-        args.methods,
+        args.methods, args.fault_length,
     )  # fmt: skip
     table = summarize(records)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(
             f"{len(args.seeds)} seeds, {args.n_lumisections} LS x ~{args.events} events, "
-            f"difficulty {args.difficulty}, {args.max_epochs} epochs "
+            f"difficulty {args.difficulty}, episodes of ~{args.fault_length:g} LS, "
+            f"{args.max_epochs} epochs "
             f"({time.perf_counter() - start:.0f} s)"
         )
         print(table.to_string())
