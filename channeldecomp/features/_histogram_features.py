@@ -96,9 +96,9 @@ class HistogramFeatures(TransformerMixin, BaseEstimator):
 
     Output columns are named ``<channel>__<me>_<stat>``, where ``<me>`` is the ME path without
     its channel folder, with every run of other characters than letters and digits replaced by
-    ``_`` (``ECAL/Occupancy eta-phi`` in channel ``ECAL`` gives ``ECAL__Occupancy_eta_phi_
-    chi2``). With ``ChannelDecompositionClassifier(channels="prefix")`` each channel (by
-    default the subsystem folder of the ME paths) is one channel of the model.
+    ``_``: ``ECAL/Occupancy eta-phi`` in channel ``ECAL`` gives
+    ``ECAL__Occupancy_eta_phi_chi2``. With ``ChannelDecompositionClassifier(channels="prefix")``
+    each channel (by default the subsystem folder of the ME paths) is one channel of the model.
 
     Parameters
     ----------
