@@ -7,22 +7,21 @@ from channeldecomp.cli import main
 from channeldecomp.datasets import DETECTOR_FAULT_MODES
 
 
-def test_demo_on_histograms_decomposes_by_subsystem(capsys, tmp_path, monkeypatch):
+def test_demo_on_histograms_decomposes_by_subsystem(capsys, monkeypatch):
     # The quick demo's sizes, cut further so the test takes seconds.
-    tiny = {"n_lumisections": 400, "events_per_lumisection": 60, "max_epochs": 3}
+    tiny = {"n_lumisections": 300, "events_per_lumisection": 60, "max_epochs": 2}
     monkeypatch.setitem(_demo._SIZES, True, tiny)
-    output = tmp_path / "demo"
-    assert main(["demo", "--quick", "--input", "histograms", "--output", str(output)]) == 0
+    # Without --output: the report's figures (one row per channel) would take most of the time;
+    # the report itself is the same code for either input.
+    assert main(["demo", "--quick", "--input", "histograms"]) == 0
     out = capsys.readouterr().out
     assert "Global ROC AUC" in out and "random_partition" in out
     table = out.split("Per-channel ROC AUC")[1].split("mean:")[0]
     for subsystem in DETECTOR_FAULT_MODES:  # the channels are the subsystems
         assert subsystem in table
     assert "muons" not in table
-    report = (output / "report.html").read_text()
-    assert "<img" in report and "ECAL" in report
-    for subsystem in DETECTOR_FAULT_MODES:
-        assert (output / "golden" / f"{subsystem}.json").exists()
+    matrix = out.split("Channel x subsystem ROC AUC")[1]
+    assert "CASTOR" in matrix
 
 
 def test_demo_rejects_an_unknown_input():
