@@ -5,12 +5,19 @@ Channel decomposition of a global data-quality flag, as scikit-learn estimators.
 
 from ._version import __version__
 from .decomposition import PRESETS, ChannelDecompositionClassifier
-from .features import LumiSectionPercentiles, LumiSections
+from .features import (
+    HistogramFeatures,
+    LumiSectionHistograms,
+    LumiSectionPercentiles,
+    LumiSections,
+)
 from .io import load, save
 from .report import write_report
 
 __all__ = [
     "ChannelDecompositionClassifier",
+    "HistogramFeatures",
+    "LumiSectionHistograms",
     "LumiSectionPercentiles",
     "LumiSections",
     "PRESETS",

@@ -24,7 +24,7 @@ from sklearn.preprocessing import QuantileTransformer
 from . import certification, metrics
 from .datasets import simulate_lumisections
 from .decomposition import ChannelDecompositionClassifier
-from .features import LumiSectionPercentiles
+from .features import HistogramFeatures, LumiSectionPercentiles
 from .model_selection import random_partition_control
 
 __all__ = ["run_demo"]
@@ -57,7 +57,7 @@ def _model(max_epochs, random_state):
     )
 
 
-def run_demo(*, quick=False, output=None, random_state=0, log=None):
+def run_demo(*, quick=False, output=None, random_state=0, log=None, input="objects"):
     """Simulate a detector, train, and measure how well each channel score finds its faults.
 
     Steps: :func:`~channeldecomp.datasets.simulate_lumisections` ->
@@ -81,6 +81,12 @@ def run_demo(*, quick=False, output=None, random_state=0, log=None):
         Seed of the simulation, the split and the models.
     log : callable or None, default=None
         Called with each progress line and with the final table (e.g. ``print``).
+    input : {"objects", "histograms"}, default="objects"
+        ``"objects"``: :class:`~channeldecomp.LumiSectionPercentiles` of the physics objects,
+        one channel per object type, scored against the channel truth. ``"histograms"``:
+        :class:`~channeldecomp.HistogramFeatures` of the simulated monitoring-element
+        histograms (reference learned on the training runs), one channel per subsystem, scored
+        against ``subsystem_truth``; the report's timeline then shows one score per subsystem.
 
     Returns
     -------
@@ -97,10 +103,15 @@ def run_demo(*, quick=False, output=None, random_state=0, log=None):
         # A subsystem with no fault in the held-out split has an undefined AUC: the tables
         # show it as NaN and say why, so the per-subsystem warnings would only repeat that.
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        return _run(sizes=_SIZES[bool(quick)], output=output, random_state=random_state, log=log)
+        if input not in ("objects", "histograms"):
+            raise ValueError(f"input must be 'objects' or 'histograms'; got {input!r}.")
+        return _run(
+            sizes=_SIZES[bool(quick)], output=output, random_state=random_state, log=log,
+            histograms=input == "histograms",
+        )  # fmt: skip
 
 
-def _run(*, sizes, output, random_state, log):
+def _run(*, sizes, output, random_state, log, histograms=False):
     started = time.perf_counter()
 
     def step(message):
@@ -111,25 +122,34 @@ def _run(*, sizes, output, random_state, log):
         f"{sizes['events_per_lumisection']} events ..."
     )
     data = simulate_lumisections(
-        sizes["n_lumisections"], sizes["events_per_lumisection"], random_state=random_state
+        sizes["n_lumisections"],
+        sizes["events_per_lumisection"],
+        random_state=random_state,
+        histograms=histograms,
     )
     step(
         f"{data.lumisections.n_events_total:,} events; {int((data.y == 0).sum())} bad "
         "lumisections; computing per-lumisection features ..."
     )
-    features = LumiSectionPercentiles(lumisection_columns=False).set_output(transform="pandas")
-    X = features.fit_transform(data.lumisections)
-    y = pd.Series(np.asarray(data.y), index=X.index, name="good")
-    truth, subsystems = data.channel_truth, data.subsystems  # indexed by (run, lumi) like X
-    luminosity = pd.Series(np.asarray(data.luminosity), index=X.index)
     # Whole runs are held out: a fault lasts for consecutive lumisections, so a random split
     # would put lumisections of the same fault episode on both sides.
-    runs = X.index.get_level_values("run")
+    runs = data["keys"].get_level_values("run")
     train, test = next(
         GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=random_state).split(
-            X, y, groups=runs
+            np.zeros(len(runs)), data.y, groups=runs
         )
     )
+    if histograms:  # one channel per subsystem, the reference histograms of the training runs
+        features = HistogramFeatures().set_output(transform="pandas")
+        X = features.fit(data.histograms[train]).transform(data.histograms)
+        truth = data.subsystem_truth
+    else:
+        features = LumiSectionPercentiles(lumisection_columns=False)
+        X = features.set_output(transform="pandas").fit_transform(data.lumisections)
+        truth = data.channel_truth
+    y = pd.Series(np.asarray(data.y), index=X.index, name="good")
+    subsystems = data.subsystems  # indexed by (run, lumi) like X
+    luminosity = pd.Series(np.asarray(data.luminosity), index=X.index)
     step(f"{X.shape[1]} features in channels {list(truth.columns)}; training ...")
 
     model = _model(sizes["max_epochs"], random_state)

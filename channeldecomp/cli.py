@@ -144,13 +144,26 @@ def _add_demo(subparsers):
         help="write the figures, per-channel golden JSON files and an HTML report to DIR",
     )
     parser.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    parser.add_argument(
+        "--input",
+        choices=["objects", "histograms"],
+        default="objects",
+        help="features of the physics objects (one channel per object type, the default) or "
+        "of the monitoring-element histograms (one channel per subsystem)",
+    )
     parser.set_defaults(handler=_run_demo)
 
 
 def _run_demo(args):
     from ._demo import run_demo
 
-    run_demo(quick=args.quick, output=args.output, random_state=args.random_state, log=print)
+    run_demo(
+        quick=args.quick,
+        output=args.output,
+        random_state=args.random_state,
+        log=print,
+        input=args.input,
+    )
     return 0
 
 

@@ -16,6 +16,8 @@ expected failure is listed once, with its reason.
 ``LumiSectionPercentiles`` is not in this list: its input is a ``LumiSections`` object, not a
 2-D array, so the array-based checks do not apply; the API checks that do apply (clone,
 get/set_params, pickling, fitted state) run in ``tests/test_features_percentiles.py``.
+``HistogramFeatures`` is left out for the same reason (its input is a
+``LumiSectionHistograms``); its API checks run in ``tests/test_features_histogram_features.py``.
 """
 
 from sklearn.utils.estimator_checks import parametrize_with_checks

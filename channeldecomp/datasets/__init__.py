@@ -10,6 +10,7 @@ from ._detector import (
     detector_visibility,
     simulate_lumisections,
 )
+from ._histograms import SIMULATED_MES
 from ._tabular import make_channel_anomalies
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "DETECTOR_FAULT_MODES",
     "DETECTOR_VISIBILITY",
     "FAULT_VISIBILITY",
+    "SIMULATED_MES",
     "detector_visibility",
     "make_adc_events",
     "make_channel_anomalies",

@@ -674,6 +674,7 @@ def _simulate_arrays(
     fault_modes=None,
     label_noise=0.0,
     random_state=None,
+    histograms=False,
 ):
     """Simulate everything; return the arrays of ``LumiSections.from_arrays`` and the truth."""
     n_ls = _check_positive_int("n_lumisections", n_lumisections)
@@ -703,6 +704,8 @@ def _simulate_arrays(
         photon_rng,
         jet_rng,
     ) = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8))
+    # The ME histograms draw from a ninth stream (spawn(9) keeps the first eight).
+    histogram_seed = np.random.SeedSequence(seed).spawn(9)[8]
 
     run, lumi, luminosity, n_events = _running_conditions(
         conditions_rng, n_ls, events_per_lumisection
@@ -759,6 +762,17 @@ def _simulate_arrays(
             "pileup": event_pileup,
         },
     }
+    if histograms:
+        from ._histograms import simulate_histograms
+
+        arrays["histograms"] = simulate_histograms(
+            histogram_seed,
+            faults,
+            run=run,
+            lumi=lumi,
+            n_events=n_events,
+            luminosity=luminosity,
+        )
     truth = {
         "y": y,
         "subsystems": subsystem_good,
@@ -784,6 +798,7 @@ def simulate_lumisections(
     fault_modes=None,
     label_noise=0.0,
     random_state=None,
+    histograms=False,
 ):
     """Simulate lumisections of a CMS-like detector with injected subsystem faults.
 
@@ -856,6 +871,13 @@ def simulate_lumisections(
         Probability that an LS's global label is flipped (the truth tables are unchanged).
     random_state : int, RandomState, Generator or None, default=None
         Seed; the output is a deterministic function of an integer seed.
+    histograms : bool, default=False
+        Also fill per-LS monitoring-element histograms, a few per subsystem (occupancy maps,
+        multiplicities, spectra, resolution peaks, efficiencies; see
+        ``channeldecomp.datasets.SIMULATED_MES``), from the same LS, events, luminosity and
+        fault episodes. Each ME responds to the faults of its own subsystem only; CASTOR,
+        invisible in every object channel, has MEs of its own. The objects are the same with
+        or without them.
 
     Returns
     -------
@@ -875,7 +897,11 @@ def simulate_lumisections(
         - ``faults``: one row per fault episode (subsystem, mode, strength, first and last LS
           position);
         - ``label_flipped``: boolean per LS, where label noise flipped ``y``;
-        - ``visibility``: the table of :func:`detector_visibility` (by subsystem and mode).
+        - ``visibility``: the table of :func:`detector_visibility` (by subsystem and mode);
+        - with ``histograms=True``: ``histograms``, a
+          :class:`~channeldecomp.LumiSectionHistograms` whose channels are the subsystems, and
+          ``subsystem_truth``, the ``subsystems`` table, usable as the channel truth of a
+          model on histogram features (1 = no fault in that subsystem).
 
     See Also
     --------
@@ -902,6 +928,7 @@ def simulate_lumisections(
         fault_modes=fault_modes,
         label_noise=label_noise,
         random_state=random_state,
+        histograms=histograms,
     )
     from ..features import LumiSections
 
@@ -921,6 +948,9 @@ def simulate_lumisections(
         for name, value in truth.items()
         if name != "y"
     }
+    if histograms:
+        tables["histograms"] = arrays["histograms"]
+        tables["subsystem_truth"] = tables["subsystems"].copy()
     return Bunch(
         lumisections=lumisections,
         y=truth["y"],

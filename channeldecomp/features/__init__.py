@@ -3,10 +3,23 @@
 :class:`LumiSections` holds the events of each lumisection (LS) column by column;
 :class:`LumiSectionPercentiles` turns it into one row of features per LS;
 :func:`read_nanoaod` reads CMS NanoAOD-style ROOT files (``hep`` extra).
+:class:`LumiSectionHistograms` holds per-lumisection histograms of monitoring elements (read
+from DIALS exports by :func:`read_dials`) and :class:`HistogramFeatures` turns it into features.
 """
 
+from ._dials import read_dials
+from ._histogram_features import HistogramFeatures
+from ._histograms import LumiSectionHistograms
 from ._lumisections import LumiSections
 from ._percentiles import LUMISECTION_PREFIX, LumiSectionPercentiles
 from ._readers import read_nanoaod
 
-__all__ = ["LUMISECTION_PREFIX", "LumiSectionPercentiles", "LumiSections", "read_nanoaod"]
+__all__ = [
+    "HistogramFeatures",
+    "LUMISECTION_PREFIX",
+    "LumiSectionHistograms",
+    "LumiSectionPercentiles",
+    "LumiSections",
+    "read_dials",
+    "read_nanoaod",
+]
