@@ -47,6 +47,7 @@ def render(browser, path, profile):
             "--disable-component-update",
             "--disable-sync",
             f"--user-data-dir={profile}",
+            "--virtual-time-budget=10000",
             "--dump-dom",
             path.as_uri(),
         ],
