@@ -1,7 +1,6 @@
 import base64
 import dataclasses
 import re
-import shutil
 import subprocess
 import sys
 
@@ -9,6 +8,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from browser import IMAGE_CHECK, NO_BROWSER, find_browser, render
 from dqm_models import LogisticChannelClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -33,7 +33,6 @@ pytest.importorskip("matplotlib", reason="the report draws figures: needs the 'p
 
 # The test stand-in is no type of the package: model files holding it are loaded with --trust.
 STAND_IN = f"{LogisticChannelClassifier.__module__}.LogisticChannelClassifier"
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
 @pytest.fixture(scope="module")
@@ -269,58 +268,10 @@ def test_render_html_shows_the_tables_and_figures(computed):
     assert len(_images(document)) == len(report.figures) - 1
 
 
-def _find_browser():
-    for name in BROWSERS:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-_IMAGE_CHECK = """<script>
-window.addEventListener("load", function () {
-  var images = Array.prototype.slice.call(document.images);
-  var decoded = images.filter(function (img) { return img.complete && img.naturalWidth > 0; });
-  var out = document.createElement("pre");
-  out.id = "image-check";
-  out.textContent = "images=" + images.length + " decoded=" + decoded.length;
-  document.body.appendChild(out);
-});
-</script>"""
-
-
-def _render(browser, path, profile):
-    completed = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            "--dump-dom",
-            path.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    return completed.stdout
-
-
 def test_report_renders_in_a_headless_browser(fitted, tmp_path):
-    browser = _find_browser()
+    browser = find_browser()
     if browser is None:
-        pytest.skip(
-            "no chromium/chrome binary on PATH: install Debian's 'chromium' package to run the "
-            "browser rendering test (CI does, see .ci/run)"
-        )
+        pytest.skip(NO_BROWSER)
     model, data, test, keys = fitted
     truth = data.channel_truth.iloc[test]
     path = write_report(
@@ -335,14 +286,14 @@ def test_report_renders_in_a_headless_browser(fitted, tmp_path):
     n_images = len(_images(path.read_text()))
     # The page itself has no script; a copy gets a tiny one that records the decoded images.
     checked = tmp_path / "checked.html"
-    checked.write_text(path.read_text().replace("</body>", _IMAGE_CHECK + "</body>"))
-    dom = _render(browser, checked, tmp_path / "profile")
+    checked.write_text(path.read_text().replace("</body>", IMAGE_CHECK + "</body>"))
+    dom = render(browser, checked, tmp_path / "profile")
     assert "<title>Browser check</title>" in dom
     assert f'<pre id="image-check">images={n_images} decoded={n_images}</pre>' in dom
     # The check itself can fail: a corrupted image is reported as not decoded.
     broken = tmp_path / "broken.html"
     broken.write_text(checked.read_text().replace("base64,iVBOR", "base64,AAAA", 1))
-    dom = _render(browser, broken, tmp_path / "profile")
+    dom = render(browser, broken, tmp_path / "profile")
     assert f"images={n_images} decoded={n_images - 1}" in dom
 
 

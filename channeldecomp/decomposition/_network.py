@@ -100,10 +100,10 @@ class ChannelDecompositionModule(nn.Module):
         counters explaining-away: a fault seen by two channels cannot be left to the clearer
         one alone.
 
-    Returns (forward)
-    -----------------
-    log_p_good, log_p_bad : Tensor of shape (n,)
-    head_logits : Tensor of shape (n, n_channels)
+    Notes
+    -----
+    ``forward(X)`` returns ``(log_p_good, log_p_bad, head_logits)``: two tensors of shape
+    ``(n,)`` and the heads' logits, of shape ``(n, n_channels)``.
     """
 
     def __init__(

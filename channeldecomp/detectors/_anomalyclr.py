@@ -719,9 +719,9 @@ class AnomalyCLR(TransformerMixin, _ObjectOutlierDetector):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_objects * n_properties) or (n_samples,
-                n_objects, n_properties)
-            Reference (background) events in physical units.
+        X : array-like of shape (n_samples, n_objects * n_properties) or 3-D
+            Reference (background) events in physical units; 3-D: of shape
+            ``(n_samples, n_objects, n_properties)``.
         y : None
             Ignored.
 
