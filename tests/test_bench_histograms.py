@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_histograms.py"
 SUBSYSTEMS = ["DT", "CSC", "ECAL", "HCAL"]
@@ -90,11 +91,14 @@ def test_small_run_of_every_kind_of_method(bench, capsys):
     # Tiny: the point is that each path (the classifier on the subsystems and on random groups,
     # the autoencoders, trees on the truth) runs end to end and is scored, not its numbers.
     # Seed 1 at 200 LS gives five runs, enough for RunSplit to keep each run on one side.
+    # One thread: on data this small, thread start-up and contention on a busy machine (the
+    # boosted trees' OpenMP, torch's intra-op threads) cost more than they save.
     methods = ["cdc", "cdc-random", "ae", "oracle"]
-    records = bench.main(
-        ["--seeds", "1", "--n-lumisections", "200", "--events", "20", "--max-epochs", "2"]
-        + ["--methods", *methods]
-    )
+    with threadpool_limits(1):
+        records = bench.main(
+            ["--seeds", "1", "--n-lumisections", "200", "--events", "20", "--max-epochs", "2"]
+            + ["--methods", *methods]
+        )
     assert list(records["method"]) == methods
     for column in ["subsystem_auc", "worst_subsystem_auc", "bad_only_auc", "global_auc"]:
         assert records[column].between(0, 1).all(), column
