@@ -45,6 +45,9 @@ from channeldecomp.model_selection import RunSplit, random_channel_partition
 
 logger = logging.getLogger("bench_histograms")
 METHODS = ("cdc", "cdc-random", "ae", "hgb", "oracle")
+#: The sizes of a full run and of ``--quick``, where not given on the command line.
+FULL_SIZES = {"n_lumisections": 1500, "max_epochs": 30}
+QUICK_SIZES = {"n_lumisections": 600, "max_epochs": 15}
 
 
 def make_split(seed, n_ls, events, difficulty, fault_length=6):
@@ -185,19 +188,28 @@ def summarize(records):
     return pd.DataFrame(rows).T
 
 
-def main(argv=None):
+def parse_args(argv=None):
+    """The options; ``--quick`` sets the sizes that are not given explicitly."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--n-lumisections", type=int, default=1500)
+    parser.add_argument("--n-lumisections", type=int, help="default: 1500 (--quick: 600)")
     parser.add_argument("--events", type=int, default=200, help="events per LS")
     parser.add_argument("--difficulty", default="default")
     parser.add_argument("--fault-length", type=float, default=6, help="mean LS per episode")
-    parser.add_argument("--max-epochs", type=int, default=30)
+    parser.add_argument("--max-epochs", type=int, help="default: 30 (--quick: 15)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--quick", action="store_true", help="600 LS, 15 epochs")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.n_lumisections, args.max_epochs = 600, 15
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    for name, value in sizes.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def main(argv=None):
+    """Run the benchmark, print its table; the records (one row per seed and method)."""
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     start = time.perf_counter()
     records = run(
@@ -213,6 +225,7 @@ def main(argv=None):
             f"({time.perf_counter() - start:.0f} s)"
         )
         print(table.to_string())
+    return records
 
 
 if __name__ == "__main__":

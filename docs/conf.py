@@ -113,8 +113,9 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "within_subsection_order": "gallery.ReadingOrder",
     # The package's plotting functions return matplotlib Figures outside pyplot: the second
-    # scraper picks those up from each example's variables.
-    "image_scrapers": ("matplotlib", "gallery.figure_scraper"),
+    # scraper picks those up from each example's variables (the first is matplotlib's, which
+    # marks the pyplot figures it saves so that the second does not save them again).
+    "image_scrapers": ("gallery.pyplot_scraper", "gallery.figure_scraper"),
     "doc_module": ("channeldecomp",),
     "backreferences_dir": "api/generated/backreferences",
     "remove_config_comments": True,

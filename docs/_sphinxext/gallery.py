@@ -8,6 +8,7 @@ READING_ORDER = [
     "plot_tabular_decomposition.py",
     "plot_simulated_detector.py",
     "plot_nanoaod.py",
+    "plot_histograms.py",
     "plot_certification_triage.py",
     "plot_anomalyclr.py",
     "plot_flux_mutability.py",
@@ -29,6 +30,21 @@ class ReadingOrder:
         return (position, name)
 
 
+def pyplot_scraper(block, block_vars, gallery_conf):
+    """sphinx-gallery's matplotlib scraper, which marks the figures it saves (and closes).
+
+    A closed pyplot figure has no manager any more, like the Figures that
+    :func:`figure_scraper` looks for: the mark keeps it from being saved twice when an example
+    holds it in a variable (``figure, ax = plt.subplots()``).
+    """
+    import matplotlib.pyplot as plt
+    from sphinx_gallery.scrapers import matplotlib_scraper
+
+    for number in plt.get_fignums():
+        plt.figure(number)._gallery_scraped = True
+    return matplotlib_scraper(block, block_vars, gallery_conf)
+
+
 def figure_scraper(block, block_vars, gallery_conf):
     """Save the matplotlib Figures an example holds in variables, outside pyplot.
 
@@ -43,7 +59,7 @@ def figure_scraper(block, block_vars, gallery_conf):
         value
         for value in block_vars["example_globals"].values()
         if isinstance(value, Figure)
-        and value.canvas.manager is None  # pyplot's figures are the matplotlib scraper's
+        and value.canvas.manager is None  # pyplot's open figures are pyplot_scraper's
         and not getattr(value, "_gallery_scraped", False)
     ]
     paths = []
