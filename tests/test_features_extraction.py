@@ -121,8 +121,17 @@ def _assert_same(table, reference):
 @pytest.fixture(scope="module")
 def client():
     # Forked workers inherit this process's imports (torch among them): spawned ones would each
-    # import the package again, which takes tens of seconds on two busy cores.
+    # import the package again, which takes tens of seconds on two busy cores. One tiny fit
+    # first loads what torch imports on its first training step, for the same reason.
     import dask
+
+    from channeldecomp import ChannelDecompositionClassifier
+    from channeldecomp.datasets import make_channel_anomalies
+
+    data = make_channel_anomalies(n_samples=40, random_state=0)
+    ChannelDecompositionClassifier(hidden_layer_sizes=(4,), max_epochs=1).fit(
+        data.data, data.target
+    )
 
     with (
         dask.config.set({"distributed.worker.multiprocessing-method": "fork"}),
@@ -134,11 +143,14 @@ def client():
         yield client
 
 
-def test_local_scheduler_equals_the_in_memory_features(dataset):
-    # 80-entry chunks: the LS are spread over chunks and files; the event order is shuffled
-    table = extract_features(
-        dataset, COLLECTIONS, event_columns=["fixedGridRhoAll"], chunk_size=150
-    )
+@pytest.fixture(scope="module")
+def local_table(dataset):
+    # 150-entry chunks: the LS are spread over chunks and files; the event order is shuffled
+    return extract_features(dataset, COLLECTIONS, event_columns=["fixedGridRhoAll"], chunk_size=150)
+
+
+def test_local_scheduler_equals_the_in_memory_features(dataset, local_table):
+    table = local_table
     reference = _reference(dataset)
     _assert_same(table, reference)
     # the file without photons still gives photon columns: zero-padded slots and counts
@@ -328,10 +340,76 @@ def test_a_worker_killed_during_the_run_does_not_change_the_result(dataset, clie
     scheduler.add_plugin(plugin, name="kill-first-reader")
     try:
         table = extract_features(
-            dataset, COLLECTIONS, event_columns=["fixedGridRhoAll"], client=client, chunk_size=40
+            dataset, COLLECTIONS, event_columns=["fixedGridRhoAll"], client=client, chunk_size=100
         )
     finally:
         scheduler.remove_plugin(name="kill-first-reader")
     assert plugin.killed is not None and plugin.pending_at_kill > 0
     _assert_same(table, reference)
     client.wait_for_workers(2, timeout=60)
+
+
+def test_grid_search_runs_on_the_cluster_through_joblibs_dask_backend(client):
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from channeldecomp import ChannelDecompositionClassifier
+    from channeldecomp.datasets import make_channel_anomalies
+
+    data = make_channel_anomalies(n_samples=200, random_state=0)
+    pipeline = make_pipeline(
+        StandardScaler().set_output(transform="pandas"),
+        ChannelDecompositionClassifier(
+            hidden_layer_sizes=(8,), max_epochs=2, batch_size=50, random_state=0
+        ),
+    )
+    grid = {"channeldecompositionclassifier__lr": [1e-3, 1e-2]}
+    search = GridSearchCV(pipeline, grid, cv=2, scoring="roc_auc", n_jobs=-1)
+    with distributed.get_task_stream(client) as stream, joblib.parallel_config(backend="dask"):
+        search.fit(data.data, data.target)
+    # the 2 candidates x 2 folds were fitted on the cluster's workers
+    workers = {task["worker"] for task in stream.data}
+    assert workers and workers <= set(client.scheduler_info()["workers"])
+    assert len(stream.data) >= 4
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert set(search.best_params_) == set(grid)
+
+
+def test_predicting_on_a_dask_dataframe_partition_by_partition(local_table, client):
+    dd = pytest.importorskip("dask.dataframe")
+    from sklearn.linear_model import LogisticRegression
+
+    table = local_table
+    labels = (table["muons__pt_q5_mean"] > table["muons__pt_q5_mean"].median()).astype(int)
+    model = LogisticRegression(max_iter=500).fit(table, labels)
+    # Dask DataFrames have no MultiIndex: run and lumi become columns
+    frame = dd.from_pandas(table.reset_index(), npartitions=3)
+
+    def predict(part):
+        features = part.drop(columns=["run", "lumi"])
+        return pd.DataFrame(
+            {
+                "run": part["run"],
+                "lumi": part["lumi"],
+                "p_good": model.predict_proba(features)[:, 1],
+            },
+            index=part.index,
+        )
+
+    meta = pd.DataFrame(
+        {
+            "run": pd.Series(dtype="int64"),
+            "lumi": pd.Series(dtype="int64"),
+            "p_good": pd.Series(dtype="float64"),
+        }
+    )
+    scores = frame.map_partitions(predict, meta=meta).compute()
+    assert frame.npartitions == 3
+    # the same model on smaller batches: the matrix products may round differently in the last
+    # bits (vector width, blocking), hence a relative tolerance far below any decision
+    np.testing.assert_allclose(
+        scores["p_good"].to_numpy(), model.predict_proba(table)[:, 1], rtol=1e-10, atol=1e-15
+    )
+    assert scores[["run", "lumi"]].to_numpy().tolist() == [list(k) for k in table.index]

@@ -253,7 +253,7 @@ def _read_chunk(source, file_index, start, stop, shared, plan, ls_chunk_size, sk
     is_shared[inside] = shared_codes[position[inside]] == code[inside]
     local = ~is_shared
     local_order = order[local]
-    result = _lumisection_features(rows.take(local_order), code[local], plan, ls_chunk_size)
+    result = _lumisection_features(rows, local_order, code[local], plan, ls_chunk_size)
     pieces = {}
     if is_shared.any():
         merge_of_event = merge_ids[position[is_shared]]
@@ -290,9 +290,10 @@ def _check_unique_events(code, event, file_index, paths):
     )
 
 
-def _lumisection_features(rows, code, plan, ls_chunk_size):
-    """Features of the LS of ``rows`` (events sorted by LS ``code``): (codes, features).
+def _lumisection_features(rows, events, code, plan, ls_chunk_size):
+    """Features of the LS of the events ``events`` of ``rows``: (LS codes, features).
 
+    ``events`` indexes ``rows``; ``code`` holds the LS code of each of these events, sorted.
     The LS are reduced in groups of similar size, as in :meth:`LumiSectionPercentiles.transform`.
     """
     if len(code) == 0:
@@ -301,8 +302,8 @@ def _lumisection_features(rows, code, plan, ls_chunk_size):
     n_events = np.diff(np.r_[first, len(code)])
     features = None
     for group in _chunks_by_size(n_events, ls_chunk_size):
-        take = _ranges(first[group], n_events[group])
-        block = lumisection_block(rows.take(take), n_events[group], plan)
+        taken = events[_ranges(first[group], n_events[group])]
+        block = lumisection_block(rows, n_events[group], plan, events=taken)
         part = per_lumisection_stage(block, plan)
         if features is None:
             features = np.empty((len(first), part.shape[1]))
@@ -328,7 +329,7 @@ def _merge(plan, ls_chunk_size, paths, pieces):
     order = np.lexsort((event, code))
     code, event, file_index = code[order], event[order], file_index[order]
     _check_unique_events(code, event, file_index, paths)
-    return _lumisection_features(rows.take(order), code, plan, ls_chunk_size)
+    return _lumisection_features(rows, order, code, plan, ls_chunk_size)
 
 
 # ---------------------------------------------------------------------- running a graph

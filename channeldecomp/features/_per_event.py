@@ -148,18 +148,21 @@ def per_event_stage(events, plan):
     return _EventRows(*_per_event_values(events, plan))
 
 
-def lumisection_block(rows, n_events, plan):
+def lumisection_block(rows, n_events, plan, events=None):
     """Place per-event rows in the padded per-lumisection layout the statistics reduce.
 
     Parameters
     ----------
     rows : _EventRows
-        The events of the lumisections, LS after LS (those of LS ``i`` follow those of LS
-        ``i - 1``).
+        Per-event rows.
     n_events : ndarray of int
         Events per lumisection.
     plan : _Plan
         As for :func:`per_event_stage`.
+    events : ndarray of int, default=None
+        The rows of the events of the lumisections, LS after LS (those of LS ``i`` follow
+        those of LS ``i - 1``); None: all the rows, in their order. Each value is copied once,
+        straight to its place.
 
     Returns
     -------
@@ -179,23 +182,26 @@ def lumisection_block(rows, n_events, plan):
     for channel_index, (first, last) in enumerate(quantile_rows):
         if first == last:
             continue
-        empty_slots = n_q - rows.filled[channel_index]
+        filled = rows.filled[channel_index]
+        empty_slots = n_q - (filled if events is None else filled[events])
         positions, histogram = layout.positions_by(empty_slots, n_q + 1)
         # slot k is filled in the events with at most k empty slots: only those are copied
         by_empty = np.argsort(empty_slots.astype(np.uint16), kind="stable")  # a radix sort
         n_filling = np.cumsum(np.bincount(empty_slots, minlength=n_q + 1))
         n_props = (last - first) // n_q
         for slot in range(n_q):
-            events = by_empty[: n_filling[slot]]
-            slot_rows = slice(first + slot * n_props, first + (slot + 1) * n_props)
-            block[slot_rows, positions[events]] = values[slot_rows, events]
+            filling = by_empty[: n_filling[slot]]
+            targets = positions[filling]
+            sources = filling if events is None else events[filling]
+            for row in range(first + slot * n_props, first + (slot + 1) * n_props):
+                block[row, targets] = values[row].take(sources)
         filled_per_ls = np.cumsum(histogram[:, :n_q], axis=1).T
         explicit[first:last] = np.repeat(filled_per_ls, n_props, axis=0)
     quantile = np.zeros(n_block_rows, dtype=bool)
     for first, last in quantile_rows:
         quantile[first:last] = True
     for row in np.flatnonzero(~quantile).tolist():
-        layout.put(block[row], values[row])
+        layout.put(block[row], values[row] if events is None else values[row].take(events))
     small_integers = count_rows.copy()
     for row in np.flatnonzero(count_rows).tolist():
         small_integers[row] = values[row].max(initial=0) < 2**16
