@@ -413,3 +413,27 @@ def test_predicting_on_a_dask_dataframe_partition_by_partition(local_table, clie
         scores["p_good"].to_numpy(), model.predict_proba(table)[:, 1], rtol=1e-10, atol=1e-15
     )
     assert scores[["run", "lumi"]].to_numpy().tolist() == [list(k) for k in table.index]
+
+
+def test_the_package_imports_no_dask_module_at_import_time():
+    # dask and distributed are imported inside the functions that use them only: no module of
+    # the package imports them at its top level (where `import channeldecomp` would run it)
+    import ast
+    from pathlib import Path
+
+    import channeldecomp
+
+    offenders = []
+    for path in Path(channeldecomp.__file__).parent.rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            offenders += [
+                f"{path.name}: {name}"
+                for name in names
+                if name.split(".")[0] in {"dask", "distributed", "dask_awkward"}
+            ]
+    assert offenders == []

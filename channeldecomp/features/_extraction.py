@@ -94,7 +94,7 @@ def _open_events(uproot, path, tree):
         events = _OPEN_TREES.get(key)
     if events is not None:
         return events
-    file = uproot.open(path)
+    file = uproot.open(path, array_cache=None)  # read tasks reread nothing: no cache
     try:
         events = file[tree]
     except KeyError:
@@ -322,6 +322,8 @@ def _local_of(result):
 def _merge(plan, ls_chunk_size, paths, pieces):
     """The merge task: features of shared LS from the pieces of all the chunks that hold them."""
     pieces = [piece for piece in pieces if piece is not None]
+    if not pieces:  # their chunks were skipped (skip_bad_files): this pass is read again
+        return np.zeros(0, dtype=np.int64), None
     code = np.concatenate([piece.code for piece in pieces])
     event = np.concatenate([piece.event for piece in pieces])
     file_index = np.concatenate([piece.file_index for piece in pieces])
@@ -682,14 +684,15 @@ def _schema(channel_branches, event_branches):
 
 
 def _table(parts, transformer):
-    codes = [code for code, values in parts if values is not None]
+    parts = [part for part in parts if part is not None and part[1] is not None]
+    codes = [code for code, _ in parts]
     names = transformer.get_feature_names_out().tolist()
     if not codes:
         values = np.zeros((0, len(names)))
         code = np.zeros(0, dtype=np.int64)
     else:
         code = np.concatenate(codes)
-        values = np.concatenate([values for _, values in parts if values is not None])
+        values = np.concatenate([values for _, values in parts])
         order = np.argsort(code, kind="stable")
         code, values = code[order], values[order]
     run, lumi = np.divmod(code, _LUMI_FACTOR)
