@@ -14,6 +14,8 @@ Examples
 ::
 
     channeldecomp score --model model.skops --data new.parquet -o scores.parquet
+    channeldecomp features data/*.root --collections muons=Muon jets=Jet --workers 4 \\
+        -o features.parquet
     channeldecomp report --model model.skops --data test.csv --label-column good \\
         --output report.html
     python -m channeldecomp score --help
@@ -568,8 +570,141 @@ def _same_number(value, text):
         return False
 
 
+def _parse_collection(text):
+    name, separator, collection = text.partition("=")
+    if not separator:
+        name = collection = text  # "Muon": channel and collection named alike
+    if not name or not collection:
+        raise argparse.ArgumentTypeError(f"expected CHANNEL=COLLECTION; got {text!r}")
+    return name, collection
+
+
+def _add_features(subparsers):
+    parser = subparsers.add_parser(
+        "features",
+        help="per-lumisection features of NanoAOD files, on Dask, to Parquet",
+        description="Read NanoAOD files (TTree or RNTuple) in chunks on a Dask cluster, compute "
+        "the LumiSectionPercentiles features of every lumisection (exactly as in one process, "
+        "whatever the split of lumisections over files) and write them to a Parquet table with "
+        "its metadata. Needs the hep and dask extras.",
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="ROOT files or wildcards")
+    parser.add_argument(
+        "--collections",
+        nargs="+",
+        required=True,
+        type=_parse_collection,
+        metavar="CHANNEL=COLLECTION",
+        help="channels and their NanoAOD collections, e.g. muons=Muon photons=Photon jets=Jet",
+    )
+    parser.add_argument(
+        "--event-columns", nargs="+", default=None, metavar="BRANCH", help="per-event branches"
+    )
+    parser.add_argument(
+        "--properties",
+        nargs="+",
+        default=None,
+        metavar="PROPERTY",
+        help="object properties to read (default: pt, eta, phi, mass where present)",
+    )
+    parser.add_argument("--tree", default="Events", help="TTree or RNTuple name (default Events)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, metavar="N", help="start a local cluster of N worker processes"
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="join a running cluster, e.g. tcp://10.0.0.5:8786 (started with `dask scheduler`)",
+    )
+    parser.add_argument(
+        "--chunk-size", type=int, default=100_000, help="entries per task (default 100000)"
+    )
+    parser.add_argument(
+        "--skip-bad-files",
+        action="store_true",
+        help="skip unreadable files (listed in the metadata) instead of stopping",
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress bar on standard error"
+    )
+    parser.add_argument("-o", "--output", required=True, help="Parquet file to write")
+    parser.set_defaults(handler=_run_features)
+
+
+def _progress_bar(stream, width=30):
+    """A ``progress(stage, done, total)`` callback drawing a text bar on ``stream``."""
+
+    def progress(stage, done, total):
+        filled = int(width * done / max(total, 1))
+        bar = "#" * filled + "." * (width - filled)
+        stream.write(f"\r{stage:>8} [{bar}] {done}/{total} tasks")
+        if done == total:
+            stream.write("\n")
+        stream.flush()
+
+    return progress
+
+
+def _run_features(args):
+    import contextlib
+
+    from .features import extract_features
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1; got {args.workers}.")
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(
+            "channeldecomp features needs dask.distributed: pip install 'channeldecomp[dask]'."
+        ) from exc
+    with contextlib.ExitStack() as stack:
+        if args.scheduler is not None:
+            client = stack.enter_context(distributed.Client(args.scheduler))
+        else:
+            cluster = stack.enter_context(
+                distributed.LocalCluster(
+                    n_workers=args.workers or 1,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                )
+            )
+            client = stack.enter_context(distributed.Client(cluster))
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        sys.stderr.write(
+            f"channeldecomp features: {n_workers} worker(s) at {client.scheduler.address}\n"
+        )
+        table = extract_features(
+            args.files,
+            dict(args.collections),
+            properties=args.properties,
+            event_columns=args.event_columns,
+            tree=args.tree,
+            client=client,
+            output=args.output,
+            chunk_size=args.chunk_size,
+            skip_bad_files=args.skip_bad_files,
+            progress=None if args.no_progress else _progress_bar(sys.stderr),
+        )
+    metadata = table.attrs["channeldecomp"]
+    seconds = metadata["seconds"]
+    skipped = metadata["skipped_files"]
+    summary = f"files {len(metadata['files'])}"
+    if skipped:
+        summary += f" (skipped {len(skipped)}: {', '.join(s['path'] for s in skipped)})"
+    print(
+        f"{summary}, events {metadata['n_events']:,}, lumisections "
+        f"{metadata['n_lumisections']:,}, seconds {seconds:.1f}, events/s "
+        f"{metadata['n_events'] / max(seconds, 1e-9):,.0f}"
+    )
+    print(f"wrote {args.output}")
+    return 0
+
+
 #: Functions adding one subcommand each (see the module docstring).
-COMMANDS = [_add_demo, _add_report, _add_score]
+COMMANDS = [_add_demo, _add_report, _add_score, _add_features]
 
 
 def build_parser():

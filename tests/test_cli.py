@@ -227,3 +227,60 @@ def test_pickle_model_is_refused_unless_trusted_and_runs_no_code(scoring, tmp_pa
     assert main([*argv, "-o", str(output), "--trust-pickle"]) == 0
     assert marker.exists()  # with the flag it is unpickled, code and all
     assert len(_read(output)) == len(table)
+
+
+def test_features_writes_the_table_on_a_local_cluster_and_summarises(tmp_path, capsys):
+    uproot = pytest.importorskip("uproot")
+    ak = pytest.importorskip("awkward")
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    from channeldecomp import LumiSectionPercentiles
+    from channeldecomp.features import read_features, read_nanoaod
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(2):  # lumisection 2 is in both files
+        n = 40
+        counts = rng.poisson(2, n)
+        muons = ak.zip(
+            {
+                "pt": ak.unflatten(rng.exponential(20, counts.sum()).astype(np.float32), counts),
+                "eta": ak.unflatten(rng.normal(0, 1, counts.sum()).astype(np.float32), counts),
+            }
+        )
+        branches = {
+            "run": np.ones(n, dtype=np.int32),
+            "luminosityBlock": np.repeat([1 + i, 2 + i], n // 2).astype(np.int32),
+            "event": np.arange(n, dtype=np.int64) + 100 * i,
+            "Muon": muons,
+        }
+        paths.append(str(tmp_path / f"nano_{i}.root"))
+        with uproot.recreate(paths[-1]) as file:
+            types = {
+                k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()
+            }
+            file.mktree(
+                "Events",
+                types,
+                field_name=lambda outer, inner: f"{outer}_{inner}",
+                counter_name=lambda counted: f"n{counted}",
+            ).extend(branches)
+    output = tmp_path / "features.parquet"
+    # forked workers inherit this process's imports instead of importing torch again
+    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
+        status = main(
+            ["features", *paths, "--collections", "muons=Muon", "--workers", "2", "-o", str(output)]
+        )
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "files 2, events 80, lumisections 3, seconds" in captured.out
+    assert "features [" in captured.err and "tasks" in captured.err  # the progress bar
+    table = read_features(output)
+    expected = LumiSectionPercentiles().set_output(transform="pandas")
+    expected = expected.fit_transform(read_nanoaod(paths, {"muons": "Muon"}))
+    # only the order of the sums over an LS's events differs: a few units in the last place
+    np.testing.assert_allclose(table.to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-12)
+    assert table.index.equals(expected.index)
+    assert (
+        main(["features", *paths, "--collections", "muons=Muon", "--workers", "0", "-o", "x"]) == 2
+    )

@@ -2,12 +2,15 @@
 
 :class:`LumiSections` holds the events of each lumisection (LS) column by column;
 :class:`LumiSectionPercentiles` turns it into one row of features per LS;
-:func:`read_nanoaod` reads CMS NanoAOD-style ROOT files (``hep`` extra).
+:func:`read_nanoaod` reads CMS NanoAOD-style ROOT files (``hep`` extra);
+:func:`extract_features` computes the features of many such files on Dask (``dask`` extra) and
+:func:`read_features` reads back the Parquet tables it writes.
 :class:`LumiSectionHistograms` holds per-lumisection histograms of monitoring elements (read
 from DIALS exports by :func:`read_dials`) and :class:`HistogramFeatures` turns it into features.
 """
 
 from ._dials import read_dials
+from ._extraction import extract_features, read_features, write_features
 from ._histogram_features import HistogramFeatures
 from ._histograms import LumiSectionHistograms
 from ._lumisections import LumiSections
@@ -20,6 +23,9 @@ __all__ = [
     "LumiSectionHistograms",
     "LumiSectionPercentiles",
     "LumiSections",
+    "extract_features",
     "read_dials",
+    "read_features",
     "read_nanoaod",
+    "write_features",
 ]

@@ -6,12 +6,14 @@ the momentum sums ``px``, ``py``, ``pz`` and the object count; then the per-even
 
 Events with the same number of objects are sorted by pT together (one row-wise sort per
 distinct object count; a pair needs one comparison), and the quantile objects are scattered
-with index arithmetic straight into the padded (column, lumisection, event) block that the
-per-lumisection stage reduces (:mod:`._per_lumisection`). In the row of a lumisection the
-events are placed in order of decreasing number of filled slots, so the values of a slot come
-first and its zero-padded slots (often the majority) are counted instead of stored. ``px`` and
-``py`` come from one tangent of ``phi / 2`` instead of a cosine and a sine. There is no Python
-loop over events or lumisections.
+with index arithmetic into one row of columns per event (:class:`_EventRows`, in the events'
+own order, so that rows from several files can be gathered by lumisection). Then
+:func:`lumisection_block` places the rows of whole lumisections in the padded (column,
+lumisection, event) block that the per-lumisection stage reduces (:mod:`._per_lumisection`):
+in the row of a lumisection the events are placed in order of decreasing number of filled
+slots, so the values of a slot come first and its zero-padded slots (often the majority) are
+counted instead of stored. ``px`` and ``py`` come from one tangent of ``phi / 2`` instead of a
+cosine and a sine. There is no Python loop over events or lumisections.
 """
 
 from __future__ import annotations
@@ -21,10 +23,50 @@ import functools
 import numpy as np
 
 
-class _EventBlock:
-    """The per-event columns of the events of a chunk, in its padded per-LS layout.
+class _EventRows:
+    """The per-event columns of some events, in the events' own order (no lumisection).
 
-    The output of :func:`per_event_stage` and the input of
+    The output of :func:`per_event_stage`. Rows of several chunks concatenate
+    (:meth:`concatenate`) and reorder (:meth:`take`) freely, so the events of a lumisection
+    spread over files can be gathered before :func:`lumisection_block` places them.
+
+    Attributes
+    ----------
+    values : ndarray of shape (n_block_rows, n_events)
+        One block row per per-event column (see :func:`block_rows`), zero in the quantile
+        slots an event does not fill.
+    filled : ndarray of int64, shape (n_channels, n_events)
+        Quantile slots filled per channel and event: ``min(M, n_quantiles)`` for M present
+        objects (the last ones; the lower slots are zero-padded).
+    """
+
+    def __init__(self, values, filled):
+        self.values = values
+        self.filled = filled
+
+    @property
+    def n_events(self):
+        return self.values.shape[1]
+
+    def take(self, indices):
+        """The rows of the events ``indices`` (an index array or a slice), in that order."""
+        return _EventRows(self.values[:, indices], self.filled[:, indices])
+
+    @staticmethod
+    def concatenate(parts):
+        """The rows of ``parts`` one after the other (a single part is returned as it is)."""
+        if len(parts) == 1:
+            return parts[0]
+        return _EventRows(
+            np.concatenate([part.values for part in parts], axis=1),
+            np.concatenate([part.filled for part in parts], axis=1),
+        )
+
+
+class _EventBlock:
+    """The per-event columns of the lumisections of a chunk, in their padded per-LS layout.
+
+    The output of :func:`lumisection_block` and the input of
     :func:`~channeldecomp.features._per_lumisection.per_lumisection_stage`.
 
     Attributes
@@ -55,28 +97,115 @@ class _EventBlock:
         self.rows = rows
 
 
-def per_event_stage(chunk, plan):
-    """The per-event stage: the per-event columns of ``plan`` for the events of ``chunk``.
+def block_rows(plan):
+    """Where the per-event columns of ``plan`` sit in the block.
+
+    Returns ``(rows, count_rows, quantile_rows)``: the block row of each column of
+    ``plan.per_event_columns`` (the quantile slots of a channel are stored slot by slot), a
+    mask of the block rows holding object counts, and per channel the range of its quantile
+    block rows.
+    """
+    n_q = plan.n_quantiles
+    pieces, count_rows, quantile_rows = [], [], []
+    row = 0
+    for channel in plan.channels:
+        n_props = len(plan.properties[channel])
+        # output order is property by property; block order is slot by slot
+        pieces.append(row + (np.arange(n_q) * n_props + np.arange(n_props)[:, None]).reshape(-1))
+        quantile_rows.append((row, row + n_props * n_q))
+        row += n_props * n_q
+        count_rows += [False] * n_props * n_q
+        n_dense = 3 * (channel in plan.momentum_channels)
+        count_rows += [False] * n_dense + [True] * bool(plan.object_counts)
+        n_dense += bool(plan.object_counts)
+        pieces.append(row + np.arange(n_dense))
+        row += n_dense
+    pieces.append(row + np.arange(len(plan.event_columns)))
+    count_rows += [False] * len(plan.event_columns)
+    rows = np.concatenate(pieces).astype(np.int64)
+    return rows, np.asarray(count_rows, dtype=bool), quantile_rows
+
+
+def per_event_stage(events, plan):
+    """The per-event stage: the per-event columns of ``plan`` for the events of ``events``.
 
     Parameters
     ----------
-    chunk : _Chunk
-        The lumisections of one chunk: ``n_events`` per LS, ``objects`` per channel and
-        ``event_columns``, events stored LS by LS.
+    events : _Chunk or _FileChunk
+        Events in any order: ``n_events_total``, ``objects`` per channel (counts per event and
+        property values, event by event) and ``event_columns``.
     plan : _Plan
         What to compute: ``channels``, ``properties``, ``momentum_channels``,
-        ``object_counts``, ``event_columns``, ``n_quantiles``, ``per_event_columns``.
+        ``object_counts``, ``event_columns``, ``n_quantiles``.
+
+    Returns
+    -------
+    _EventRows
+        Per channel, the quantile slots of every property, then ``px``, ``py``, ``pz``
+        (momentum channels), then ``n_objects``; then the per-event scalar columns; one value
+        per event, in the events' order.
+    """
+    return _EventRows(*_per_event_values(events, plan))
+
+
+def lumisection_block(rows, n_events, plan, events=None):
+    """Place per-event rows in the padded per-lumisection layout the statistics reduce.
+
+    Parameters
+    ----------
+    rows : _EventRows
+        Per-event rows.
+    n_events : ndarray of int
+        Events per lumisection.
+    plan : _Plan
+        As for :func:`per_event_stage`.
+    events : ndarray of int, default=None
+        The rows of the events of the lumisections, LS after LS (those of LS ``i`` follow
+        those of LS ``i - 1``); None: all the rows, in their order. Each value is copied once,
+        straight to its place.
 
     Returns
     -------
     _EventBlock
-        Per-event columns in the order of ``plan``: per channel, the quantile slots of every
-        property, then ``px``, ``py``, ``pz`` (momentum channels), then ``n_objects``; then the
-        per-event scalar columns.
+        In the row of a lumisection the events are placed in order of decreasing number of
+        filled quantile slots, so the values of a slot come first and its zero-padded slots
+        are counted instead of stored.
     """
-    layout = _Layout(chunk.n_events)
-    values, explicit, small_integers, rows = _per_event_block(chunk, plan, layout)
-    return _EventBlock(layout, values, explicit, small_integers, rows)
+    layout = _Layout(np.asarray(n_events, dtype=np.int64))
+    n_q = plan.n_quantiles
+    order_rows, count_rows, quantile_rows = block_rows(plan)
+    values = rows.values
+    n_block_rows = values.shape[0]
+    block = np.zeros((n_block_rows, layout.size))
+    explicit = np.empty((n_block_rows, layout.n_lumisections), dtype=np.int64)
+    explicit[:] = layout.n_events
+    for channel_index, (first, last) in enumerate(quantile_rows):
+        if first == last:
+            continue
+        filled = rows.filled[channel_index]
+        empty_slots = n_q - (filled if events is None else filled[events])
+        positions, histogram = layout.positions_by(empty_slots, n_q + 1)
+        # slot k is filled in the events with at most k empty slots: only those are copied
+        by_empty = np.argsort(empty_slots.astype(np.uint16), kind="stable")  # a radix sort
+        n_filling = np.cumsum(np.bincount(empty_slots, minlength=n_q + 1))
+        n_props = (last - first) // n_q
+        for slot in range(n_q):
+            filling = by_empty[: n_filling[slot]]
+            targets = positions[filling]
+            sources = filling if events is None else events[filling]
+            for row in range(first + slot * n_props, first + (slot + 1) * n_props):
+                block[row, targets] = values[row].take(sources)
+        filled_per_ls = np.cumsum(histogram[:, :n_q], axis=1).T
+        explicit[first:last] = np.repeat(filled_per_ls, n_props, axis=0)
+    quantile = np.zeros(n_block_rows, dtype=bool)
+    for first, last in quantile_rows:
+        quantile[first:last] = True
+    for row in np.flatnonzero(~quantile).tolist():
+        layout.put(block[row], values[row] if events is None else values[row].take(events))
+    small_integers = count_rows.copy()
+    for row in np.flatnonzero(count_rows).tolist():
+        small_integers[row] = values[row].max(initial=0) < 2**16
+    return _EventBlock(layout, block, explicit, small_integers, order_rows)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -191,70 +320,52 @@ class _Layout:
         return positions, histogram.reshape(self.n_lumisections, n_keys)
 
 
-def _per_event_block(ls, plan, layout):
-    """The arrays of :class:`_EventBlock`: ``values``, ``explicit``, ``small_integers`` and
-    ``rows``, for the events of ``ls`` placed by ``layout``."""
-    n_events = ls.n_events_total
+def _per_event_values(events, plan):
+    """The arrays of :class:`_EventRows`: ``values`` and ``filled``, in the events' order."""
+    n_events = events.n_events_total
     n_q = plan.n_quantiles
-    n_columns = len(plan.per_event_columns)
-    block = np.zeros((n_columns, layout.size))
-    explicit = np.empty((n_columns, layout.n_lumisections), dtype=np.int64)
-    small_integers = np.zeros(n_columns, dtype=bool)  # columns sorted as uint16
-    rows = np.arange(n_columns)
+    n_block_rows = len(block_rows(plan)[0])
+    values = np.zeros((n_block_rows, n_events))
+    filled = np.empty((len(plan.channels), n_events), dtype=np.int64)
     row = 0
-    for channel in plan.channels:
-        counts, props = ls.objects[channel]
+    for channel_index, channel in enumerate(plan.channels):
+        counts, props = events.objects[channel]
         pt = props["pt"]
         kept, m = _present_objects(pt, counts)
         used = slice(None) if kept is None else kept  # the present objects, event by event
         pt_kept = pt[used]
-        # An event with f = min(m, n_q) objects fills the last f slots. Within each LS, the
-        # events are placed in order of decreasing f: then in every slot's row the events
-        # that fill the slot come first, and the others (implicit zeros) after them.
-        empty_slots = n_q - np.minimum(m, n_q)
-        positions, histogram = layout.positions_by(empty_slots, n_q + 1)
+        np.minimum(m, n_q, out=filled[channel_index])
         n_props = len(plan.properties[channel])
-        slot_stride = n_props * layout.size  # property p of slot k: block row k * n_props + p
+        # property p of slot k sits in block row k * n_props + p (the slots side by side)
         targets, objects = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-        for events, slots, chosen in _quantile_objects(pt_kept, m, n_q):
-            targets.append((slots * slot_stride)[:, None] + positions[events])
+        for chosen_events, slots, chosen in _quantile_objects(pt_kept, m, n_q):
+            targets.append((slots * (n_props * n_events))[:, None] + chosen_events)
             objects.append(chosen)
         targets = np.concatenate(targets, axis=None)  # flattened
         objects = np.concatenate(objects, axis=None)
         if kept is not None:
             objects = kept[objects]
-        slot_rows = block[row : row + n_props * n_q].reshape(-1)
+        slot_rows = values[row : row + n_props * n_q].reshape(-1)
         for prop in plan.properties[channel]:
             slot_rows[targets] = np.take(props[prop], objects)
-            targets += layout.size  # the next property's rows
-        # slot k is filled in the events with at most k empty slots
-        filled_per_ls = np.cumsum(histogram[:, :n_q], axis=1).T
-        explicit[row : row + n_props * n_q] = np.repeat(filled_per_ls, n_props, axis=0)
-        # the block row of each output column (in output order: property by property)
-        rows[row : row + n_props * n_q] = row + (
-            np.arange(n_q) * n_props + np.arange(n_props)[:, None]
-        ).reshape(-1)
+            targets += n_events  # the next property's rows
         row += n_props * n_q
-        dense = []
         if channel in plan.momentum_channels:
             event_of_object = np.repeat(np.arange(n_events), m)
-            for values in _transverse_momenta(pt_kept, props["phi"][used]):
-                dense.append(np.bincount(event_of_object, values, n_events))
+            for sums in _transverse_momenta(pt_kept, props["phi"][used]):
+                values[row] = np.bincount(event_of_object, sums, n_events)
+                row += 1
             pz = np.sinh(props["eta"][used])
             pz *= pt_kept
-            dense.append(np.bincount(event_of_object, pz, n_events))
+            values[row] = np.bincount(event_of_object, pz, n_events)
+            row += 1
         if plan.object_counts:
-            small_integers[row + len(dense)] = m.max(initial=0) < 2**16
-            dense.append(m)
-        for values in dense:
-            layout.put(block[row], values)
-            explicit[row] = layout.n_events
+            values[row] = m
             row += 1
     for name in plan.event_columns:
-        layout.put(block[row], ls.event_columns[name])
-        explicit[row] = layout.n_events
+        values[row] = events.event_columns[name]
         row += 1
-    return block, explicit, small_integers, rows
+    return values, filled
 
 
 def _transverse_momenta(pt, phi):

@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import _describe
 from ._chunks import _Chunk, _chunks_by_size, _LazyChunk
 from ._lumisections import LumiSections
-from ._per_event import per_event_stage
+from ._per_event import lumisection_block, per_event_stage
 from ._per_lumisection import STATISTICS, per_lumisection_stage, statistic_names
 
 __all__ = ["LumiSectionPercentiles", "LUMISECTION_PREFIX"]
@@ -401,17 +401,7 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         if missing:
             raise ValueError(f"X has no event column {_describe(missing)}, seen in fit.")
 
-        plan = _Plan(
-            channels=self.channels_,
-            properties=self.properties_,
-            momentum_channels=self.momentum_channels_,
-            object_counts=bool(self.object_counts),
-            event_columns=self.event_columns_,
-            n_quantiles=int(self.n_quantiles),
-            statistics=statistics,
-            lumisection_columns=bool(self.lumisection_columns),
-            per_event_columns=self.per_event_columns_,
-        )
+        plan = self._kernel_plan(statistics)
         result = np.empty((len(X), len(self.feature_names_out_)), dtype=np.float64)
         n_jobs = effective_n_jobs(self.n_jobs)
         chunk_size = self.chunk_size
@@ -439,6 +429,20 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
         if _output_is_pandas(self):
             return pd.DataFrame(result, index=X.keys, columns=self.feature_names_out_.tolist())
         return result
+
+    def _kernel_plan(self, statistics=None):
+        """What the kernels compute (fitted): a :class:`_Plan`, which pickles to workers."""
+        return _Plan(
+            channels=self.channels_,
+            properties=self.properties_,
+            momentum_channels=self.momentum_channels_,
+            object_counts=bool(self.object_counts),
+            event_columns=self.event_columns_,
+            n_quantiles=int(self.n_quantiles),
+            statistics=self._statistics() if statistics is None else statistics,
+            lumisection_columns=bool(self.lumisection_columns),
+            per_event_columns=self.per_event_columns_,
+        )
 
     def get_feature_names_out(self, input_features=None):
         """Output column names, ``<channel>__<column>_<stat>`` and ``ls__...``.
@@ -483,5 +487,6 @@ def _transform_chunk(chunk, plan):
     """Features of the lumisections of ``chunk`` (a :class:`_Chunk` or :class:`_LazyChunk`), in
     its LS order: the per-event stage, then the per-lumisection stage."""
     chunk = chunk.build()
-    events = per_event_stage(chunk, plan)  # one row of per-event columns per event
-    return per_lumisection_stage(events, plan)  # the statistics over the events of each LS
+    rows = per_event_stage(chunk, plan)  # one row of per-event columns per event
+    block = lumisection_block(rows, chunk.n_events, plan)  # the rows placed LS by LS
+    return per_lumisection_stage(block, plan)  # the statistics over the events of each LS

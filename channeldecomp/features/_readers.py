@@ -437,52 +437,19 @@ def read_nanoaod(
     ([(1, 3)], [2], ['pt', 'eta'])
     """
     uproot = _import_hep("uproot")
-    if isinstance(collections, str):
-        collections = [collections]
-    if not isinstance(collections, Mapping):
-        collections = {name: name for name in collections}
-    if event_columns is None:
-        event_columns = {}
-    elif not isinstance(event_columns, Mapping):
-        event_columns = {name: name for name in event_columns}
-
-    if isinstance(files, (str, bytes, os.PathLike)) or not hasattr(files, "__iter__"):
-        files = [files]
-    paths = []
-    for name in files:
-        name = os.fspath(name)
-        name = name.decode() if isinstance(name, bytes) else name
-        if glob.has_magic(name):
-            matches = sorted(glob.glob(name))
-            if not matches:
-                raise ValueError(f"No file matches {name!r}.")
-            paths.extend(matches)
-        else:
-            paths.append(name)
-    if not paths:
-        raise ValueError("files is empty: give at least one ROOT file.")
+    collections, event_columns = _normalise_names(collections, event_columns)
+    paths = _expand_files(files)
     sources = [{path: tree} for path in paths]
 
     first_file = uproot.open(sources[0])
-    available = set(first_file.keys())
-    keys_needed = [run, lumi, event, *event_columns.values()]
-    missing = [b for b in keys_needed if b not in available]
-    branches = list(dict.fromkeys(keys_needed))
-    channel_branches = {}
-    for channel, prefix in collections.items():
-        wanted = properties.get(channel) if isinstance(properties, Mapping) else properties
-        if wanted is None:
-            wanted = [p for p in _DEFAULT_PROPERTIES if f"{prefix}_{p}" in available] or ["pt"]
-        wanted = list(dict.fromkeys(["pt", *wanted]))
-        names = {p: f"{prefix}_{p}" for p in wanted}
-        missing += [b for b in names.values() if b not in available]
-        channel_branches[channel] = names
-        branches += list(names.values())
-    if missing:
-        raise ValueError(
-            f"The tree {tree!r} has no branch(es) {_describe(missing)}. It has "
-            f"{_describe(sorted(available), 20)}. Check the collection and property names."
-        )
+    branches, channel_branches = _nanoaod_branches(
+        first_file.keys(),
+        collections,
+        properties,
+        event_columns,
+        (run, lumi, event),
+        f"The tree {tree!r}",
+    )
 
     parts = []
     for chunk in uproot.iterate(sources, branches, step_size=step_size, library="ak"):
@@ -504,3 +471,66 @@ def read_nanoaod(
         raise ValueError(f"No events found in {_describe(paths)}.")
     lumisections = parts[0] if len(parts) == 1 else LumiSections.concat(parts)
     return lumisections[np.lexsort((lumisections.lumi, lumisections.run))]
+
+
+def _normalise_names(collections, event_columns):
+    """``collections`` and ``event_columns`` as dicts ``{name: NanoAOD name}``."""
+    if isinstance(collections, str):
+        collections = [collections]
+    if not isinstance(collections, Mapping):
+        collections = {name: name for name in collections}
+    if event_columns is None:
+        event_columns = {}
+    elif isinstance(event_columns, str):
+        event_columns = {event_columns: event_columns}
+    elif not isinstance(event_columns, Mapping):
+        event_columns = {name: name for name in event_columns}
+    return dict(collections), dict(event_columns)
+
+
+def _expand_files(files):
+    """The paths or URLs of ``files`` (one or a list; local wildcards expanded, sorted)."""
+    if isinstance(files, (str, bytes, os.PathLike)) or not hasattr(files, "__iter__"):
+        files = [files]
+    paths = []
+    for name in files:
+        name = os.fspath(name)
+        name = name.decode() if isinstance(name, bytes) else name
+        if glob.has_magic(name) and "://" not in name:
+            matches = sorted(glob.glob(name))
+            if not matches:
+                raise ValueError(f"No file matches {name!r}.")
+            paths.extend(matches)
+        else:
+            paths.append(name)
+    if not paths:
+        raise ValueError("files is empty: give at least one ROOT file.")
+    return paths
+
+
+def _nanoaod_branches(available, collections, properties, event_columns, keys, where):
+    """The branches to read: all of them (keys first) and ``{channel: {property: branch}}``.
+
+    ``available`` are the branch names of a file; a missing branch is a ValueError that starts
+    with ``where`` and lists what the file has.
+    """
+    available = set(available)
+    keys_needed = [*keys, *event_columns.values()]
+    missing = [b for b in keys_needed if b not in available]
+    branches = list(dict.fromkeys(keys_needed))
+    channel_branches = {}
+    for channel, prefix in collections.items():
+        wanted = properties.get(channel) if isinstance(properties, Mapping) else properties
+        if wanted is None:
+            wanted = [p for p in _DEFAULT_PROPERTIES if f"{prefix}_{p}" in available] or ["pt"]
+        wanted = list(dict.fromkeys(["pt", *wanted]))
+        names = {p: f"{prefix}_{p}" for p in wanted}
+        missing += [b for b in names.values() if b not in available]
+        channel_branches[channel] = names
+        branches += list(names.values())
+    if missing:
+        raise ValueError(
+            f"{where} has no branch(es) {_describe(missing)}. It has "
+            f"{_describe(sorted(available), 20)}. Check the collection and property names."
+        )
+    return branches, channel_branches

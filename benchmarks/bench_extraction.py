@@ -1,0 +1,249 @@
+"""End-to-end feature extraction on Dask against reading the same branches with uproot alone.
+
+The data: NanoAOD-like ROOT files written to a temporary directory, events in lumisections
+(LS) of 500-1500 events written LS after LS and cut into files of equal size (so LS straddle
+file boundaries, as in real NanoAOD), three collections (Muon, Photon, Jet: Poisson means 2, 1,
+4 objects; pt, eta, phi, mass as float32) and one per-event float (``fixedGridRhoAll``).
+
+Measured, in one run:
+
+- the floor: reading the same branches with uproot alone (``TTree.arrays``, file after file, in
+  this process);
+- ``extract_features`` on a ``LocalCluster`` of 1 worker process, then of 2 (one thread each),
+  the time from submitting to the returned table (cluster start-up excluded);
+- peak memory of the worker (its ``ru_maxrss``; a fresh 1-worker cluster per size) at 1x and
+  4x the data, against the same worker's resident memory before the run;
+- events/s; and the agreement with the in-memory
+  ``LumiSectionPercentiles().fit_transform(read_nanoaod(...))`` on the first two files.
+
+Usage::
+
+    python benchmarks/bench_extraction.py            # 1,000,000 events in 20 files; 4x for memory
+    python benchmarks/bench_extraction.py --quick    # 60,000 events in 4 files
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+
+COLLECTIONS = {"muons": "Muon", "photons": "Photon", "jets": "Jet"}
+MEAN_OBJECTS = {"Muon": 2.0, "Photon": 1.0, "Jet": 4.0}
+PROPERTIES = ("pt", "eta", "phi", "mass")
+
+
+def write_files(directory, n_events, n_files, seed=0, prefix="nano", run=355_100):
+    """Write ``n_events`` events in ``n_files`` NanoAOD-like files; return their paths."""
+    import awkward as ak
+    import uproot
+
+    rng = np.random.default_rng(seed)
+    sizes = []
+    while sum(sizes) < n_events:
+        sizes.append(int(rng.integers(500, 1501)))
+    sizes[-1] -= sum(sizes) - n_events
+    lumi = np.repeat(np.arange(1, len(sizes) + 1), sizes).astype(np.int32)
+    paths = []
+    for i, rows in enumerate(np.array_split(np.arange(n_events), n_files)):
+        n = len(rows)
+        branches = {
+            "run": np.full(n, run, dtype=np.int32),
+            "luminosityBlock": lumi[rows],
+            "event": (rows + 1).astype(np.int64),
+            "fixedGridRhoAll": rng.uniform(5, 40, n).astype(np.float32),
+        }
+        for collection, mean in MEAN_OBJECTS.items():
+            counts = rng.poisson(mean, n)
+            m = int(counts.sum())
+            values = {
+                "pt": rng.exponential(25, m),
+                "eta": rng.normal(0, 1.6, m),
+                "phi": rng.uniform(-np.pi, np.pi, m),
+                "mass": rng.exponential(3, m),
+            }
+            for prop in PROPERTIES:
+                branches[f"{collection}_{prop}"] = ak.unflatten(
+                    values[prop].astype(np.float32), counts
+                )
+        path = os.path.join(directory, f"{prefix}_{i:03d}.root")
+        with uproot.recreate(path) as file:
+            types = {
+                name: (v.type if isinstance(v, ak.Array) else v.dtype)
+                for name, v in branches.items()
+            }
+            tree = file.mktree("Events", types, counter_name=lambda counted: f"n{counted}")
+            tree.extend(branches)
+        paths.append(path)
+    return paths
+
+
+def read_with_uproot(paths):
+    """The floor: the same branches read with uproot alone, file after file."""
+    import uproot
+
+    branches = ["run", "luminosityBlock", "event", "fixedGridRhoAll"]
+    branches += [f"{c}_{p}" for c in MEAN_OBJECTS for p in PROPERTIES]
+    started = time.perf_counter()
+    n = 0
+    for path in paths:
+        n += len(uproot.open(path)["Events"].arrays(branches, library="ak"))
+    return time.perf_counter() - started, n
+
+
+def _worker_memory():
+    """This process's resident and peak resident memory, MB."""
+    with open("/proc/self/status") as status:
+        fields = dict(line.split(":", 1) for line in status)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def _reset_peak():
+    """Reset VmHWM (Linux: writing 5 to clear_refs), so the peak seen is the run's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _tuned_settings():
+    """Dask settings for numpy-heavy workers: no statistical profiler in the worker, and
+    glibc's own malloc thresholds (Dask sets ``MALLOC_TRIM_THRESHOLD_``, which also fixes the
+    mmap threshold: every large temporary array is then a fresh mmap, page faults included)."""
+    import dask
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    config = dask.config.config["distributed"]["nanny"]
+    return {"profile": False, "environ": environ, "config": config}
+
+
+def run_on_cluster(paths, n_workers, chunk_size, tuned=False):
+    """extract_features on a fresh LocalCluster: (seconds, table, worker memory MB)."""
+    import contextlib
+
+    import dask
+    import distributed
+
+    from channeldecomp.features import extract_features
+
+    stack = contextlib.ExitStack()
+    if tuned:
+        settings = _tuned_settings()
+        saved = dict(settings["config"]["pre-spawn-environ"])
+        settings["config"]["pre-spawn-environ"] = settings["environ"]
+        stack.callback(settings["config"].__setitem__, "pre-spawn-environ", saved)
+        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        stack.enter_context(dask.config.set({"distributed.worker.profile.enabled": False}))
+    with (
+        stack,
+        distributed.LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        client.wait_for_workers(n_workers)
+        # import the package in the workers before timing (their start-up, not the run)
+        client.run(lambda: __import__("channeldecomp.features"))
+        before = client.run(_worker_memory)
+        client.run(_reset_peak)
+        started = time.perf_counter()
+        table = extract_features(paths, COLLECTIONS, client=client, chunk_size=chunk_size)
+        seconds = time.perf_counter() - started
+        after = client.run(_worker_memory)
+    memory = {
+        address: {"before": before[address][0], "peak": after[address][1]} for address in after
+    }
+    return seconds, table, memory
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--events", type=int, default=None, help="events at 1x")
+    parser.add_argument("--files", type=int, default=None, help="files at 1x")
+    parser.add_argument("--chunk-size", type=int, default=100_000, help="entries per task")
+    args = parser.parse_args(argv)
+    n_events = args.events or (60_000 if args.quick else 1_000_000)
+    n_files = args.files or (4 if args.quick else 20)
+    chunk_size = min(args.chunk_size, max(1, n_events // n_files))
+
+    from channeldecomp import LumiSectionPercentiles
+    from channeldecomp.features import extract_features, read_nanoaod
+
+    with tempfile.TemporaryDirectory() as directory:
+        started = time.perf_counter()
+        paths = write_files(directory, n_events, n_files)
+        size_mb = sum(os.path.getsize(p) for p in paths) / 2**20
+        print(
+            f"{n_events:,} events in {n_files} files ({size_mb:,.0f} MB), written in "
+            f"{time.perf_counter() - started:.0f} s; chunk_size={chunk_size:,}; "
+            f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}"
+        )
+        read_with_uproot(paths[:1])  # warm the page cache and the imports
+        floor, n_read = read_with_uproot(paths)
+        assert n_read == n_events
+        one, table, memory_1x = run_on_cluster(paths, 1, chunk_size)
+        two, table_2, _ = run_on_cluster(paths, 2, chunk_size)
+        assert table.equals(table_2)
+        one_tuned, table_tuned, _ = run_on_cluster(paths, 1, chunk_size, tuned=True)
+        two_tuned, _, _ = run_on_cluster(paths, 2, chunk_size, tuned=True)
+        assert table.equals(table_tuned)
+
+        # agreement with the single-process transformer on the first two files
+        ls = read_nanoaod(paths[:2], COLLECTIONS)
+        reference = LumiSectionPercentiles().set_output(transform="pandas").fit_transform(ls)
+        subset = extract_features(paths[:2], COLLECTIONS, chunk_size=chunk_size // 3)
+        assert subset.index.equals(reference.index)
+        scale = np.maximum(np.abs(reference.to_numpy()), 1e-300)
+        difference = np.max(np.abs(subset.to_numpy() - reference.to_numpy()) / scale)
+
+        # 4x the data: three more copies' worth of events, in other runs
+        more = write_files(directory, 3 * n_events, 3 * n_files, seed=1, prefix="more", run=355_200)
+        four, table_4x, memory_4x = run_on_cluster(paths + more, 1, chunk_size)
+
+    print(
+        f"agreement with LumiSectionPercentiles().fit_transform(read_nanoaod(...)) on 2 files: "
+        f"max relative difference {difference:.1e}"
+    )
+    print()
+    print(f"{'measure':<46}{'seconds':>9}{'events/s':>12}{'ratio':>9}  target")
+    rows = [
+        ("uproot alone: read the branches (floor)", floor, n_events, 1.0, ""),
+        ("extract_features, 1 worker", one, n_events, one / floor, "<= 3x the floor"),
+        ("extract_features, 2 workers", two, n_events, one / two, ">= 1.7x faster than 1"),
+        ("same, tuned workers (*), 1 worker", one_tuned, n_events, one_tuned / floor, "<= 3x"),
+        (
+            "same, tuned workers (*), 2 workers",
+            two_tuned,
+            n_events,
+            one_tuned / two_tuned,
+            ">= 1.7x",
+        ),
+    ]
+    for name, seconds, n, ratio, target in rows:
+        print(f"{name:<46}{seconds:>9.2f}{n / seconds:>12,.0f}{ratio:>8.2f}x  {target}")
+    print("(*) worker profiler off, glibc malloc thresholds left alone (see _tuned_settings)")
+    print()
+    peak_1x = max(m["peak"] for m in memory_1x.values())
+    peak_4x = max(m["peak"] for m in memory_4x.values())
+    base_1x = max(m["before"] for m in memory_1x.values())
+    base_4x = max(m["before"] for m in memory_4x.values())
+    print(
+        f"{'peak memory of the worker (1 worker)':<46}{'events':>12}{'before MB':>11}{'peak MB':>9}"
+    )
+    print(f"{'1x the data':<46}{n_events:>12,}{base_1x:>11.0f}{peak_1x:>9.0f}")
+    print(f"{'4x the data':<46}{4 * n_events:>12,}{base_4x:>11.0f}{peak_4x:>9.0f}")
+    print(
+        f"peak at 4x / peak at 1x: {peak_4x / peak_1x:.2f} (target: within 1.20); "
+        f"4x run: {four:.1f} s, {4 * n_events / four:,.0f} events/s, {len(table_4x):,} LS"
+    )
+
+
+if __name__ == "__main__":
+    main()
