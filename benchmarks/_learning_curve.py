@@ -83,6 +83,8 @@ def _wrong_blame(scores, spread, truth, y):
 
 def run_cell(n_ls, events, difficulty, seed, *, max_epochs, n_estimators, cv, n_repeats, methods):
     """One cell: every method's metrics, per-channel reliability vs truth, the blame table."""
+    if not logging.getLogger().handlers:  # a worker process of --jobs: log to its stderr too
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
     bench = _bench()
     start = time.perf_counter()
     split = bench.make_split(difficulty, seed, n_ls, events)
@@ -139,6 +141,9 @@ def run_cell(n_ls, events, difficulty, seed, *, max_epochs, n_estimators, cv, n_
         time.perf_counter() - start,
         " ".join(f"{r['method']}={r['mean_channel_auc']:.3f}" for r in records),
     )  # fmt: skip
+    if channels is not None:  # in the log as well, so an interrupted grid still tells
+        logger.info("channels:\n%s", channels.to_csv(index=False, float_format="%.4f"))
+    logger.info("records:\n%s", pd.DataFrame(records).to_csv(index=False, float_format="%.4f"))
     return pd.DataFrame(records), channels, blame
 
 

@@ -203,3 +203,24 @@ def test_report_shows_reliability_and_warns_about_an_unreliable_channel(ensemble
     assert "Warning: Channel &#x27;photons&#x27; is not reliable" in report.to_html()
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['reliable'\]"):
         reliability_warnings(reliability[["reliability"]])
+
+
+def test_cli_report_measures_reliability(ensemble_data, tmp_path, capsys):
+    from channeldecomp.cli import main
+
+    X, y, runs = ensemble_data
+    model = _fit_quietly(_small_model(max_epochs=1), X, y)
+    table = X.assign(run=runs, lumi=np.arange(len(X)), good=y)
+    table.to_csv(tmp_path / "lumisections.csv", index=False)
+    model_path = channeldecomp.save(model, tmp_path / "model.skops")
+    output = tmp_path / "report.html"
+    arguments = ["report", "--model", str(model_path), "--data", str(tmp_path / "lumisections.csv")]
+    arguments += ["--label-column", "good", "--output", str(output)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # few bad LS per channel in the refits
+        assert main([*arguments, "--reliability", "--reliability-cv", "2"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(output)
+    for channel in model.channel_names_:  # the reliability table, on stderr
+        assert channel in captured.err
+    assert "reliability" in captured.err and "<th>reliable</th>" in output.read_text()
