@@ -169,6 +169,8 @@ def run_learning_curve(
 
 
 def _mean_std(row, sign=""):
+    if np.isnan(row["mean"]):
+        return "-"
     std = 0.0 if np.isnan(row["std"]) else row["std"]
     return f"{row['mean']:{sign}.3f} ± {std:.3f}"
 
