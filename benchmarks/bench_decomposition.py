@@ -25,6 +25,7 @@ One table over seeds and difficulty levels gives the mean ± std over seeds, ``g
     python benchmarks/bench_decomposition.py --quick    # a fast smoke run
     python benchmarks/bench_decomposition.py --records fits.csv  # also every fit, in full
     python benchmarks/bench_decomposition.py --by-fault  # where does each method lose to hgb?
+    python benchmarks/bench_decomposition.py --learning-curve [--quick]  # see _learning_curve.py
     python benchmarks/bench_decomposition.py --methods cdc hgb \
         --cdc-params '{"squared_inputs": false}'         # a setting against the defaults
 """
@@ -241,6 +242,8 @@ HELP = {
     "at full precision) to this CSV file",
     "--by-fault": "also break the global AUC down by fault mode, and each method's global - hgb "
     "into one term per fault mode (where does a method lose to hgb?)",
+    "--learning-curve": "sizes x events x seeds x difficulties, and channel_reliability against "
+    "truth (_learning_curve.py; --quick: a smoke grid)",
 }
 
 
@@ -259,7 +262,13 @@ def main(argv=None):
     add("--records", type=records_path, metavar="CSV", help=HELP["--records"])
     add("--by-fault", action="store_true", help=HELP["--by-fault"])
     add("--quiet", action="store_true", help="print only the table(s)")
+    add("--learning-curve", action="store_true", help=HELP["--learning-curve"])
     args = parser.parse_args(argv)
+    if args.learning_curve:
+        from _learning_curve import main as learning_curve
+
+        options = {"seeds": args.seeds, "difficulties": args.difficulties, "quick": args.quick}
+        return learning_curve(max_epochs=args.max_epochs, records_path=args.records, **options)
     quick = args.quick
     seeds = args.seeds or ([0] if quick else [0, 1, 2])
     difficulties = args.difficulties or (["default"] if quick else ["default", "hard"])

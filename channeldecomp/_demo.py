@@ -25,7 +25,7 @@ from . import certification, metrics
 from .datasets import simulate_lumisections
 from .decomposition import ChannelDecompositionClassifier
 from .features import HistogramFeatures, LumiSectionPercentiles
-from .model_selection import random_partition_control
+from .model_selection import channel_reliability, random_partition_control, reliability_warnings
 
 __all__ = ["run_demo"]
 
@@ -64,8 +64,10 @@ def run_demo(*, quick=False, output=None, random_state=0, log=None, input="objec
     :class:`~channeldecomp.LumiSectionPercentiles` -> ``QuantileTransformer`` ->
     :class:`~channeldecomp.ChannelDecompositionClassifier`, trained on the global label of the
     lumisections of 75 % of the runs (luminosity-weighted) and evaluated on the other runs against
-    the simulation's truth; then the same model with the features split into random channels
-    of the same sizes (the paper's control).
+    the simulation's truth; the channels' reliability from the training runs' global label
+    alone (:func:`~channeldecomp.model_selection.channel_reliability`, six refits), with a
+    warning for each unreliable channel; then the same model with the features split into
+    random channels of the same sizes (the paper's control).
 
     Parameters
     ----------
@@ -94,8 +96,11 @@ def run_demo(*, quick=False, output=None, random_state=0, log=None, input="objec
         ``global_auc`` (float), ``decomposition`` (DataFrame: per channel, the ROC AUC of
         ``1 - score`` against "a fault is visible in this channel", for the model and for the
         random-partition control, over all held-out lumisections and over the globally bad
-        ones only: columns ``channel_decomposition``, ``random_partition``, ``bad_only``,
-        ``random_bad_only``), ``channel_subsystem_auc`` (DataFrame), ``files`` (list of
+        ones only, and the channel's reliability from the training runs alone: columns
+        ``channel_decomposition``, ``random_partition``, ``bad_only``, ``random_bad_only``,
+        ``reliability``, ``reliable``), ``channel_subsystem_auc`` (DataFrame),
+        ``reliability`` (the table of
+        :func:`~channeldecomp.model_selection.channel_reliability`), ``files`` (list of
         written paths).
     """
     log = log or (lambda line: None)
@@ -161,6 +166,17 @@ def _run(*, sizes, output, random_state, log, histograms=False):
     decomposition = metrics.decomposition_auc(scores, truth.iloc[test])
     subsystem_auc = metrics.channel_subsystem_auc(scores, subsystems.iloc[test])
 
+    step("channel reliability: the model refitted on 3 folds of the training runs, twice ...")
+    reliability = channel_reliability(
+        _model(sizes["max_epochs"], random_state),
+        X.iloc[train],
+        y.iloc[train],
+        groups=runs[train],
+        cv=3,
+        sample_weight=luminosity.iloc[train].to_numpy(),
+        random_state=random_state,
+    )
+
     step("random-partition control: same model, features split into random channels ...")
     control = random_partition_control(
         _model(sizes["max_epochs"], random_state),
@@ -177,6 +193,8 @@ def _run(*, sizes, output, random_state, log, histograms=False):
             "random_partition": control.random[0].decomposition_auc,
             "bad_only": metrics.bad_only_decomposition_auc(scores, truth.iloc[test], y_test),
             "random_bad_only": control.random[0].bad_only_decomposition_auc,
+            "reliability": reliability["reliability"],
+            "reliable": reliability["reliable"],
         }
     )
     step("done")
@@ -193,6 +211,12 @@ def _run(*, sizes, output, random_state, log, histograms=False):
         f"{table['random_bad_only'].mean():.4f}); worst: "
         f"{table['channel_decomposition'].min():.4f}"
     )
+    log(
+        "reliability: from the training runs' global label alone (channel_reliability; "
+        f"reliable at >= {reliability.attrs['threshold']:.2f})"
+    )
+    for line in reliability_warnings(reliability):
+        log(f"WARNING: {line}")
     log("\nChannel x subsystem ROC AUC (score vs subsystem flag; NaN: no fault in the test split):")
     log(subsystem_auc.round(3).to_string())
 
@@ -200,7 +224,7 @@ def _run(*, sizes, output, random_state, log, histograms=False):
     if output is not None:
         files = _write_outputs(
             Path(output), model, X_test, y_test, scores, subsystem_auc, truth.iloc[test],
-            subsystems.iloc[test], luminosity.iloc[test],
+            subsystems.iloc[test], luminosity.iloc[test], reliability,
         )  # fmt: skip
         log(f"\nWrote {len(files)} files to {output}:")
         for path in files:
@@ -209,13 +233,15 @@ def _run(*, sizes, output, random_state, log, histograms=False):
         "global_auc": global_auc,
         "decomposition": table,
         "channel_subsystem_auc": subsystem_auc,
+        "reliability": reliability,
         "files": files,
     }
 
 
 def _write_outputs(
-    directory, model, X_test, y_test, scores, subsystem_auc, truth, subsystems, luminosity
-):
+    directory, model, X_test, y_test, scores, subsystem_auc, truth, subsystems, luminosity,
+    reliability,
+):  # fmt: skip
     from . import plotting
     from .report import channel_report
 
@@ -237,6 +263,7 @@ def _write_outputs(
         sample_weight=luminosity.to_numpy(),
         false_alarm_rate=0.01,
         title="channeldecomp demo: simulated detector",
+        reliability=reliability,
     )
     # The golden JSON files are the report's certification (X_test is indexed by run, lumi).
     paths = certification.write_channel_golden_jsons(report.certified, directory / "golden")

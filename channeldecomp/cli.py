@@ -212,6 +212,14 @@ def _add_report(subparsers):
     parser.add_argument("--max-loss", type=float, default=0.006)
     parser.add_argument("--golden-directory", help="also write one golden JSON per channel here")
     parser.add_argument("--title", default="Channel decomposition report")
+    parser.add_argument(
+        "--reliability",
+        action="store_true",
+        help="also measure each channel's reliability from the global label (refits the model "
+        "2 x --reliability-cv times on this data, folds by run; slow) and warn about "
+        "unreliable channels; pass the training data for a model's own reliability",
+    )
+    parser.add_argument("--reliability-cv", type=int, default=3, help="folds (default 3)")
     parser.set_defaults(handler=_run_report)
 
 
@@ -269,6 +277,16 @@ def _run_report(args):
             f"{args.run_column!r} and {args.lumi_column!r} (see --run-column/--lumi-column)."
         )
     X = table.drop(columns=used)
+    reliability = None
+    if args.reliability:
+        from .model_selection import channel_reliability
+
+        reliability = channel_reliability(
+            model, X, y, groups=None if keys is None else keys["run"].to_numpy(),
+            cv=args.reliability_cv, good_label=good_label, sample_weight=sample_weight,
+            random_state=0,
+        )  # fmt: skip
+        sys.stderr.write(f"{reliability.round(3).to_string()}\n")
     report = channel_report(
         model,
         X,
@@ -282,6 +300,7 @@ def _run_report(args):
         max_pollution=args.max_pollution,
         max_loss=args.max_loss,
         title=args.title,
+        reliability=reliability,
     )
     if args.golden_directory is not None:
         for name, golden in certification.write_channel_golden_jsons(

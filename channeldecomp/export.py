@@ -240,6 +240,11 @@ def _network(g, classifier, x):
     from . import _onnx_graph
 
     module = classifier.net_.module_
+    if len(getattr(classifier, "nets_", None) or [module]) > 1:
+        raise ValueError(
+            f"The classifier is an ensemble of {len(classifier.nets_)} networks "
+            "(n_estimators > 1); to_onnx converts one network: refit with n_estimators=1."
+        )
     if not isinstance(module, ChannelDecompositionModule):
         raise TypeError(
             f"The classifier's network is a {type(module).__name__}, not the "

@@ -1,14 +1,16 @@
-"""Model selection for channel models: splits by run and the random-partition control.
+"""Model selection for channel models: splits by run, the random-partition control, reliability.
 
 :class:`RunSplit` holds out whole runs, stratified by fault mode, so that a fault episode never
 sits on both sides and every fault mode with episodes in several runs is seen in training and
 in the test alike. :func:`random_partition_control` refits a channel model with its columns
 split into random channels (the paper's control). These fit or split; the metrics they report
-are the pure functions of :mod:`channeldecomp.metrics`.
+are the pure functions of :mod:`channeldecomp.metrics`. :func:`channel_reliability` tells,
+from the global label alone, which channels' scores can be trusted.
 """
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import warnings
 
@@ -20,6 +22,7 @@ from sklearn.model_selection import (
     BaseCrossValidator,
     GroupShuffleSplit,
     StratifiedGroupKFold,
+    StratifiedKFold,
     train_test_split,
 )
 from sklearn.utils import Bunch, check_consistent_length, check_random_state
@@ -33,7 +36,17 @@ from .metrics import (
     fault_mode_indicators,
 )
 
-__all__ = ["RunSplit", "random_channel_partition", "random_partition_control"]
+__all__ = [
+    "RELIABILITY_THRESHOLD",
+    "RunSplit",
+    "channel_reliability",
+    "random_channel_partition",
+    "random_partition_control",
+    "reliability_warnings",
+]
+
+#: ``reliable`` is ``reliability >= RELIABILITY_THRESHOLD`` in :func:`channel_reliability`.
+RELIABILITY_THRESHOLD = 0.6
 
 
 def _rarest_mode(fault_mode):
@@ -425,3 +438,256 @@ def random_partition_control(
         random_results.append(fit_and_evaluate(model))
         partitions.append(partition)
     return Bunch(reference=reference, random=random_results, partitions=partitions)
+
+
+def _cross_fitted_scores(estimator, X, y, groups, cv, seed, fit_params):
+    """Channel scores of every row from a clone fitted on the other folds (by group)."""
+    y_array = np.asarray(y)
+    if groups is None:
+        folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
+        split = folds.split(np.zeros(len(y_array)), y_array)
+    else:
+        folds = StratifiedGroupKFold(n_splits=cv, shuffle=True, random_state=seed)
+        split = folds.split(np.zeros(len(y_array)), y_array, groups)
+    scores = None
+    for train, test in split:
+        if len(np.unique(y_array[train])) < 2:
+            raise ValueError(
+                "channel_reliability: a cross-validation fold trains on one class only; pass "
+                "fewer folds (cv) or data with bad lumisections in more runs."
+            )
+        model = clone(estimator).fit(take_rows(X, train), y_array[train], **fit_params(train))
+        fold_scores = get_channel_scores(model, take_rows(X, test))
+        if scores is None:
+            scores = pd.DataFrame(np.nan, index=range(len(y_array)), columns=fold_scores.columns)
+        scores.iloc[test] = fold_scores.to_numpy()
+    return scores
+
+
+def _replicated_claims(claim_scores, check_scores, is_good, false_alarm_rate):
+    """Do the bad rows one refit flags stay flagged in another, more than its good flags do?
+
+    A row is flagged when its ``claim_scores`` is below the ``false_alarm_rate`` quantile of
+    the good rows' (the bad ones flagged are the channel's *claims*). Returns the ROC AUC, in
+    ``check_scores``, of the claims against the good rows flagged alike (the false alarms: what
+    chance agreement of two fits gives), the same against all good rows, and the number of
+    claims. The AUCs are NaN with fewer than two claims or no flagged good row.
+    """
+    threshold = np.quantile(claim_scores[is_good], false_alarm_rate)
+    flagged = claim_scores < threshold
+    claimed, false_alarms = flagged & ~is_good, flagged & is_good
+    n_claimed = int(claimed.sum())
+    if n_claimed < 2 or not false_alarms.any():
+        return np.nan, np.nan, n_claimed
+    against_alarms = claimed | false_alarms
+    against_good = claimed | is_good
+    return (
+        float(roc_auc_score(claimed[against_alarms], -check_scores[against_alarms])),
+        float(roc_auc_score(claimed[against_good], -check_scores[against_good])),
+        n_claimed,
+    )
+
+
+def _nanmean(values):
+    return np.nan if np.isnan(values).all() else float(np.nanmean(values))
+
+
+def channel_reliability(
+    estimator,
+    X,
+    y,
+    *,
+    groups=None,
+    cv=5,
+    n_repeats=2,
+    false_alarm_rate=0.05,
+    min_claimed=10,
+    threshold=RELIABILITY_THRESHOLD,
+    good_label=1,
+    sample_weight=None,
+    random_state=None,
+):
+    """How far each channel's scores can be trusted, from the global label alone.
+
+    A channel score is worth acting on when the bad lumisections it flags are flagged for a
+    reason in the data, not by chance of one fit. This is measured without channel truth by
+    cross-fitting: the estimator is refitted ``n_repeats`` times over ``cv`` folds of whole
+    runs (``groups``), each repeat with a different assignment of runs to folds, so every
+    lumisection gets ``n_repeats`` held-out channel scores, each from a model that never saw
+    its run. For each channel and each ordered pair of repeats (a, b):
+
+    1. the *claims* of repeat a: the bad lumisections whose score is below the
+       ``false_alarm_rate`` quantile of the good lumisections' scores (what the channel would
+       flag at that false-alarm rate);
+    2. the *replicated claim AUC*: the ROC AUC of repeat b's scores, the claims against the
+       good lumisections repeat a flagged alike (its false alarms). A channel that sees its
+       faults flags its claims again and not its false alarms (AUC near 1); a channel whose
+       flags are noise, or a function of its inputs that has nothing to do with the faults
+       (two fits on overlapping runs can learn the same one), treats both alike (AUC 0.5).
+
+    ``reliability = clip(2 * AUC - 1, 0, 1) * n / (n + min_claimed)``, the mean over pairs,
+    where ``n`` is the number of claims: a channel that flags only a handful of bad
+    lumisections gives too little evidence to vouch for it. ``reliable`` is
+    ``reliability >= threshold``. On the simulated detector this tracks the channel's true
+    decomposition AUC on held-out runs (see ``docs/reliability.md`` for the validation).
+
+    Parameters
+    ----------
+    estimator : estimator
+        Unfitted (or fitted: it is cloned) channel model, or a Pipeline ending in one, e.g.
+        :class:`~channeldecomp.ChannelDecompositionClassifier`.
+    X : DataFrame or array-like of shape (n_samples, n_features)
+        Features of the lumisections.
+    y : array-like of shape (n_samples,)
+        Global labels.
+    groups : array-like of shape (n_samples,), default=None
+        The run of each lumisection: folds hold out whole runs, so a fault episode never
+        sits on both sides. Without it, lumisections are dealt to folds one by one, which
+        overstates reliability when faults last several lumisections.
+    cv : int, default=5
+        Number of folds (at least 2); each repeat fits the estimator ``cv`` times.
+    n_repeats : int, default=2
+        Number of cross-fits with different folds (at least 2): ``cv * n_repeats`` fits.
+    false_alarm_rate : float in (0, 1), default=0.05
+        Fraction of good lumisections a channel may flag when its claims are drawn.
+    min_claimed : int, default=10
+        Number of claimed bad lumisections at which the evidence counts half.
+    threshold : float, default=RELIABILITY_THRESHOLD
+        ``reliable`` is ``reliability >= threshold``.
+    good_label : int or str, default=1
+        The label that means good.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Passed to ``fit`` (routed to the final step of a Pipeline); the metrics are unweighted.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the fold assignments (the estimator's own ``random_state`` is left as given).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by channel name: ``reliability`` (in [0, 1], higher = trustworthy),
+        ``reliable`` (bool), ``replicated_auc`` (mean replicated claim AUC; NaN when the
+        channel claims fewer than two bad lumisections), ``replicated_auc_vs_good`` (the
+        claims against all good lumisections instead of the false alarms), ``claimed`` (mean
+        number of claimed bad lumisections), ``heldout_auc`` (mean ROC AUC of the held-out
+        score against the global label, bad = positive). ``attrs["threshold"]`` holds
+        ``threshold``.
+
+    Raises
+    ------
+    ValueError
+        When ``cv`` or ``n_repeats`` is below 2, the inputs' lengths differ, y does not hold
+        two classes with ``good_label`` one of them, or a fold trains on one class only.
+    TypeError
+        When the estimator is not a channel model.
+
+    Examples
+    --------
+    >>> from channeldecomp import ChannelDecompositionClassifier
+    >>> from channeldecomp.datasets import make_channel_anomalies
+    >>> data = make_channel_anomalies(n_samples=300, n_features_per_channel=3, random_state=0)
+    >>> model = ChannelDecompositionClassifier(hidden_layer_sizes=(8,), max_epochs=3,
+    ...                                        random_state=0)
+    >>> table = channel_reliability(model, data.data, data.target, cv=2, random_state=0)
+    >>> list(table.columns[:2]), list(table.index) == data.channel_names
+    (['reliability', 'reliable'], True)
+    """
+    final, prefix = _final_step(estimator)
+    if not hasattr(final, "predict_channel_scores"):
+        raise TypeError(
+            f"{type(final).__name__} has no predict_channel_scores: channel_reliability needs a "
+            "channel model (ChannelDecompositionClassifier, a model of channeldecomp.baselines) "
+            "or a Pipeline ending in one."
+        )
+    for name, value in (("cv", cv), ("n_repeats", n_repeats)):
+        if not isinstance(value, numbers.Integral) or value < 2:
+            raise ValueError(f"{name} must be an integer of at least 2; got {value!r}.")
+    if not 0 < false_alarm_rate < 1:
+        raise ValueError(f"false_alarm_rate must be in (0, 1); got {false_alarm_rate!r}.")
+    y_array = np.asarray(y)
+    check_consistent_length(X, y_array, groups, sample_weight)
+    classes = np.unique(y_array)
+    if len(classes) != 2 or good_label not in classes.tolist():
+        raise ValueError(
+            f"y must hold two classes, one of them good_label={good_label!r}; got classes "
+            f"{classes.tolist()}."
+        )
+    is_good = y_array == good_label
+    weight = None if sample_weight is None else check_sample_weight(sample_weight, len(y_array))
+
+    def fit_params(train):
+        return {} if weight is None else {f"{prefix}sample_weight": weight[train]}
+
+    rng = check_random_state(random_state)
+    groups = None if groups is None else np.asarray(groups)
+    repeats = [
+        _cross_fitted_scores(estimator, X, y_array, groups, cv, int(rng.randint(2**31)), fit_params)
+        for _ in range(n_repeats)
+    ]
+    names = list(repeats[0].columns)
+    repeats = [scores.to_numpy() for scores in repeats]
+    rows = {}
+    for position, name in enumerate(names):
+        values, aucs, aucs_vs_good, claims = [], [], [], []
+        for a, b in itertools.permutations(range(n_repeats), 2):
+            auc, auc_vs_good, n_claimed = _replicated_claims(
+                repeats[a][:, position], repeats[b][:, position], is_good, false_alarm_rate
+            )
+            evidence = n_claimed / (n_claimed + min_claimed)
+            values.append(0.0 if np.isnan(auc) else np.clip(2 * auc - 1, 0, 1) * evidence)
+            aucs.append(auc)
+            aucs_vs_good.append(auc_vs_good)
+            claims.append(n_claimed)
+        heldout = [roc_auc_score(~is_good, -scores[:, position]) for scores in repeats]
+        rows[name] = {
+            "reliability": float(np.mean(values)),
+            "replicated_auc": _nanmean(aucs),
+            "replicated_auc_vs_good": _nanmean(aucs_vs_good),
+            "claimed": float(np.mean(claims)),
+            "heldout_auc": float(np.mean(heldout)),
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.insert(1, "reliable", table["reliability"] >= threshold)
+    table.index.name = "channel"
+    table.attrs["threshold"] = threshold
+    return table
+
+
+def reliability_warnings(reliability):
+    """One sentence per channel that :func:`channel_reliability` marks not reliable.
+
+    What the demo, the report and the command line print next to the channel scores.
+
+    Parameters
+    ----------
+    reliability : DataFrame
+        The table of :func:`channel_reliability` (indexed by channel, with ``reliability``
+        and ``reliable`` columns).
+
+    Returns
+    -------
+    list of str
+        Empty when every channel is reliable.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"reliability": [0.9, 0.2], "reliable": [True, False]},
+    ...                      index=["muons", "photons"])
+    >>> reliability_warnings(table)[0].split(":")[0]
+    "Channel 'photons' is not reliable (reliability 0.20 < 0.60)"
+    """
+    missing = {"reliability", "reliable"} - set(reliability.columns)
+    if missing:
+        raise ValueError(
+            f"reliability lacks the column(s) {sorted(missing)}; pass the table of "
+            "channel_reliability."
+        )
+    threshold = reliability.attrs.get("threshold", RELIABILITY_THRESHOLD)
+    return [
+        f"Channel {channel!r} is not reliable (reliability {row['reliability']:.2f} < "
+        f"{threshold:.2f}): the bad lumisections it flags are not flagged again by "
+        "refits on other runs, so its score may blame it for faults it does not see. More "
+        "lumisections, more runs with faults, or merging it with a related channel would help."
+        for channel, row in reliability.iterrows()
+        if not row["reliable"]
+    ]

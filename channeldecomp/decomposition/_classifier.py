@@ -6,6 +6,7 @@ import copy
 import json
 import numbers
 import secrets
+import warnings
 
 import numpy as np
 import torch
@@ -26,6 +27,11 @@ from ._network import ACTIVATIONS, ChannelDecompositionLoss, ChannelDecompositio
 from ._training import ChannelDecompositionNet, SoftPretrainingSchedule, TensorData
 
 __all__ = ["ChannelDecompositionClassifier", "PRESETS"]
+
+#: ``fit`` warns when the training data has fewer bad lumisections than this per channel ...
+MIN_BAD_PER_CHANNEL = 50
+#: ... or, with ``groups``, fewer runs with bad lumisections (fault episodes) than this.
+MIN_FAULT_RUNS_PER_CHANNEL = 3
 
 #: Named configurations. ``"paper"`` is the configuration the original authors trained
 #: (Borisyak et al., see ``docs/method.md``): 100-50-20 sigmoid heads, input dropout 0.1,
@@ -66,6 +72,17 @@ def _json_number(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _log_sigmoid(logits):
+    """``log(sigmoid(logits))`` without overflow: ``-log(1 + exp(-logits))``."""
+    return -np.logaddexp(0.0, -logits)
+
+
+def _log1mexp(log_p):
+    """``log(1 - exp(log_p))`` for ``log_p <= 0``, accurate at both ends (Maechler, 2012)."""
+    log_p = np.minimum(log_p, -np.finfo(np.float64).tiny)
+    return np.where(log_p > -np.log(2), np.log(-np.expm1(log_p)), np.log1p(-np.exp(log_p)))
 
 
 def _describe_columns(indices, feature_names, limit=5):
@@ -186,10 +203,16 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         Extra callbacks for the skorch net (copied at fit).
     verbose : int, default=0
         0: silent; 1 or more: one line per epoch.
+    n_estimators : int, default=1
+        Number of networks. With more than one, each is trained with its own seed and, when
+        ``fit`` is given ``groups``, on a bootstrap resample of the runs; predictions are
+        averaged in log space (the geometric mean of the channel scores, the mean of log
+        P(good)), and ``predict_channel_scores(X, return_std=True)`` also gives each score's
+        spread over the networks. Fitting costs ``n_estimators`` times as much.
     random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, dropout, shuffling and the validation split. With an int, two
-        fits on the CPU are bit-identical. The caller's global torch and numpy random states
-        are never changed.
+        Seeds initialisation, dropout, shuffling, the validation split and the bootstrap. With
+        an int, two fits on the CPU are bit-identical. The caller's global torch and numpy
+        random states are never changed.
 
     Attributes
     ----------
@@ -205,8 +228,11 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         Number of columns of X seen in ``fit``.
     feature_names_in_ : ndarray of str
         Column names of X seen in ``fit``, when X had string column names.
+    nets_ : list of skorch.NeuralNet
+        The ``n_estimators`` trained nets (the ensemble), each as ``net_`` below.
     net_ : skorch.NeuralNet
-        The trained skorch net; ``net_.module_`` is the torch module. Kept on the CPU
+        The first trained skorch net (the only one when ``n_estimators=1``);
+        ``net_.module_`` is the torch module. Kept on the CPU
         (``net_.device == "cpu"``) whatever ``device`` trained it. In a model loaded from a
         file (:func:`channeldecomp.load`, pickle) the net holds the module and the history,
         without optimizer state or callbacks.
@@ -267,6 +293,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         device="cpu",
         callbacks=None,
         verbose=0,
+        n_estimators=1,
         random_state=None,
     ):
         self.channels = channels
@@ -297,6 +324,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose
+        self.n_estimators = n_estimators
         self.random_state = random_state
 
     @classmethod
@@ -357,7 +385,8 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
             head_dropout = combiner.default_head_dropout
         if not isinstance(head_dropout, numbers.Real) or not 0 <= head_dropout < 1:
             raise ValueError(f"head_dropout must be 'auto' or in [0, 1); got {head_dropout!r}.")
-        for name in ("max_epochs", "n_iter_no_change", "aux_decay_start", "aux_decay_every"):
+        names = ("max_epochs", "n_iter_no_change", "aux_decay_start", "aux_decay_every")
+        for name in (*names, "n_estimators"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or value < (0 if "start" in name else 1):
                 raise ValueError(f"{name} must be a positive integer; got {value!r}.")
@@ -479,8 +508,8 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
 
     # ------------------------------------------------------------------ fit / predict
 
-    def fit(self, X, y, sample_weight=None):
-        """Train the network on the global label.
+    def fit(self, X, y, sample_weight=None, groups=None):
+        """Train the network (or the ``n_estimators`` networks) on the global label.
 
         Parameters
         ----------
@@ -492,22 +521,60 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights (e.g. luminosity), multiplied by the class weights. Rows of
             weight 0 are left out of training entirely.
+        groups : array-like of shape (n_samples,), default=None
+            The run of each lumisection. With ``n_estimators > 1`` each network trains on a
+            bootstrap resample of the runs; it also counts the fault episodes (runs with bad
+            lumisections) of the warning below.
 
         Returns
         -------
         self : ChannelDecompositionClassifier
             The fitted estimator.
+
+        Warns
+        -----
+        UserWarning
+            When the training data has fewer than ``MIN_BAD_PER_CHANNEL`` (50) bad
+            lumisections per channel or, with ``groups``, fewer than
+            ``MIN_FAULT_RUNS_PER_CHANNEL`` (3) runs with bad lumisections per channel: some
+            channel scores will then be unreliable (check them with
+            :func:`channeldecomp.model_selection.channel_reliability`).
         """
         hidden_layer_sizes, head_dropout = self._check_params()
-        X, is_good, weights = self._validate_training_data(X, y, sample_weight)
+        X, is_good, sample_weight = self._validate_training_data(X, y, sample_weight)
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (len(X),):
+                raise ValueError(
+                    f"groups must hold one run per row of X ({len(X)}); got shape {groups.shape}."
+                )
         self._resolve_channels(X)
+        self._warn_few_faults(is_good, sample_weight, groups)
+        seed = self._seed()
+        seeds = [seed]
+        rng = np.random.default_rng(seed)
+        seeds += [int(value) for value in rng.integers(2**31, size=self.n_estimators - 1)]
+        self.nets_ = []
+        for member_seed in seeds:
+            weights = sample_weight
+            if self.n_estimators > 1 and groups is not None:
+                weights = sample_weight * self._bootstrap_counts(groups, is_good, rng)
+            weights = self._class_weights(is_good, weights)
+            self.nets_.append(
+                self._fit_net(X, is_good, weights, member_seed, hidden_layer_sizes, head_dropout)
+            )
+        self.net_ = self.nets_[0]
+        self.history_ = self.net_.history
+        return self
+
+    def _fit_net(self, X, is_good, weights, seed, hidden_layer_sizes, head_dropout):
+        """Train one skorch net on the rows of non-zero weight; return it, on the CPU."""
         # Rows of weight 0 are left out; the network sees the channels' column blocks in order.
         keep = weights > 0
         features = X[keep][:, self._column_order()].astype(np.float32)
         target = np.column_stack([is_good[keep], weights[keep]]).astype(np.float32)
-        seed = self._seed()
         train, train_split = self._split(features, target, seed)
-        self.net_ = self._new_net(
+        net = self._new_net(
             ChannelDecompositionModule,
             callbacks=self._callbacks(),
             train_split=train_split,
@@ -516,12 +583,48 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
             **self._module_params(hidden_layer_sizes, head_dropout),
         )
         with private_torch_rng(seed, self.device):
-            self.net_.fit(train, y=None)
+            net.fit(train, y=None)
         # Keep the fitted net on the CPU, so a model file loads on a machine without a GPU;
         # inference copies the module to ``device`` for each call.
-        self.net_.move_to_cpu()
-        self.history_ = self.net_.history
-        return self
+        return net.move_to_cpu()
+
+    @staticmethod
+    def _bootstrap_counts(groups, is_good, rng):
+        """Per row: how often its run is drawn in a bootstrap resample of the runs."""
+        runs, run_of_row = np.unique(groups, return_inverse=True)
+        for _ in range(100):
+            counts = np.bincount(rng.integers(len(runs), size=len(runs)), minlength=len(runs))
+            drawn = counts[run_of_row] > 0
+            if is_good[drawn].any() and not is_good[drawn].all():
+                return counts[run_of_row].astype(np.float64)
+        raise ValueError(
+            f"groups: bootstrap resamples of the {len(runs)} run(s) keep missing good or bad "
+            "lumisections; pass groups with both classes in several runs, or fit with "
+            "n_estimators=1."
+        )
+
+    def _warn_few_faults(self, is_good, sample_weight, groups):
+        """Warn when the training data has few bad LS or fault episodes per channel."""
+        n_channels = len(self.channel_names_)
+        bad = ~is_good & (sample_weight > 0)
+        problems = []
+        if bad.sum() < MIN_BAD_PER_CHANNEL * n_channels:
+            problems.append(f"{int(bad.sum())} bad lumisections")
+        if groups is not None:
+            n_runs = len(np.unique(groups[bad]))
+            if n_runs < MIN_FAULT_RUNS_PER_CHANNEL * n_channels:
+                problems.append(f"{n_runs} runs with bad lumisections (fault episodes)")
+        if problems:
+            warnings.warn(
+                f"The training data has {' and '.join(problems)} for {n_channels} channels "
+                f"(fewer than {MIN_BAD_PER_CHANNEL} bad lumisections or "
+                f"{MIN_FAULT_RUNS_PER_CHANNEL} fault episodes per channel): some channel "
+                "scores are likely unreliable. Check them with "
+                "channeldecomp.model_selection.channel_reliability; more lumisections, more "
+                "runs with faults or fewer (merged) channels would help.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _validate_training_data(self, X, y, sample_weight):
         """Validate X, y and the weights; set ``classes_``; return X, is-good mask, row weights."""
@@ -538,7 +641,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         self.classes_, self.good_class_index_ = self._encode_target(y)
         is_good = y == self.classes_[self.good_class_index_]
         sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-        return X, is_good, self._class_weights(is_good, sample_weight)
+        return X, is_good, sample_weight.astype(np.float64)
 
     def _split(self, features, target, seed):
         """The training data and skorch's ``train_split`` (a seeded hold-out if early stopping)."""
@@ -625,49 +728,64 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
     # ------------------------------------------------------------------ saving and loading
 
     def __getstate__(self):
-        """State for pickle and skops: the skorch net as plain data (see :meth:`__setstate__`).
+        """State for pickle and skops: the skorch nets as plain data (see :meth:`__setstate__`).
 
-        ``net_`` becomes its module as plain data (class, constructor arguments, weights as
-        CPU numpy arrays), the training history as a JSON string and the shuffling seed. The
-        optimizer state, the callbacks and a held-out validation set are left out: ``fit``
-        always trains from scratch, so nothing uses them after fit.
+        Each net of ``nets_`` (``net_`` is the first) becomes its module as plain data (class,
+        constructor arguments, weights as CPU numpy arrays), the training history as a JSON
+        string and the shuffling seed. The optimizer state, the callbacks and a held-out
+        validation set are left out: ``fit`` always trains from scratch, so nothing uses them
+        after fit.
         """
         state = dict(super().__getstate__())
         net = state.pop("net_", None)
+        nets = state.pop("nets_", None) or ([] if net is None else [net])
         state.pop("history_", None)
         if net is not None and isinstance(net.module_.combiner, tuple(COMBINERS.values())):
-            state["net_"] = {
-                "module": module_to_state(net.module_),
-                "history": json.dumps(net.history.to_list(), default=_json_number),
-                "shuffle_seed": net.shuffle_seed,
-            }
+            saved = [
+                {
+                    "module": module_to_state(member.module_),
+                    "history": json.dumps(member.history.to_list(), default=_json_number),
+                    "shuffle_seed": member.shuffle_seed,
+                }
+                for member in nets
+            ]
+            state["net_"] = saved[0]
+            if len(saved) > 1:
+                state["nets_"] = saved
         elif net is not None:
-            # A combiner class of the user's: the net is pickled as it is, the class by reference.
-            state["net_"] = net
-            state["history_"] = net.history
+            # A combiner class of the user's: the nets are pickled as they are, the class by
+            # reference.
+            state["net_"], state["nets_"], state["history_"] = net, nets, net.history
         return state
 
     def __setstate__(self, state):
-        """Rebuild ``net_`` and ``history_`` on the CPU from :meth:`__getstate__`'s state.
+        """Rebuild ``nets_``, ``net_`` and ``history_`` on the CPU from :meth:`__getstate__`.
 
         A model fitted on a GPU loads on a machine without one; inference runs where the
         network is, on the CPU (refit with ``device="cuda"`` to train on a GPU again).
         """
         state = dict(state)
-        saved_net = state.get("net_")
+        saved_net, saved_nets = state.get("net_"), state.pop("nets_", None)
         if isinstance(saved_net, dict):
             state["net_"] = None
         super().__setstate__(state)
         if isinstance(saved_net, dict):
-            self.net_ = self._new_net(
-                module_from_state(saved_net["module"]),
-                callbacks=[],
-                train_split=None,
-                device="cpu",
-                shuffle_seed=saved_net["shuffle_seed"],
-            ).initialize()
-            self.net_.history = History(json.loads(saved_net["history"]))
+            self.nets_ = [self._net_from_state(saved) for saved in (saved_nets or [saved_net])]
+            self.net_ = self.nets_[0]
             self.history_ = self.net_.history
+        elif saved_net is not None:
+            self.nets_ = saved_nets or [saved_net]
+
+    def _net_from_state(self, saved):
+        net = self._new_net(
+            module_from_state(saved["module"]),
+            callbacks=[],
+            train_split=None,
+            device="cpu",
+            shuffle_seed=saved["shuffle_seed"],
+        ).initialize()
+        net.history = History(json.loads(saved["history"]))
+        return net
 
     def _column_order(self):
         """Columns of X in the network's order: the channels' blocks, one after the other."""
@@ -680,23 +798,35 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
             target = torch.from_numpy(np.ascontiguousarray(target, dtype=np.float32)).to(device)
         return TensorData(X, target)
 
-    def _forward(self, X):
-        """Return (log P(good), log P(bad), head logits) as float64 numpy arrays.
+    def _member_outputs(self, X):
+        """Per net of the ensemble: (log P(good), log P(bad), head logits) as float64 arrays.
 
-        Inference runs on a float64 copy of the network, so a row's prediction does not depend
+        Inference runs on a float64 copy of each network, so a row's prediction does not depend
         on which other rows are predicted with it (float32 matrix kernels differ with the batch
         size in the last bits).
         """
         X = self._validate_X(X, reset=False)
         device = inference_device(self)
-        module = module_on(self.net_.module_, device, torch.float64).eval()
         features = torch.from_numpy(np.ascontiguousarray(X[:, self._column_order()], np.float64))
-        outputs = []
-        with torch.no_grad():
-            for start in range(0, len(features), 8192):
-                batch = features[start : start + 8192].to(device)
-                outputs.append([part.cpu().numpy() for part in module(batch)])
-        return tuple(np.concatenate(parts) for parts in zip(*outputs))
+        members = []
+        for net in getattr(self, "nets_", None) or [self.net_]:
+            module = module_on(net.module_, device, torch.float64).eval()
+            outputs = []
+            with torch.no_grad():
+                for start in range(0, len(features), 8192):
+                    batch = features[start : start + 8192].to(device)
+                    outputs.append([part.cpu().numpy() for part in module(batch)])
+            members.append(tuple(np.concatenate(parts) for parts in zip(*outputs)))
+        return members
+
+    def _forward(self, X):
+        """Return (log P(good), log P(bad)): one net's own, or over the ensemble the mean of
+        log P(good) (log P(bad) from it)."""
+        members = self._member_outputs(X)
+        if len(members) == 1:
+            return members[0][:2]
+        log_p_good = np.mean([member[0] for member in members], axis=0)
+        return log_p_good, _log1mexp(log_p_good)
 
     def predict_proba(self, X):
         """Probability of each class, in ``classes_`` order.
@@ -724,7 +854,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         ndarray of shape (n_samples, 2)
         """
         check_is_fitted(self)
-        log_p_good, log_p_bad, _ = self._forward(X)
+        log_p_good, log_p_bad = self._forward(X)
         log_proba = np.empty((len(log_p_good), 2))
         log_proba[:, self.good_class_index_] = log_p_good
         log_proba[:, 1 - self.good_class_index_] = log_p_bad
@@ -742,7 +872,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        log_p_good, log_p_bad, _ = self._forward(X)
+        log_p_good, log_p_bad = self._forward(X)
         logit_good = log_p_good - log_p_bad
         return logit_good if self.good_class_index_ == 1 else -logit_good
 
@@ -760,23 +890,41 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         check_is_fitted(self)
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
-    def predict_channel_scores(self, X):
+    def predict_channel_scores(self, X, return_std=False):
         """Per-channel scores ``f_i``: 1 = the channel looks good, near 0 = anomaly visible.
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
+        return_std : bool, default=False
+            Also return each score's spread over the ensemble's networks (all zero when
+            ``n_estimators=1``).
 
         Returns
         -------
-        DataFrame of shape (n_samples, n_channels)
+        scores : DataFrame of shape (n_samples, n_channels)
             One column per channel in ``channel_names_`` order, values in (0, 1]; the index
-            of X when X is a DataFrame.
+            of X when X is a DataFrame. With ``n_estimators > 1``, the geometric mean of the
+            networks' scores.
+        spread : DataFrame of shape (n_samples, n_channels)
+            Only with ``return_std=True``: the standard deviation of the networks' scores
+            (the scores of ``n_estimators=1`` networks), same index and columns. Where it is
+            large, the networks disagree and the channel's score for that lumisection is
+            uncertain.
         """
         check_is_fitted(self)
-        _, _, head_logits = self._forward(X)
-        scores = np.maximum(expit(head_logits), np.finfo(np.float64).tiny)
-        return self._channel_frame(scores, X)
+        tiny = np.finfo(np.float64).tiny
+        head_logits = [member[2] for member in self._member_outputs(X)]
+        if len(head_logits) == 1:
+            scores = np.maximum(expit(head_logits[0]), tiny)
+        else:
+            log_scores = np.mean([_log_sigmoid(logits) for logits in head_logits], axis=0)
+            scores = np.maximum(np.exp(log_scores), tiny)
+        frame = self._channel_frame(scores, X)
+        if not return_std:
+            return frame
+        spread = np.std([expit(logits) for logits in head_logits], axis=0)
+        return frame, self._channel_frame(spread, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from .. import certification, metrics, plotting
+from .. import certification, metrics, model_selection, plotting
 from .._validation import as_frame, check_sample_weight
 from ..base import get_channel_model, get_channel_scores, predict_good_proba
 from ._render import render_html
@@ -36,8 +36,11 @@ class ChannelReport:
         One ``"value"`` column: numbers of lumisections (good, bad), channels, runs (when keys
         are known) and the global ROC AUC.
     channels : DataFrame
-        Per channel: ``"features"`` (when the model has ``channel_indices_``) and the
-        ``"ROC AUC vs global label"`` of the channel score.
+        Per channel: ``"features"`` (when the model has ``channel_indices_``), the
+        ``"ROC AUC vs global label"`` of the channel score and, when a reliability table was
+        given, ``"reliability"`` and ``"reliable"``.
+    reliability_warnings : list of str
+        One sentence per channel marked not reliable (empty without a reliability table).
     certification : DataFrame
         Per channel and ``"global"``: ``"threshold"``, ``"certified LS"``, ``"flagged LS"``,
         ``"flagged among good"`` and ``"flagged among bad"`` (weighted fractions).
@@ -87,6 +90,7 @@ class ChannelReport:
     timeline_run: int | None = None
     settings: dict = field(default_factory=dict)
     model_name: str = ""
+    reliability_warnings: list = field(default_factory=list)
 
     def to_html(self):
         """The report as one self-contained HTML page (figures embedded as PNG).
@@ -182,6 +186,7 @@ def channel_report(
     exclusive_threshold=0.5,
     title="Channel decomposition report",
     random_state=0,
+    reliability=None,
 ):
     """Compute the tables and figures of a report on a fitted model and a dataset.
 
@@ -227,6 +232,10 @@ def channel_report(
         Title of the report.
     random_state : int, default=0
         Seed of the triage's calibration split.
+    reliability : DataFrame, default=None
+        The table of :func:`channeldecomp.model_selection.channel_reliability` (computed on
+        the training data): its ``reliability`` and ``reliable`` columns join the channel
+        table, and each unreliable channel gets a warning in words.
 
     Returns
     -------
@@ -308,6 +317,12 @@ def channel_report(
     counts = _channel_feature_counts(model)
     if counts is not None:
         channels.insert(0, "features", counts.reindex(channels.index))
+    warnings_ = []
+    if reliability is not None:
+        warnings_ = model_selection.reliability_warnings(reliability)
+        channels = channels.join(reliability[["reliability", "reliable"]])
+        for line in warnings_:
+            logger.warning(line)
 
     report = ChannelReport(
         title=title,
@@ -322,6 +337,7 @@ def channel_report(
             "exclusive_threshold": exclusive_threshold,
         },
         model_name=type(model).__name__,
+        reliability_warnings=warnings_,
     )
     if channel_truth is not None:
         channel_truth = as_frame(channel_truth, "channel_truth", "channel")

@@ -63,6 +63,7 @@ def _channels(report):
             "that sees only some anomalies cannot reach the global AUC; that is expected."
         ),
         _table_html(report.channels),
+        *[_paragraph(f"Warning: {line}") for line in report.reliability_warnings],
     ]
 
 

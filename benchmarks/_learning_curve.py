@@ -1,0 +1,316 @@
+"""Learning curve of the decomposition, and the validation of ``channel_reliability``.
+
+For each cell (lumisections x events per lumisection x difficulty x seed) of the simulated
+detector, the split, features and scaling of ``bench_decomposition.make_split`` (held-out runs,
+stratified by fault mode) and these methods: ``cdc`` (one network), ``cdc-ensemble``
+(``n_estimators`` networks on bootstrap resamples of the training runs), ``cdc-random`` (the
+random-partition control), ``per-channel-hgb`` (per-channel boosting), ``oracle`` (per-channel
+boosting on the channel truth) and ``hgb`` (global boosting: the global AUC's reference).
+
+On the training runs alone, ``channeldecomp.model_selection.channel_reliability`` of the
+``cdc`` model is then compared with each channel's true decomposition AUC on the held-out
+runs: the Spearman correlation over all (cell, channel) pairs, the share of channels with a
+true AUC below 0.7 marked not reliable (target >= 90 %) and the share of channels above 0.95
+marked not reliable (target <= 10 %). Among the held-out bad lumisections, the ensemble's blame
+(its lowest channel score) is wrong more often where the networks' spread is larger: one table
+by spread quartile.
+
+    python benchmarks/bench_decomposition.py --learning-curve           # the full grid (long)
+    python benchmarks/bench_decomposition.py --learning-curve --quick   # a smoke run for CI
+    python benchmarks/_learning_curve.py --sizes 1000 2000 --events 200 --seeds 0 1 2 \\
+        --difficulties default hard --jobs 2                             # a reduced grid
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from scipy.stats import spearmanr
+from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
+
+from channeldecomp import ChannelDecompositionClassifier, metrics
+from channeldecomp.base import predict_good_proba
+from channeldecomp.model_selection import channel_reliability
+
+logger = logging.getLogger("bench_decomposition.learning_curve")
+
+#: The full grid: 16,000 LS is the size of the original study's data.
+FULL_GRID = {
+    "sizes": (1000, 2000, 4000, 8000, 16000),
+    "events": (200, 500),
+    "seeds": (0, 1, 2, 3, 4),
+    "difficulties": ("default", "hard"),
+}
+QUICK_GRID = {"sizes": (300, 600), "events": (100,), "seeds": (0,), "difficulties": ("default",)}
+METHODS = ("cdc", "cdc-ensemble", "cdc-random", "per-channel-hgb", "oracle", "hgb")
+#: Truth bands of the reliability's validation targets.
+LOW_AUC, HIGH_AUC = 0.7, 0.95
+
+
+def _bench():
+    """``bench_decomposition``'s split and scoring (imported late: it imports this module)."""
+    import bench_decomposition
+
+    return bench_decomposition
+
+
+def _fit_quietly(model, *args, **kwargs):
+    """Fit; return whether ``fit`` warned about too few bad LS or fault episodes."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(*args, **kwargs)
+    return any("likely unreliable" in str(w.message) for w in caught)
+
+
+def _wrong_blame(scores, spread, truth, y):
+    """Per held-out bad LS with a visible fault: the blamed channel's spread, wrong or not."""
+    scores, spread, truth = (np.asarray(frame, dtype=float) for frame in (scores, spread, truth))
+    rows = (np.asarray(y) == 0) & (truth == 0).any(axis=1)
+    blamed = scores[rows].argmin(axis=1)
+    position = np.arange(rows.sum())
+    return pd.DataFrame(
+        {"spread": spread[rows][position, blamed], "wrong": truth[rows][position, blamed] == 1}
+    )
+
+
+def run_cell(n_ls, events, difficulty, seed, *, max_epochs, n_estimators, cv, n_repeats, methods):
+    """One cell: every method's metrics, per-channel reliability vs truth, the blame table."""
+    if not logging.getLogger().handlers:  # a worker process of --jobs: log to its stderr too
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    bench = _bench()
+    start = time.perf_counter()
+    split = bench.make_split(difficulty, seed, n_ls, events)
+    X_train, X_test, y_train = split["X_train"], split["X_test"], split["y_train"]
+    runs = X_train.index.get_level_values("run")
+    truth = split["truth_test"]
+    cell = {"n_ls": n_ls, "events": events, "difficulty": difficulty, "seed": seed}
+    records, channels, blame = [], None, None
+
+    def record(method, p_good, scores, tick, match=False):
+        elapsed = time.perf_counter() - tick
+        result = bench.score_method(split, p_good, scores, match_channels=match)
+        records.append(cell | {"method": method, "fit_s": elapsed} | result)
+
+    def cdc(**params):
+        params = {"channels": "prefix", "max_epochs": max_epochs, "random_state": seed, **params}
+        return ChannelDecompositionClassifier(**params)
+
+    if "cdc" in methods:
+        tick = time.perf_counter()
+        model = cdc()
+        warned = _fit_quietly(model, X_train, y_train, groups=runs)
+        scores = model.predict_channel_scores(X_test)
+        record("cdc", predict_good_proba(model, X_test), scores.to_numpy(), tick)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            true_auc = metrics.decomposition_auc(scores.set_axis(truth.index), truth)
+        tick = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            reliability = channel_reliability(
+                cdc(), X_train, y_train, groups=runs, cv=cv, n_repeats=n_repeats,
+                random_state=seed,
+            )  # fmt: skip
+        logger.info("    reliability %.0f s", time.perf_counter() - tick)
+        channels = reliability.assign(true_auc=true_auc, fit_warned=warned)
+        channels = channels.reset_index().assign(**cell)
+    if "cdc-ensemble" in methods:
+        tick = time.perf_counter()
+        model = cdc(n_estimators=n_estimators)
+        _fit_quietly(model, X_train, y_train, groups=runs)
+        scores, spread = model.predict_channel_scores(X_test, return_std=True)
+        record("cdc-ensemble", predict_good_proba(model, X_test), scores.to_numpy(), tick)
+        blame = _wrong_blame(scores, spread, truth, split["y_test"]).assign(**cell)
+    fitters = bench.make_fitters(max_epochs, max_epochs, {"max_epochs": max_epochs})
+    for method in [m for m in methods if m not in ("cdc", "cdc-ensemble")]:
+        tick = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            p_good, scores = fitters[method](split, seed)
+        record(method, p_good, scores, tick, match=method == "cdc-random")
+    logger.info(
+        "%s %d LS x %d events seed %d: %.0f s; %s", difficulty, n_ls, events, seed,
+        time.perf_counter() - start,
+        " ".join(f"{r['method']}={r['mean_channel_auc']:.3f}" for r in records),
+    )  # fmt: skip
+    if channels is not None:  # in the log as well, so an interrupted grid still tells
+        logger.info("channels:\n%s", channels.to_csv(index=False, float_format="%.4f"))
+    logger.info("records:\n%s", pd.DataFrame(records).to_csv(index=False, float_format="%.4f"))
+    return pd.DataFrame(records), channels, blame
+
+
+def run_learning_curve(
+    sizes, events, seeds, difficulties, *, max_epochs=40, n_estimators=5, cv=3, n_repeats=2,
+    methods=METHODS, n_jobs=1,
+):  # fmt: skip
+    """Every cell of the grid; three record tables (methods, channels, blame)."""
+    cells = list(itertools.product(sizes, events, difficulties, seeds))
+    options = {
+        "max_epochs": max_epochs, "n_estimators": n_estimators, "cv": cv,
+        "n_repeats": n_repeats, "methods": tuple(methods),
+    }  # fmt: skip
+    results = Parallel(n_jobs=n_jobs)(delayed(run_cell)(*cell, **options) for cell in cells)
+    records, channels, blame = zip(*results)
+    join = lambda frames: pd.concat([f for f in frames if f is not None], ignore_index=True)  # noqa: E731
+    present = [f for f in channels if f is not None], [f for f in blame if f is not None]
+    return (
+        join(records),
+        join(present[0]) if present[0] else None,
+        join(present[1]) if present[1] else None,
+    )
+
+
+def _mean_std(row, sign=""):
+    if np.isnan(row["mean"]):
+        return "-"
+    std = 0.0 if np.isnan(row["std"]) else row["std"]
+    return f"{row['mean']:{sign}.3f} ± {std:.3f}"
+
+
+def summarize_methods(records):
+    """Mean ± std over seeds of each method's channel and global AUCs, per size and difficulty;
+    paired differences of cdc against per-channel boosting and the oracle."""
+    keys = ["difficulty", "n_ls", "events"]
+    grouped = records.groupby([*keys, "method"], sort=False)
+
+    def cell(name):
+        return grouped[name].agg(["mean", "std"]).apply(_mean_std, axis=1)
+
+    table = pd.DataFrame(
+        {
+            "mean_channel": cell("mean_channel_auc"),
+            "worst_channel": cell("worst_channel_auc"),
+            "bad_only": cell("bad_only_channel_auc"),
+            "global": cell("global_auc"),
+        }
+    )
+    wide = records.pivot_table(
+        index=[*keys, "seed"], columns="method", values=["mean_channel_auc", "global_auc"]
+    )
+    paired = {}
+    channel = wide["mean_channel_auc"]
+    for method, reference in (("cdc", "per-channel-hgb"), ("cdc", "oracle"),
+                              ("cdc-ensemble", "cdc"), ("cdc-ensemble", "oracle")):  # fmt: skip
+        if {method, reference} <= set(channel.columns):
+            difference = (channel[method] - channel[reference]).groupby(level=keys, sort=False)
+            summary = difference.agg(["mean", "std"])
+            paired[f"{method} - {reference}"] = summary.apply(_mean_std, axis=1, sign="+")
+    if "hgb" in wide["global_auc"].columns:
+        globals_ = wide["global_auc"]
+        for method in ("cdc", "cdc-ensemble"):
+            if method in globals_.columns:
+                difference = (globals_[method] - globals_["hgb"]).groupby(level=keys, sort=False)
+                paired[f"global {method} - hgb"] = difference.mean().map(lambda v: f"{v:+.3f}")
+    return table, pd.DataFrame(paired)
+
+
+def validate_reliability(channels):
+    """The reliability's validation figures over all (cell, channel) pairs with a true AUC."""
+    rows = channels.dropna(subset=["true_auc"])
+    low, high = rows[rows["true_auc"] < LOW_AUC], rows[rows["true_auc"] > HIGH_AUC]
+    figures = {
+        "cells (cell x channel)": len(rows),
+        "Spearman(reliability, true AUC)": spearmanr(rows["reliability"], rows["true_auc"])[0],
+        f"true AUC < {LOW_AUC}: cells": len(low),
+        f"true AUC < {LOW_AUC}: marked not reliable": (~low["reliable"]).mean(),
+        f"true AUC > {HIGH_AUC}: cells": len(high),
+        f"true AUC > {HIGH_AUC}: marked not reliable": (~high["reliable"]).mean(),
+        "fit warned: share of cells": rows["fit_warned"].mean(),
+    }
+    return pd.Series(figures, name="value")
+
+
+def summarize_blame(blame):
+    """Wrong-blame rate of the ensemble among held-out bad LS, by quartile of the spread."""
+    quartile = blame.groupby("difficulty")["spread"].transform(
+        lambda s: pd.qcut(s.rank(method="first"), 4, labels=["Q1 (low)", "Q2", "Q3", "Q4 (high)"])
+    )
+    table = blame.assign(spread_quartile=quartile).groupby(["difficulty", "spread_quartile"])
+    return table.agg(
+        bad_ls=("wrong", "size"), wrong_blame=("wrong", "mean"), median_spread=("spread", "median")
+    )
+
+
+def report(records, channels, blame, header):
+    """Print the tables."""
+    methods, paired = summarize_methods(records)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(f"\nLearning curve: {header}\n")
+        print(methods.to_string())
+        if not paired.empty:
+            print("\nPaired over seeds (mean channel AUC; global AUC against hgb):\n")
+            print(paired.to_string())
+        if channels is not None:
+            print("\nchannel_reliability of cdc (on the training runs) against its true ")
+            print("per-channel decomposition AUC on the held-out runs:\n")
+            print(validate_reliability(channels).to_string(float_format=lambda v: f"{v:.3f}"))
+            by_size = channels.groupby(["difficulty", "n_ls", "channel"], sort=False).agg(
+                true_auc=("true_auc", "mean"), reliability=("reliability", "mean"),
+                reliable=("reliable", "mean"),
+            )  # fmt: skip
+            print("\nPer channel (mean over seeds; reliable: share of seeds):\n")
+            print(by_size.unstack("channel").to_string(float_format=lambda v: f"{v:.2f}"))
+        if blame is not None and len(blame):
+            print("\nEnsemble: wrong blame among held-out bad LS by spread quartile:\n")
+            print(summarize_blame(blame).to_string(float_format=lambda v: f"{v:.3f}"))
+
+
+def main(argv=None, *, quick=None, seeds=None, difficulties=None, max_epochs=None,
+         records_path=None):  # fmt: skip
+    """Run the grid (``--quick``: a smoke grid) and print the tables; return the records."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--quick", action="store_true", help="a smoke grid for CI")
+    add("--sizes", type=int, nargs="+")
+    add("--events", type=int, nargs="+")
+    add("--seeds", type=int, nargs="+")
+    add("--difficulties", nargs="+")
+    add("--max-epochs", type=int)
+    add("--n-estimators", type=int, help="networks of cdc-ensemble (default 5; quick 2)")
+    add("--cv", type=int, help="folds of channel_reliability (default 3; quick 2)")
+    add("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    add("--jobs", type=int, default=1, help="cells run in parallel")
+    add("--records", metavar="CSV", help="write the records (and <stem>_channels.csv)")
+    add("--quiet", action="store_true")
+    args = parser.parse_args(argv or [])
+    quick = args.quick or bool(quick)
+    grid = QUICK_GRID if quick else FULL_GRID
+    sizes, events = args.sizes or grid["sizes"], args.events or grid["events"]
+    seeds = args.seeds or seeds or grid["seeds"]
+    difficulties = args.difficulties or difficulties or grid["difficulties"]
+    max_epochs = args.max_epochs or max_epochs or (5 if quick else 40)
+    n_estimators = args.n_estimators or (2 if quick else 5)
+    cv = args.cv or (2 if quick else 3)
+    records_path = args.records or records_path
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    start = time.perf_counter()
+    records, channels, blame = run_learning_curve(
+        sizes, events, seeds, difficulties, max_epochs=max_epochs, n_estimators=n_estimators,
+        cv=cv, methods=args.methods, n_jobs=args.jobs,
+    )  # fmt: skip
+    if records_path is not None:
+        records.to_csv(records_path, index=False)
+        if channels is not None:
+            stem = str(records_path).removesuffix(".csv")
+            channels.to_csv(f"{stem}_channels.csv", index=False)
+    header = (
+        f"sizes {list(sizes)} LS x events {list(events)} x seeds {list(seeds)} x "
+        f"{list(difficulties)}; held-out runs; {max_epochs} epochs; ensemble of {n_estimators}; "
+        f"reliability with cv={cv} x 2 repeats; total {time.perf_counter() - start:.0f} s"
+    )
+    report(records, channels, blame, header)
+    return records, channels, blame
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -1,0 +1,59 @@
+"""The learning curve's tables: blame by spread, and the reliability's validation figures."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def learning_curve():
+    sys.path.insert(0, str(BENCHMARKS))  # it imports bench_decomposition late, as a script would
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "_learning_curve", BENCHMARKS / "_learning_curve.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_wrong_blame_takes_the_lowest_score_among_bad_ls_with_a_visible_fault(learning_curve):
+    scores = pd.DataFrame({"a": [0.1, 0.9, 0.2, 0.5], "b": [0.8, 0.3, 0.1, 0.4]})
+    spread = pd.DataFrame({"a": [0.01, 0.02, 0.03, 0.04], "b": [0.05, 0.06, 0.07, 0.08]})
+    truth = pd.DataFrame({"a": [0, 1, 0, 1], "b": [1, 1, 1, 1]})  # row 1: nothing visible
+    y = np.array([0, 0, 0, 1])  # row 3 is good
+    blame = learning_curve._wrong_blame(scores, spread, truth, y)
+    # Row 0 blames a (right, spread 0.01); row 2 blames b (wrong, spread 0.07).
+    assert blame["wrong"].tolist() == [False, True]
+    np.testing.assert_array_equal(blame["spread"], [0.01, 0.07])
+
+
+def test_validation_figures(learning_curve):
+    channels = pd.DataFrame(
+        {
+            "true_auc": [0.5, 0.6, 0.8, 0.97, 0.99, np.nan],
+            "reliability": [0.0, 0.7, 0.5, 0.8, 0.9, 0.1],
+            "reliable": [False, True, False, True, True, False],
+            "fit_warned": [True, True, False, False, False, True],
+        }
+    )
+    figures = learning_curve.validate_reliability(channels)
+    assert figures["cells (cell x channel)"] == 5
+    assert figures["true AUC < 0.7: marked not reliable"] == 0.5
+    assert figures["true AUC > 0.95: marked not reliable"] == 0.0
+    # Ranks 1-5 against 1, 3, 2, 4, 5: 1 - 6 * 2 / (5 * 24) = 0.9.
+    assert figures["Spearman(reliability, true AUC)"] == pytest.approx(0.9)
+    blame = pd.DataFrame(
+        {"difficulty": "default", "spread": np.arange(8.0), "wrong": [0, 0, 0, 1, 0, 1, 1, 1]}
+    ).astype({"wrong": bool})
+    table = learning_curve.summarize_blame(blame)
+    assert table["wrong_blame"].tolist() == [0.0, 0.5, 0.5, 1.0]
+    assert table["bad_ls"].tolist() == [2, 2, 2, 2]

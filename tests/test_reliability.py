@@ -1,0 +1,226 @@
+"""Channel reliability, ensembles with per-lumisection spread, and fit's few-faults warning."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import channeldecomp
+from channeldecomp import ChannelDecompositionClassifier
+from channeldecomp.datasets import make_channel_anomalies
+from channeldecomp.model_selection import RELIABILITY_THRESHOLD, channel_reliability
+
+
+def _small_model(**params):
+    params = {"hidden_layer_sizes": (8,), "max_epochs": 8, "random_state": 0, **params}
+    return ChannelDecompositionClassifier(channels="prefix", **params)
+
+
+@pytest.fixture(scope="module")
+def blinded():
+    """Two channels; the columns of "blind" replaced by noise unrelated to anything."""
+    data = make_channel_anomalies(
+        n_samples=800,
+        channels=["clean", "blind"],
+        n_features_per_channel=4,
+        multi_channel_fraction=0.0,
+        anomaly_fraction=0.3,
+        anomaly_strength=2.0,
+        random_state=0,
+    )
+    X = data.data.copy()
+    blind = [column for column in X.columns if column.startswith("blind__")]
+    X[blind] = np.random.default_rng(1).normal(size=(len(X), len(blind)))
+    runs = np.arange(len(X)) // 10
+    return X, np.asarray(data.target), runs
+
+
+def test_channel_reliability_marks_a_blind_channel_unreliable(blinded):
+    X, y, runs = blinded
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # few bad LS per channel: expected here
+        table = channel_reliability(_small_model(), X, y, groups=runs, cv=2, random_state=0)
+    assert list(table.index) == ["clean", "blind"]
+    assert table["reliability"].between(0, 1).all()
+    assert table.loc["clean", "reliable"] and not table.loc["blind", "reliable"]
+    assert table.loc["clean", "reliability"] >= RELIABILITY_THRESHOLD
+    # The blind channel's claims do not replicate: its scores are noise of each fit.
+    assert table.loc["blind", "reliability"] < 0.3
+    assert table.loc["clean", "replicated_auc"] > 0.8
+
+
+def test_channel_reliability_rejects_bad_arguments(blinded):
+    X, y, runs = blinded
+    with pytest.raises(ValueError, match="cv must be an integer of at least 2"):
+        channel_reliability(_small_model(), X, y, cv=1)
+    with pytest.raises(ValueError, match="n_repeats must be an integer of at least 2"):
+        channel_reliability(_small_model(), X, y, n_repeats=1)
+    with pytest.raises(ValueError, match="good_label='ok'"):
+        channel_reliability(_small_model(), X, y, good_label="ok")
+    with pytest.raises(TypeError, match="no predict_channel_scores"):
+        from sklearn.linear_model import LogisticRegression
+
+        channel_reliability(LogisticRegression(), X, y)
+
+
+def test_fit_warns_about_few_bad_lumisections_and_fault_episodes():
+    data = make_channel_anomalies(n_samples=200, n_features_per_channel=2, random_state=0)
+    runs = np.arange(200) // 50  # 4 runs, all with bad LS: 4 fault episodes for 4 channels
+    with pytest.warns(UserWarning, match=r"\d+ bad lumisections and 4 runs with bad"):
+        _small_model(max_epochs=1).fit(data.data, data.target, groups=runs)
+
+
+def test_fit_does_not_warn_with_enough_faults():
+    data = make_channel_anomalies(
+        n_samples=1000, channels=2, n_features_per_channel=2, anomaly_fraction=0.3, random_state=0
+    )
+    runs = np.arange(1000) // 10  # 100 runs, about all with bad LS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _small_model(max_epochs=1).fit(data.data, data.target, groups=runs)
+
+
+@pytest.fixture(scope="module")
+def ensemble_data():
+    data = make_channel_anomalies(n_samples=300, n_features_per_channel=2, random_state=0)
+    return data.data, np.asarray(data.target), np.arange(300) // 15
+
+
+def _fit_quietly(model, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return model.fit(*args, **kwargs)
+
+
+@pytest.mark.numerics
+def test_single_network_return_std_is_zero_and_scores_unchanged(ensemble_data):
+    X, y, _ = ensemble_data
+    model = _fit_quietly(_small_model(max_epochs=2), X, y)
+    scores, spread = model.predict_channel_scores(X, return_std=True)
+    assert len(model.nets_) == 1 and model.net_ is model.nets_[0]
+    # Same computation as without return_std: exactly equal.
+    pd.testing.assert_frame_equal(scores, model.predict_channel_scores(X))
+    assert (spread.to_numpy() == 0).all() and list(spread.columns) == list(scores.columns)
+
+
+@pytest.mark.numerics
+def test_ensemble_averages_in_log_space_with_spread(ensemble_data):
+    X, y, runs = ensemble_data
+    model = _fit_quietly(_small_model(max_epochs=2, n_estimators=3), X, y, groups=runs)
+    assert len(model.nets_) == 3
+    scores, spread = model.predict_channel_scores(X, return_std=True)
+    assert scores.shape == spread.shape == (len(X), 4) and spread.index.equals(scores.index)
+    members = np.stack([_member_scores(model, net, X) for net in model.nets_])
+    # Geometric mean and standard deviation of the members' scores; float64 inference, so
+    # only the rounding of exp(mean(log)) separates the two (relative 1e-12 is ample).
+    np.testing.assert_allclose(scores, np.exp(np.log(members).mean(axis=0)), rtol=1e-12)
+    np.testing.assert_allclose(spread, members.std(axis=0), rtol=1e-9, atol=1e-15)
+    assert (spread.to_numpy() > 0).any()
+    # P(good) is the geometric mean of the members' P(good).
+    member_proba = np.stack([_member_proba(model, net, X) for net in model.nets_])
+    good = list(model.classes_).index(1)
+    np.testing.assert_allclose(
+        model.predict_proba(X)[:, good], np.exp(np.log(member_proba).mean(axis=0)), rtol=1e-12
+    )
+    # A row's prediction does not depend on its batch beyond the last bits (~1e-16: kernel
+    # blocking, vector width, threads), as for one network; 1e-12 leaves headroom.
+    np.testing.assert_allclose(
+        model.predict_channel_scores(X.iloc[3:10]).to_numpy(),
+        scores.iloc[3:10].to_numpy(),
+        rtol=1e-12,
+    )
+
+
+def _single(model, net):
+    single = ChannelDecompositionClassifier(**model.get_params())
+    for name, value in vars(model).items():
+        if name.endswith("_"):
+            setattr(single, name, value)
+    single.nets_, single.net_ = [net], net
+    return single
+
+
+def _member_scores(model, net, X):
+    return _single(model, net).predict_channel_scores(X).to_numpy()
+
+
+def _member_proba(model, net, X):
+    return _single(model, net).predict_proba(X)[:, list(model.classes_).index(1)]
+
+
+def test_ensemble_members_differ_and_groups_are_checked(ensemble_data):
+    X, y, runs = ensemble_data
+    model = _fit_quietly(_small_model(max_epochs=1, n_estimators=2), X, y, groups=runs)
+    first, second = (net.module_.heads[0].layers[-1].weight for net in model.nets_)
+    assert not np.array_equal(first.detach().numpy(), second.detach().numpy())
+    with pytest.raises(ValueError, match="n_estimators must be a positive integer"):
+        _small_model(n_estimators=0).fit(X, y)
+    with pytest.raises(ValueError, match="groups must hold one run per row"):
+        _fit_quietly(_small_model(n_estimators=2), X, y, groups=runs[:-1])
+
+
+def test_ensemble_saves_and_loads(ensemble_data, tmp_path):
+    X, y, runs = ensemble_data
+    model = _fit_quietly(_small_model(max_epochs=1, n_estimators=3), X, y, groups=runs)
+    loaded = channeldecomp.load(channeldecomp.save(model, tmp_path / "ensemble.skops"))
+    assert len(loaded.nets_) == 3 and loaded.net_ is loaded.nets_[0]
+    for before, after in zip(
+        model.predict_channel_scores(X, return_std=True),
+        loaded.predict_channel_scores(X, return_std=True),
+    ):
+        pd.testing.assert_frame_equal(before, after)  # the same float64 weights: exact
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert len(loaded.history_) == 1
+
+
+def test_onnx_export_refuses_an_ensemble(ensemble_data):
+    pytest.importorskip("onnx")
+    from channeldecomp.export import to_onnx
+
+    X, y, runs = ensemble_data
+    model = _fit_quietly(_small_model(max_epochs=1, n_estimators=2), X, y, groups=runs)
+    with pytest.raises(ValueError, match="ensemble of 2 networks"):
+        to_onnx(model)
+
+
+def test_report_shows_reliability_and_warns_about_an_unreliable_channel(ensemble_data):
+    from channeldecomp.model_selection import reliability_warnings
+    from channeldecomp.report import channel_report
+
+    X, y, _ = ensemble_data
+    model = _fit_quietly(_small_model(max_epochs=1), X.iloc[:200], y[:200])
+    reliability = pd.DataFrame(
+        {"reliability": [0.9, 0.1, 0.8, 0.7], "reliable": [True, False, True, True]},
+        index=pd.Index(model.channel_names_, name="channel"),
+    )
+    (warning,) = reliability_warnings(reliability)
+    assert warning.startswith("Channel 'photons' is not reliable (reliability 0.10 < 0.60)")
+    assert "more runs with faults" in warning
+    report = channel_report(model, X.iloc[200:], y[200:], reliability=reliability)
+    assert report.channels["reliable"].tolist() == [True, False, True, True]
+    assert report.reliability_warnings == [warning]
+    assert "Warning: Channel &#x27;photons&#x27; is not reliable" in report.to_html()
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['reliable'\]"):
+        reliability_warnings(reliability[["reliability"]])
+
+
+def test_cli_report_measures_reliability(ensemble_data, tmp_path, capsys):
+    from channeldecomp.cli import main
+
+    X, y, runs = ensemble_data
+    model = _fit_quietly(_small_model(max_epochs=1), X, y)
+    table = X.assign(run=runs, lumi=np.arange(len(X)), good=y)
+    table.to_csv(tmp_path / "lumisections.csv", index=False)
+    model_path = channeldecomp.save(model, tmp_path / "model.skops")
+    output = tmp_path / "report.html"
+    arguments = ["report", "--model", str(model_path), "--data", str(tmp_path / "lumisections.csv")]
+    arguments += ["--label-column", "good", "--output", str(output)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # few bad LS per channel in the refits
+        assert main([*arguments, "--reliability", "--reliability-cv", "2"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(output)
+    for channel in model.channel_names_:  # the reliability table, on stderr
+        assert channel in captured.err
+    assert "reliability" in captured.err and "<th>reliable</th>" in output.read_text()
