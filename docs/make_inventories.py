@@ -181,8 +181,10 @@ INVENTORIES = {
                 "dask.compute": "api.html#$",
                 "dask.delayed.delayed": "delayed-api.html#$",
                 "dask.dataframe.read_parquet": "generated/$.html#$",
+                "dask.dataframe.from_map": "generated/$.html#$",
             },
             ("py", "class"): {"dask.dataframe.DataFrame": "generated/$.html#$"},
+            ("py", "method"): {"dask.dataframe.DataFrame.map_partitions": "generated/$.html#$"},
         },
     ),
     "distributed": (

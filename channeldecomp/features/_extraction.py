@@ -505,23 +505,23 @@ def extract_features(
 
     Requires the ``hep`` and ``dask`` extras. The files are read in chunks of ``chunk_size``
     entries by Dask tasks, which compute the per-event rows of
-    :class:`LumiSectionPercentiles` there; the rows of a lumisection (LS) spread over several
-    chunks or files are gathered in one task; every LS is reduced by the same code as
-    :meth:`LumiSectionPercentiles.transform`, from its events sorted by event number. The result
-    equals ``features.fit_transform(read_nanoaod(files, collections, ...))`` up to the order of
-    floating-point sums (a few units in the last place) for any split of the events into files
-    and chunks and any event order. A task holds about ``chunk_size`` events, so the memory of a
-    worker does not grow with the dataset.
+    :class:`~channeldecomp.LumiSectionPercentiles` there; the rows of a lumisection (LS) spread
+    over several chunks or files are gathered in one task; every LS is reduced by the same code
+    as :meth:`~channeldecomp.LumiSectionPercentiles.transform`, from its events sorted by event
+    number. The result equals ``features.fit_transform(read_nanoaod(files, collections, ...))``
+    up to the order of floating-point sums (a few units in the last place) for any split of the
+    events into files and chunks and any event order. A task holds about ``chunk_size`` events,
+    so the memory of a worker does not grow with the dataset.
 
     Parameters
     ----------
-    files : str, path or list of them
+    files : str, path-like or list of them
         ROOT files (TTree or RNTuple), local paths with wildcards (expanded, sorted) or URLs
         that uproot opens (``root://``, ``https://``, ...). The workers must be able to open
         them.
     collections : dict of str to str, or list of str
         ``{channel name: NanoAOD collection}``, e.g. ``{"muons": "Muon", "jets": "Jet"}``.
-    features : LumiSectionPercentiles, default=None
+    features : channeldecomp.LumiSectionPercentiles, default=None
         The transformer whose features to compute (its parameters are used; it is cloned and
         fitted on the files' columns). Default: ``LumiSectionPercentiles()``.
     properties : list of str or dict of str to list of str, default=None
@@ -533,7 +533,7 @@ def extract_features(
         Name of the TTree or RNTuple.
     client : distributed.Client, default=None
         Run on this cluster. Default: Dask's local threaded scheduler in this process.
-    output : str or path, default=None
+    output : str or path-like, default=None
         Also write the table to this Parquet file (see :func:`read_features`); with more than
         ``rows_per_file`` LS, a directory of Parquet files named ``part-00000.parquet``, ...
     chunk_size : int, default=100_000
@@ -720,7 +720,7 @@ def write_features(table, path, *, rows_per_file=1_000_000):
     ----------
     table : DataFrame
         Indexed by ``(run, lumi)``, e.g. the result of :func:`extract_features`.
-    path : str or path
+    path : str or path-like
         A ``.parquet`` file; with more than ``rows_per_file`` rows, a directory of Parquet
         files ``part-00000.parquet``, ``part-00001.parquet``, ...
     rows_per_file : int, default=1_000_000
@@ -766,7 +766,7 @@ def read_features(path):
 
     Parameters
     ----------
-    path : str or path
+    path : str or path-like
         The Parquet file, or the directory of Parquet files of a large table.
 
     Returns

@@ -8,6 +8,7 @@ READING_ORDER = [
     "plot_tabular_decomposition.py",
     "plot_simulated_detector.py",
     "plot_nanoaod.py",
+    "plot_dask_extraction.py",
     "plot_histograms.py",
     "plot_certification_triage.py",
     "plot_anomalyclr.py",
