@@ -279,7 +279,7 @@ def _run_report(args):
     X = table.drop(columns=used)
     reliability = None
     if args.reliability:
-        from .model_selection import channel_reliability
+        from .model_selection import channel_reliability, reliability_warnings
 
         reliability = channel_reliability(
             model, X, y, groups=None if keys is None else keys["run"].to_numpy(),
@@ -287,6 +287,8 @@ def _run_report(args):
             random_state=0,
         )  # fmt: skip
         sys.stderr.write(f"{reliability.round(3).to_string()}\n")
+        for line in reliability_warnings(reliability):
+            sys.stderr.write(f"WARNING: {line}\n")
     report = channel_report(
         model,
         X,

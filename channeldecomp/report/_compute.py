@@ -321,8 +321,6 @@ def channel_report(
     if reliability is not None:
         warnings_ = model_selection.reliability_warnings(reliability)
         channels = channels.join(reliability[["reliability", "reliable"]])
-        for line in warnings_:
-            logger.warning(line)
 
     report = ChannelReport(
         title=title,
