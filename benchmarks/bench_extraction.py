@@ -111,42 +111,23 @@ def _reset_peak():
         return False
 
 
-def _tuned_settings():
-    """Dask settings for numpy-heavy workers: no statistical profiler in the worker, and
-    glibc's own malloc thresholds (Dask sets ``MALLOC_TRIM_THRESHOLD_``, which also fixes the
-    mmap threshold: every large temporary array is then a fresh mmap, page faults included)."""
-    import dask
-
-    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
-    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    config = dask.config.config["distributed"]["nanny"]
-    return {"profile": False, "environ": environ, "config": config}
-
-
 def run_on_cluster(paths, n_workers, chunk_size, tuned=False):
-    """extract_features on a fresh LocalCluster: (seconds, table, worker memory MB)."""
-    import contextlib
+    """extract_features on a fresh local cluster: (seconds, table, worker memory MB).
 
-    import dask
+    ``tuned``: the cluster of :func:`channeldecomp.features.extraction_cluster` (worker profiler
+    off, glibc's malloc thresholds kept); otherwise a ``LocalCluster`` with Dask's defaults.
+    """
     import distributed
 
-    from channeldecomp.features import extract_features
+    from channeldecomp.features import extract_features, extraction_cluster
 
-    stack = contextlib.ExitStack()
     if tuned:
-        settings = _tuned_settings()
-        saved = dict(settings["config"]["pre-spawn-environ"])
-        settings["config"]["pre-spawn-environ"] = settings["environ"]
-        stack.callback(settings["config"].__setitem__, "pre-spawn-environ", saved)
-        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-        stack.enter_context(dask.config.set({"distributed.worker.profile.enabled": False}))
-    with (
-        stack,
-        distributed.LocalCluster(
+        cluster = extraction_cluster(n_workers)
+    else:
+        cluster = distributed.LocalCluster(
             n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+        )
+    with cluster as cluster, distributed.Client(cluster) as client:
         client.wait_for_workers(n_workers)
         # import the package in the workers before timing (their start-up, not the run)
         client.run(lambda: __import__("channeldecomp.features"))
@@ -228,7 +209,8 @@ def main(argv=None):
     ]
     for name, seconds, n, ratio, target in rows:
         print(f"{name:<46}{seconds:>9.2f}{n / seconds:>12,.0f}{ratio:>8.2f}x  {target}")
-    print("(*) worker profiler off, glibc malloc thresholds left alone (see _tuned_settings)")
+    print("(*) channeldecomp.features.extraction_cluster: worker profiler off, glibc malloc")
+    print("    thresholds left alone (the others: a LocalCluster with Dask's defaults)")
     print()
     peak_1x = max(m["peak"] for m in memory_1x.values())
     peak_4x = max(m["peak"] for m in memory_4x.values())

@@ -670,7 +670,7 @@ def _progress_bar(stream, width=30):
 def _run_features(args):
     import contextlib
 
-    from .features import extract_features
+    from .features import extract_features, extraction_cluster
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1; got {args.workers}.")
@@ -684,14 +684,8 @@ def _run_features(args):
         if args.scheduler is not None:
             client = stack.enter_context(distributed.Client(args.scheduler))
         else:
-            cluster = stack.enter_context(
-                distributed.LocalCluster(
-                    n_workers=args.workers or 1,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                )
-            )
+            # one thread per worker, the profiler off, glibc's malloc thresholds kept
+            cluster = stack.enter_context(extraction_cluster(args.workers or 1))
             client = stack.enter_context(distributed.Client(cluster))
         n_workers = len(client.scheduler_info().get("workers", {}))
         sys.stderr.write(

@@ -14,7 +14,12 @@ import pandas as pd
 import pytest
 
 from channeldecomp import LumiSectionPercentiles
-from channeldecomp.features import extract_features, read_features, read_nanoaod
+from channeldecomp.features import (
+    extract_features,
+    extraction_cluster,
+    read_features,
+    read_nanoaod,
+)
 
 uproot = pytest.importorskip("uproot")
 ak = pytest.importorskip("awkward")
@@ -291,6 +296,39 @@ def test_missing_branch_names_the_file(dataset):
         extract_features(dataset, {"taus": "Tau"})
     with pytest.raises(TypeError, match="LumiSectionPercentiles"):
         extract_features(dataset, COLLECTIONS, features="percentiles")
+
+
+def _worker_settings(dask_worker):
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), "profile" in dask_worker.periodic_callbacks
+
+
+def test_extraction_cluster_turns_the_profiler_off_and_keeps_glibcs_malloc_thresholds(
+    dataset, local_table, monkeypatch
+):
+    import dask
+
+    # as a nanny started earlier in this process leaves it
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    profile = dask.config.get("distributed.worker.profile.enabled")
+    with (
+        dask.config.set({"distributed.worker.multiprocessing-method": "fork"}),
+        extraction_cluster(1) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        assert list(client.run(_worker_settings).values()) == [(None, False)]
+        table = extract_features(
+            dataset, COLLECTIONS, event_columns=["fixedGridRhoAll"], chunk_size=150, client=client
+        )
+        assert len(cluster.workers) == 1
+    pd.testing.assert_frame_equal(table, local_table, check_exact=False, rtol=RTOL, atol=ATOL)
+    # Dask's configuration and this process's environment are as before
+    assert dask.config.get("distributed.nanny.pre-spawn-environ") == environ
+    assert dask.config.get("distributed.worker.profile.enabled") == profile
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"
+    with pytest.raises(ValueError, match="n_workers must be a positive integer; got 0"):
+        with extraction_cluster(0):
+            pass
 
 
 def test_rntuple_files_give_the_same_features(tmp_path):

@@ -24,6 +24,7 @@ lost with its worker is recomputed by Dask with the same result.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -43,7 +44,7 @@ from ._per_lumisection import per_lumisection_stage
 from ._percentiles import LumiSectionPercentiles
 from ._readers import _expand_files, _import_hep, _nanoaod_branches, _normalise_names
 
-__all__ = ["extract_features", "read_features"]
+__all__ = ["extract_features", "extraction_cluster", "read_features"]
 
 logger = logging.getLogger(__name__)
 
@@ -483,6 +484,89 @@ def _extract(source, usable, inspected, plan, chunk_size, ls_chunk_size, skip, c
 
 
 # ---------------------------------------------------------------------- the public functions
+_MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"
+
+
+@contextlib.contextmanager
+def extraction_cluster(n_workers=1, **cluster_options):
+    """A local Dask cluster for :func:`extract_features`, with worker settings for numpy kernels.
+
+    Requires the ``dask`` extra. Starts a ``distributed.LocalCluster`` of ``n_workers`` worker
+    processes, one thread each, without dashboard, and with two of Dask's worker defaults
+    changed, which together cost the feature kernels about 60 % more time:
+
+    - the statistical profiler of the workers is off (it samples the worker's stacks all along);
+    - the workers keep glibc's own malloc thresholds: Dask starts them with
+      ``MALLOC_TRIM_THRESHOLD_`` set (``distributed.nanny.pre-spawn-environ``), which also fixes
+      glibc's mmap threshold at 128 KiB, so every large temporary array is a fresh mmap with its
+      page faults. The workers then return less freed memory to the system.
+
+    The settings apply to this cluster only; Dask's configuration and this process's
+    environment are as before when the cluster has started.
+
+    Parameters
+    ----------
+    n_workers : int, default=1
+        Worker processes.
+    **cluster_options
+        Other arguments of ``distributed.LocalCluster`` (e.g. ``memory_limit``); they override
+        ``threads_per_worker=1``, ``processes=True`` and ``dashboard_address=None``.
+
+    Yields
+    ------
+    distributed.LocalCluster
+        The running cluster, closed when the ``with`` block ends.
+
+    Raises
+    ------
+    ValueError
+        If ``n_workers`` is not a positive integer.
+
+    Examples
+    --------
+    >>> from distributed import Client
+    >>> from channeldecomp.features import extract_features, extraction_cluster
+    >>> with extraction_cluster(1) as cluster, Client(cluster) as client:  # doctest: +SKIP
+    ...     table = extract_features(files, {"muons": "Muon"}, client=client)
+    """
+    if not isinstance(n_workers, (int, np.integer)) or isinstance(n_workers, bool) or n_workers < 1:
+        raise ValueError(f"n_workers must be a positive integer; got {n_workers!r}.")
+    try:
+        import dask
+        import distributed
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "extraction_cluster needs dask.distributed: pip install 'channeldecomp[dask]'."
+        ) from error
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}))
+    trim = environ.pop(_MALLOC_TRIM, None)
+    # a nanny started earlier in this process left Dask's value in os.environ, which the
+    # worker processes would inherit: set aside while the workers start
+    inherited = os.environ.get(_MALLOC_TRIM)
+    set_aside = trim is not None and inherited is not None and str(inherited) == str(trim)
+    options = {
+        "n_workers": int(n_workers),
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": None,
+        **cluster_options,
+    }
+    settings = {
+        "distributed.nanny.pre-spawn-environ": environ,
+        "distributed.worker.profile.enabled": False,
+    }
+    if set_aside:
+        del os.environ[_MALLOC_TRIM]
+    try:
+        with dask.config.set(settings):
+            cluster = distributed.LocalCluster(**options)
+    finally:
+        if set_aside:
+            os.environ[_MALLOC_TRIM] = inherited
+    with cluster:
+        yield cluster
+
+
 def extract_features(
     files,
     collections,
