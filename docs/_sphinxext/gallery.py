@@ -7,6 +7,7 @@ from pathlib import Path
 READING_ORDER = [
     "plot_tabular_decomposition.py",
     "plot_simulated_detector.py",
+    "plot_reliability.py",
     "plot_nanoaod.py",
     "plot_dask_extraction.py",
     "plot_histograms.py",
