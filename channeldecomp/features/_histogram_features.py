@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import _describe
 from ._histograms import LumiSectionHistograms
-from ._percentiles import _output_is_pandas
+from ._rows import ContainerTransformerMixin, output_is_pandas
 
 __all__ = ["HistogramFeatures"]
 
@@ -66,7 +66,7 @@ def _shape_statistics(p, edges, centers, quantiles):
     return columns
 
 
-class HistogramFeatures(TransformerMixin, BaseEstimator):
+class HistogramFeatures(ContainerTransformerMixin, TransformerMixin, BaseEstimator):
     """Turn per-lumisection ME histograms into one row of features per lumisection.
 
     For each monitoring element (ME) and lumisection (LS), with ``p`` the histogram divided by
@@ -337,32 +337,9 @@ class HistogramFeatures(TransformerMixin, BaseEstimator):
                 for _, values in stats:
                     result[rows, column] = values
                     column += 1
-        if _output_is_pandas(self):
+        if output_is_pandas(self):
             return pd.DataFrame(result, index=X.keys, columns=self.feature_names_out_.tolist())
         return result
-
-    def get_feature_names_out(self, input_features=None):
-        """Output column names, ``<channel>__<me>_<stat>``.
-
-        Parameters
-        ----------
-        input_features : ignored
-            Present for API compatibility; the input is a LumiSectionHistograms, not a table.
-
-        Returns
-        -------
-        ndarray of str
-        """
-        check_is_fitted(self, "feature_names_out_")
-        return self.feature_names_out_.copy()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = True
-        tags.input_tags.two_d_array = False
-        tags.input_tags.one_d_array = False
-        tags.transformer_tags.preserves_dtype = ["float64"]
-        return tags
 
 
 def _normalized(values):

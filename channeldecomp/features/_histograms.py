@@ -19,6 +19,7 @@ import pandas as pd
 
 from .._validation import _describe
 from ._lumisections import _KEY_NAMES, _as_index_array, _check_unique_keys, _sorted_group_codes
+from ._rows import lumisection_rows
 
 __all__ = ["LumiSectionHistograms"]
 
@@ -535,38 +536,7 @@ class LumiSectionHistograms:
         return (len(self._run),)
 
     def __getitem__(self, key):
-        if isinstance(key, tuple):
-            # scikit-learn's indexing helpers use X[key, ...] on objects with a shape.
-            if len(key) == 2 and key[1] is Ellipsis:
-                key = key[0]
-            else:
-                raise IndexError("LumiSectionHistograms is one-dimensional: index it with one key.")
-        n = len(self)
-        if isinstance(key, slice):
-            return self._take(key)
-        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-            index = int(key)
-            if not -n <= index < n:
-                raise IndexError(f"index {index} is out of range for {n} lumisections.")
-            index %= n
-            return self._take(slice(index, index + 1))
-        array = np.asarray(key)
-        if array.dtype == bool:
-            if array.shape != (n,):
-                raise IndexError(
-                    f"A boolean mask must have one entry per lumisection ({n}); got shape "
-                    f"{array.shape}."
-                )
-            return self._take(np.flatnonzero(array))
-        if array.ndim == 1 and (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
-            array = array.astype(np.int64)
-            if array.size and (array.min() < -n or array.max() >= n):
-                raise IndexError(f"Index out of range for {n} lumisections.")
-            return self._take(np.where(array < 0, array + n, array))
-        raise IndexError(
-            "LumiSectionHistograms accepts an integer, a slice, an integer array or a boolean "
-            f"mask; got {type(key).__name__}."
-        )
+        return self._take(lumisection_rows(key, len(self), "LumiSectionHistograms"))
 
     def __iter__(self):
         for i in range(len(self)):

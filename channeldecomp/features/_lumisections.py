@@ -9,13 +9,13 @@ physics object, so a million events index, split and concatenate in milliseconds
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .._validation import _describe
+from ._rows import lumisection_rows
 
 __all__ = ["LumiSections"]
 
@@ -517,41 +517,12 @@ class LumiSections:
         return (len(self._run),)
 
     def __getitem__(self, key):
-        if isinstance(key, tuple):
-            # scikit-learn's indexing helpers use X[key, ...] on objects with a shape.
-            if len(key) == 2 and key[1] is Ellipsis:
-                key = key[0]
-            else:
-                raise IndexError("LumiSections is one-dimensional: index it with one key.")
-        n = len(self)
-        if isinstance(key, slice):
-            start, stop, step = key.indices(n)
-            if step == 1:
-                return self._take_contiguous(start, max(start, stop))
-            return self._take(np.arange(start, stop, step, dtype=np.int64))
-        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-            index = int(key)
-            if not -n <= index < n:
-                raise IndexError(f"index {index} is out of range for {n} lumisections.")
-            index %= n
-            return self._take_contiguous(index, index + 1)
-        array = np.asarray(key)
-        if array.dtype == bool:
-            if array.shape != (n,):
-                raise IndexError(
-                    f"A boolean mask must have one entry per lumisection ({n}); got shape "
-                    f"{array.shape}."
-                )
-            return self._take(np.flatnonzero(array))
-        if array.ndim == 1 and (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
-            array = array.astype(np.int64)
-            if array.size and (array.min() < -n or array.max() >= n):
-                raise IndexError(f"Index out of range for {n} lumisections.")
-            return self._take(np.where(array < 0, array + n, array))
-        raise IndexError(
-            "LumiSections accepts an integer, a slice, an integer array or a boolean mask; got "
-            f"{type(key).__name__}."
-        )
+        rows = lumisection_rows(key, len(self), "LumiSections")
+        if isinstance(rows, slice):
+            if rows.step == 1:
+                return self._take_contiguous(rows.start, max(rows.start, rows.stop))
+            return self._take(np.arange(rows.start, rows.stop, rows.step, dtype=np.int64))
+        return self._take(rows)
 
     def __iter__(self):
         for i in range(len(self)):

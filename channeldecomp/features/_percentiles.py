@@ -28,6 +28,7 @@ from ._chunks import _Chunk, _chunks_by_size, _LazyChunk
 from ._lumisections import LumiSections
 from ._per_event import lumisection_block, per_event_stage
 from ._per_lumisection import STATISTICS, per_lumisection_stage, statistic_names
+from ._rows import ContainerTransformerMixin, output_is_pandas
 
 __all__ = ["LumiSectionPercentiles", "LUMISECTION_PREFIX"]
 
@@ -41,7 +42,7 @@ def _named_statistics():
     return [name for name, statistic in STATISTICS.items() if statistic.output_name is None]
 
 
-class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
+class LumiSectionPercentiles(ContainerTransformerMixin, TransformerMixin, BaseEstimator):
     """Turn LumiSections into one row of features per lumisection.
 
     For every event and every channel, the objects are sorted by ascending pT; with M objects,
@@ -426,7 +427,7 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             if self.lumisection_columns:
                 keep[self.feature_names_out_ == f"{LUMISECTION_PREFIX}__n_events"] = False
             result[np.ix_(empty, keep)] = self.empty_value
-        if _output_is_pandas(self):
+        if output_is_pandas(self):
             return pd.DataFrame(result, index=X.keys, columns=self.feature_names_out_.tolist())
         return result
 
@@ -443,37 +444,6 @@ class LumiSectionPercentiles(TransformerMixin, BaseEstimator):
             lumisection_columns=bool(self.lumisection_columns),
             per_event_columns=self.per_event_columns_,
         )
-
-    def get_feature_names_out(self, input_features=None):
-        """Output column names, ``<channel>__<column>_<stat>`` and ``ls__...``.
-
-        Parameters
-        ----------
-        input_features : ignored
-            Present for API compatibility; the input is a LumiSections, not a table.
-
-        Returns
-        -------
-        ndarray of str
-        """
-        check_is_fitted(self, "feature_names_out_")
-        return self.feature_names_out_.copy()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = True
-        tags.input_tags.two_d_array = False
-        tags.input_tags.one_d_array = False
-        tags.transformer_tags.preserves_dtype = ["float64"]
-        return tags
-
-
-def _output_is_pandas(estimator):
-    try:
-        from sklearn.utils._set_output import _get_output_config
-    except ImportError:  # pragma: no cover - older or newer scikit-learn
-        return False
-    return _get_output_config("transform", estimator)["dense"] == "pandas"
 
 
 class _Plan:
