@@ -166,13 +166,15 @@ def _run(*, sizes, output, random_state, log, histograms=False):
     decomposition = metrics.decomposition_auc(scores, truth.iloc[test])
     subsystem_auc = metrics.channel_subsystem_auc(scores, subsystems.iloc[test])
 
-    step("channel reliability: the model refitted on 3 folds of the training runs, twice ...")
+    # Folds of whole training runs: three, or as many as there are runs (a tiny simulation).
+    folds = min(3, len(np.unique(runs[train])))
+    step(f"channel reliability: the model refitted on {folds} folds of the training runs, twice")
     reliability = channel_reliability(
         _model(sizes["max_epochs"], random_state),
         X.iloc[train],
         y.iloc[train],
         groups=runs[train],
-        cv=3,
+        cv=folds,
         sample_weight=luminosity.iloc[train].to_numpy(),
         random_state=random_state,
     )
