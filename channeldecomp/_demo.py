@@ -30,7 +30,7 @@ from .model_selection import channel_reliability, random_partition_control, reli
 __all__ = ["run_demo"]
 
 _SIZES = {
-    # quick: about 30 s on 2 cores; full: about 3 minutes.
+    # quick: about a minute on 2 cores; full: about 5 minutes (half of it the reliability refits).
     True: {"n_lumisections": 1000, "events_per_lumisection": 250, "max_epochs": 30},
     False: {"n_lumisections": 6000, "events_per_lumisection": 500, "max_epochs": 40},
 }
@@ -72,8 +72,8 @@ def run_demo(*, quick=False, output=None, random_state=0, log=None, input="objec
     Parameters
     ----------
     quick : bool, default=False
-        1,000 lumisections of 250 events and 30 epochs (about 30 s) instead of 6,000 of 500 and
-        40 epochs (about 3 minutes on 2 cores).
+        1,000 lumisections of 250 events and 30 epochs (about a minute) instead of 6,000 of 500
+        and 40 epochs (about 5 minutes on 2 cores).
     output : str or path-like, default=None
         Directory for the figures (``score_distributions.png``, ``auc_heatmap.png``),
         ``report.html`` and the per-channel golden JSON files of the report's certification

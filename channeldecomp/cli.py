@@ -138,7 +138,7 @@ def _add_demo(subparsers):
         "the random-partition control and the channel x subsystem AUC matrix.",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="small and fast (about 30 s instead of 3 minutes)"
+        "--quick", action="store_true", help="small and fast (about a minute instead of 5)"
     )
     parser.add_argument(
         "--output",
