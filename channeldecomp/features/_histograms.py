@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from .._validation import _describe
-from ._lumisections import _KEY_NAMES, _as_index_array, _check_unique_keys, _sorted_group_codes
-from ._rows import lumisection_rows
+from ._lumisections import _as_index_array, _check_unique_keys, _sorted_group_codes
+from ._rows import LumisectionRowsMixin, lumisection_rows
 
 __all__ = ["LumiSectionHistograms"]
 
@@ -170,7 +170,7 @@ def _check_channel(me, channel):
     return channel
 
 
-class LumiSectionHistograms:
+class LumiSectionHistograms(LumisectionRowsMixin):
     """Per-lumisection histograms of monitoring elements (MEs), one dense array per ME.
 
     One item is one lumisection (LS). ``len()`` is the number of LS, and indexing by an integer,
@@ -527,20 +527,8 @@ class LumiSectionHistograms:
         return cls(new_run, new_lumi, mes)
 
     # ------------------------------------------------------------------ array-like behaviour
-    def __len__(self):
-        return len(self._run)
-
-    @property
-    def shape(self):
-        """``(n_lumisections,)``: lets scikit-learn index and count the LS like an array."""
-        return (len(self._run),)
-
     def __getitem__(self, key):
         return self._take(lumisection_rows(key, len(self), "LumiSectionHistograms"))
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
 
     def _take(self, rows):
         """The LS ``rows`` (a slice gives views, an index array copies)."""
@@ -551,18 +539,6 @@ class LumiSectionHistograms:
         )
 
     # ------------------------------------------------------------------ accessors
-    @property
-    def run(self):
-        return self._run
-
-    @property
-    def lumi(self):
-        return self._lumi
-
-    @property
-    def keys(self):
-        return pd.MultiIndex.from_arrays([self._run, self._lumi], names=list(_KEY_NAMES))
-
     @property
     def mes(self):
         return list(self._mes)

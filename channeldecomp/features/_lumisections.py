@@ -15,12 +15,11 @@ import numpy as np
 import pandas as pd
 
 from .._validation import _describe
-from ._rows import lumisection_rows
+from ._rows import LumisectionRowsMixin, lumisection_rows
 
 __all__ = ["LumiSections"]
 
 _SEPARATOR = "__"
-_KEY_NAMES = ("run", "lumi")
 
 
 def _ranges(starts, lengths):
@@ -122,7 +121,7 @@ def _sorted_group_codes(*columns):
     return order, codes, np.flatnonzero(new_group)
 
 
-class LumiSections:
+class LumiSections(LumisectionRowsMixin):
     """Per-lumisection event data: keys, events and jagged physics-object collections.
 
     One item is one lumisection (LS). ``len()`` is the number of LS, and indexing by an integer,
@@ -508,14 +507,6 @@ class LumiSections:
         return cls(new_run, new_lumi, event_offsets, event_ids, columns, collections)
 
     # ------------------------------------------------------------------ array-like behaviour
-    def __len__(self):
-        return len(self._run)
-
-    @property
-    def shape(self):
-        """``(n_lumisections,)``: lets scikit-learn index and count LumiSections like an array."""
-        return (len(self._run),)
-
     def __getitem__(self, key):
         rows = lumisection_rows(key, len(self), "LumiSections")
         if isinstance(rows, slice):
@@ -523,10 +514,6 @@ class LumiSections:
                 return self._take_contiguous(rows.start, max(rows.start, rows.stop))
             return self._take(np.arange(rows.start, rows.stop, rows.step, dtype=np.int64))
         return self._take(rows)
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
 
     def _take_contiguous(self, start, stop):
         """LS ``start:stop`` as views of the arrays (no copy of the values)."""
@@ -569,18 +556,6 @@ class LumiSections:
         )
 
     # ------------------------------------------------------------------ accessors
-    @property
-    def run(self):
-        return self._run
-
-    @property
-    def lumi(self):
-        return self._lumi
-
-    @property
-    def keys(self):
-        return pd.MultiIndex.from_arrays([self._run, self._lumi], names=list(_KEY_NAMES))
-
     @property
     def n_events(self):
         return np.diff(self._event_offsets)

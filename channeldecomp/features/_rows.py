@@ -6,7 +6,11 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import pandas as pd
 from sklearn.utils.validation import check_is_fitted
+
+#: The names of the two levels of a lumisection key.
+KEY_NAMES = ("run", "lumi")
 
 
 def lumisection_rows(key, n, container):
@@ -56,6 +60,36 @@ def lumisection_rows(key, n, container):
         f"{container} accepts an integer, a slice, an integer array or a boolean mask; got "
         f"{type(key).__name__}."
     )
+
+
+class LumisectionRowsMixin:
+    """Array-like behaviour of a container of lumisections held as ``_run`` / ``_lumi`` arrays:
+    ``len``, ``shape``, iteration and the ``run`` / ``lumi`` / ``keys`` accessors (indexing is
+    the container's own, through :func:`lumisection_rows`)."""
+
+    def __len__(self):
+        return len(self._run)
+
+    @property
+    def shape(self):
+        """``(n_lumisections,)``: lets scikit-learn index and count the container like an array."""
+        return (len(self._run),)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    @property
+    def run(self):
+        return self._run
+
+    @property
+    def lumi(self):
+        return self._lumi
+
+    @property
+    def keys(self):
+        return pd.MultiIndex.from_arrays([self._run, self._lumi], names=list(KEY_NAMES))
 
 
 class ContainerTransformerMixin:
