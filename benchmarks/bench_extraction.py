@@ -10,7 +10,8 @@ Measured, in one run:
 - the floor: reading the same branches with uproot alone (``TTree.arrays``, file after file, in
   this process);
 - ``extract_features`` on a ``LocalCluster`` of 1 worker process, then of 2 (one thread each),
-  the time from submitting to the returned table (cluster start-up excluded);
+  the time from submitting to the returned table (cluster start-up excluded; the workers are
+  warmed by reading the first file, as the floor is);
 - peak memory of the worker (its ``ru_maxrss``; a fresh 1-worker cluster per size) at 1x and
   4x the data, against the same worker's resident memory before the run;
 - events/s; and the agreement with the in-memory
@@ -129,8 +130,10 @@ def run_on_cluster(paths, n_workers, chunk_size, tuned=False):
         )
     with cluster as cluster, distributed.Client(cluster) as client:
         client.wait_for_workers(n_workers)
-        # import the package in the workers before timing (their start-up, not the run)
+        # warm the workers as the floor is warmed (imports, uproot's classes of the file's
+        # streamers, the page cache): their start-up, not the run
         client.run(lambda: __import__("channeldecomp.features"))
+        client.run(read_with_uproot, paths[:1])
         before = client.run(_worker_memory)
         client.run(_reset_peak)
         started = time.perf_counter()

@@ -154,6 +154,10 @@ class _FileChunk:
 def _values(path, branch, array):
     """``array`` as float64; a non-finite value is a ValueError naming the file and branch."""
     values = np.asarray(array, dtype=np.float64)
+    # a sum is non-finite when a value is (or when finite values overflow): only then is
+    # every value checked, so the common case allocates no mask
+    if np.isfinite(values.sum()):
+        return values
     finite = np.isfinite(values)
     if not finite.all():
         position = int(np.flatnonzero(~finite)[0])
@@ -162,6 +166,29 @@ def _values(path, branch, array):
             "LumiSections take finite numbers only. Fix the file or leave the branch out."
         )
     return values
+
+
+def _flat(ak, array):
+    """The values of a flat branch as a numpy array (no copy when uproot gave one)."""
+    layout = array.layout
+    if type(layout).__name__ == "NumpyArray":
+        return np.asarray(layout.data)
+    return np.asarray(ak.to_numpy(array))
+
+
+def _jagged(ak, array):
+    """``(counts, values)`` of a jagged branch: objects per event and their values, event by
+    event. Read from the layout when uproot gave the usual ListOffsetArray of numbers (no
+    awkward call per branch: a read task takes many branches)."""
+    layout = array.layout
+    if type(layout).__name__ == "ListOffsetArray" and type(layout.content).__name__ == (
+        "NumpyArray"
+    ):
+        offsets = np.asarray(layout.offsets.data)
+        values = np.asarray(layout.content.data)[offsets[0] : offsets[-1]]
+        return np.diff(offsets), values
+    counts = np.asarray(ak.to_numpy(ak.num(array, axis=1)), dtype=np.int64)
+    return counts, np.asarray(ak.to_numpy(ak.flatten(array, axis=None)))
 
 
 def _read_events(source, path, start, stop):
@@ -173,21 +200,23 @@ def _read_events(source, path, start, stop):
     )
     if len(arrays) != stop - start:
         raise ValueError(f"read {len(arrays)} entries of {stop - start}")
-    keys = [np.asarray(ak.to_numpy(arrays[name]), dtype=np.int64) for name in source.keys]
+    keys = [np.asarray(_flat(ak, arrays[name]), dtype=np.int64) for name in source.keys]
     objects = {}
     for channel, names in source.channel_branches.items():
-        counts = np.asarray(ak.to_numpy(ak.num(arrays[names["pt"]], axis=1)), dtype=np.int64)
+        counts, pt = _jagged(ak, arrays[names["pt"]])
+        counts = counts.astype(np.int64, copy=False)
         properties = {}
         for prop, branch in names.items():
-            jagged = arrays[branch]
-            if branch != names["pt"] and not np.array_equal(
-                ak.to_numpy(ak.num(jagged, axis=1)), counts
-            ):
-                raise _InvalidValues(
-                    f"Branch {branch!r} of {path} has another number of objects per event "
-                    f"than {names['pt']!r}; every property needs one value per object."
-                )
-            properties[prop] = _values(path, branch, ak.to_numpy(ak.flatten(jagged, axis=None)))
+            if branch == names["pt"]:
+                values = pt
+            else:
+                branch_counts, values = _jagged(ak, arrays[branch])
+                if not np.array_equal(branch_counts, counts):
+                    raise _InvalidValues(
+                        f"Branch {branch!r} of {path} has another number of objects per event "
+                        f"than {names['pt']!r}; every property needs one value per object."
+                    )
+            properties[prop] = _values(path, branch, values)
         if properties["pt"].size and properties["pt"].min() < 0:
             raise _InvalidValues(
                 f"Branch {names['pt']!r} of {path} has a negative pt ({properties['pt'].min()});"
@@ -195,7 +224,7 @@ def _read_events(source, path, start, stop):
             )
         objects[channel] = (counts, properties)
     columns = {
-        name: _values(path, branch, ak.to_numpy(arrays[branch]))
+        name: _values(path, branch, _flat(ak, arrays[branch]))
         for name, branch in source.event_branches.items()
     }
     return keys, _FileChunk(stop - start, objects, columns)
