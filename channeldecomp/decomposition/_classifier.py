@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import torch
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -209,6 +209,12 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         averaged in log space (the geometric mean of the channel scores, the mean of log
         P(good)), and ``predict_channel_scores(X, return_std=True)`` also gives each score's
         spread over the networks. Fitting costs ``n_estimators`` times as much.
+    reliability_cv : int or None, default=None
+        With an int (at least 2), ``fit`` also estimates how far each channel's scores can be
+        trusted, :func:`channeldecomp.model_selection.channel_reliability` with
+        ``cv=reliability_cv`` and the ``groups`` given to ``fit``, kept as
+        ``channel_reliability_``, and warns about the channels it finds unreliable. It costs
+        ``2 * reliability_cv`` more fits of the same configuration. None: not estimated.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, dropout, shuffling, the validation split and the bootstrap. With
         an int, two fits on the CPU are bit-identical. The caller's global torch and numpy
@@ -239,6 +245,10 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
     history_ : skorch.History
         Per-epoch training record (``train_loss``, ``valid_loss``, ``aux_loss_weight``, ``lr``,
         ``dur``, ...).
+    channel_reliability_ : DataFrame
+        With ``reliability_cv`` set: the table of
+        :func:`channeldecomp.model_selection.channel_reliability` of this configuration on the
+        training data (indexed by channel; ``reliability``, ``reliable``, ...).
 
     See Also
     --------
@@ -294,6 +304,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         callbacks=None,
         verbose=0,
         n_estimators=1,
+        reliability_cv=None,
         random_state=None,
     ):
         self.channels = channels
@@ -325,6 +336,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         self.callbacks = callbacks
         self.verbose = verbose
         self.n_estimators = n_estimators
+        self.reliability_cv = reliability_cv
         self.random_state = random_state
 
     @classmethod
@@ -390,6 +402,15 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or value < (0 if "start" in name else 1):
                 raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if self.reliability_cv is not None and not (
+            isinstance(self.reliability_cv, numbers.Integral)
+            and not isinstance(self.reliability_cv, bool)
+            and self.reliability_cv >= 2
+        ):
+            raise ValueError(
+                f"reliability_cv must be None or an integer of at least 2; got "
+                f"{self.reliability_cv!r}."
+            )
         if not (
             isinstance(self.batch_size, numbers.Integral)
             and (self.batch_size >= 1 or self.batch_size == -1)
@@ -541,6 +562,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
             :func:`channeldecomp.model_selection.channel_reliability`).
         """
         hidden_layer_sizes, head_dropout = self._check_params()
+        inputs = (X, y, sample_weight)  # as given, for the reliability's refits
         X, is_good, sample_weight = self._validate_training_data(X, y, sample_weight)
         if groups is not None:
             groups = np.asarray(groups)
@@ -565,7 +587,47 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
             )
         self.net_ = self.nets_[0]
         self.history_ = self.net_.history
+        self.__dict__.pop("_channel_reliability", None)  # of an earlier fit
+        if self.reliability_cv is not None:
+            self._estimate_reliability(*inputs, groups, seed)
         return self
+
+    @property
+    def channel_reliability_(self):
+        """The reliability table estimated in ``fit`` (with ``reliability_cv`` set)."""
+        import pandas as pd
+
+        table = self.__dict__.get("_channel_reliability")
+        if table is None:
+            raise AttributeError(
+                "channel_reliability_ is estimated by fit when reliability_cv is set (e.g. "
+                "reliability_cv=3, with fit(X, y, groups=runs))."
+            )
+        frame = pd.DataFrame(table["columns"], index=pd.Index(table["index"], name="channel"))
+        frame.attrs.update(table["attrs"])
+        return frame
+
+    def _estimate_reliability(self, X, y, sample_weight, groups, seed):
+        """Set ``channel_reliability_``; warn about the channels found unreliable."""
+        from ..model_selection import channel_reliability, reliability_warnings
+
+        refit = clone(self).set_params(reliability_cv=None, verbose=0)
+        with warnings.catch_warnings():
+            # the refits train on parts of this data: its warnings were given by this fit
+            warnings.simplefilter("ignore", UserWarning)
+            table = channel_reliability(
+                refit, X, y, groups=groups, cv=self.reliability_cv,
+                good_label=self.classes_[self.good_class_index_],
+                sample_weight=sample_weight, random_state=seed,
+            )  # fmt: skip
+        # kept as plain lists (a model file holds no pandas object), given back as a DataFrame
+        self._channel_reliability = {
+            "index": table.index.tolist(),
+            "columns": {name: table[name].tolist() for name in table.columns},
+            "attrs": dict(table.attrs),
+        }
+        for message in reliability_warnings(table):
+            warnings.warn(message, UserWarning, stacklevel=3)
 
     def _fit_net(self, X, is_good, weights, seed, hidden_layer_sizes, head_dropout):
         """Train one skorch net on the rows of non-zero weight; return it, on the CPU."""
