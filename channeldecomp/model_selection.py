@@ -440,35 +440,6 @@ def random_partition_control(
     return Bunch(reference=reference, random=random_results, partitions=partitions)
 
 
-def _run_folds(groups, is_bad, cv, seed):
-    """Random folds of whole runs: (train, test) row indices of each of the ``cv`` folds.
-
-    ``StratifiedGroupKFold`` orders the runs by their class balance and shuffles only ties, so
-    with a few runs every seed gives it the same folds; here each seed deals the runs anew. The
-    runs with bad rows go round the folds in a random order (each fold gets its share of them),
-    then each other run to the fold with the fewest rows.
-    """
-    runs, inverse = np.unique(groups, return_inverse=True)
-    if len(runs) < cv:
-        raise ValueError(
-            f"channel_reliability: cv={cv} folds of whole runs need at least {cv} runs "
-            f"(groups); got {len(runs)}. Pass cv={max(len(runs), 2)} or more runs."
-        )
-    rng = np.random.default_rng(seed)
-    n_bad = np.bincount(inverse, weights=is_bad, minlength=len(runs))
-    n_rows = np.bincount(inverse, minlength=len(runs))
-    fold_of_run = np.empty(len(runs), dtype=int)
-    with_bad = rng.permutation(np.flatnonzero(n_bad > 0))
-    fold_of_run[with_bad] = (np.arange(len(with_bad)) + rng.integers(cv)) % cv
-    fold_rows = np.bincount(fold_of_run[with_bad], weights=n_rows[with_bad], minlength=cv)
-    for run in rng.permutation(np.flatnonzero(n_bad == 0)):
-        fold = int(np.argmin(fold_rows))
-        fold_of_run[run] = fold
-        fold_rows[fold] += n_rows[run]
-    folds = fold_of_run[inverse]
-    return [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(cv)]
-
-
 def _reseeded(estimator, seed):
     """A clone whose final step has ``random_state=seed`` (when it has that parameter)."""
     final, prefix = _final_step(estimator)
@@ -478,14 +449,15 @@ def _reseeded(estimator, seed):
     return model
 
 
-def _cross_fitted_scores(estimator, X, y, groups, cv, seed, fit_params, is_bad):
+def _cross_fitted_scores(estimator, X, y, groups, cv, seed, fit_params):
     """Channel scores of every row from a clone fitted on the other folds (by group)."""
     y_array = np.asarray(y)
     if groups is None:
         folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
         split = folds.split(np.zeros(len(y_array)), y_array)
     else:
-        split = _run_folds(groups, is_bad, cv, seed)
+        folds = StratifiedGroupKFold(n_splits=cv, shuffle=True, random_state=seed)
+        split = folds.split(np.zeros(len(y_array)), y_array, groups)
     scores = None
     for train, test in split:
         if len(np.unique(y_array[train])) < 2:
@@ -549,11 +521,13 @@ def channel_reliability(
     A channel score is worth acting on when the bad lumisections it flags are flagged for a
     reason in the data, not by chance of one fit. This is measured without channel truth by
     cross-fitting: the estimator is refitted ``n_repeats`` times over ``cv`` folds of whole
-    runs (``groups``), each repeat with its own random assignment of runs to folds (the runs
-    with bad lumisections spread over the folds) and its own seed of the estimator (its
-    ``random_state``, drawn from ``random_state``), so every lumisection gets ``n_repeats``
-    held-out channel scores from independent refits, none of which saw its run. For each
-    channel and each ordered pair of repeats (a, b):
+    runs (``groups``, stratified by the global label so that every training fold holds its
+    share of the bad lumisections), each repeat with its own seed of the folds and of the
+    estimator (its ``random_state``, drawn from ``random_state``), so every lumisection gets
+    ``n_repeats`` held-out channel scores from independent refits, none of which saw its run.
+    (With a few runs the stratified folds leave little choice and are often the same in every
+    repeat; the refits still differ by their seed.) For each channel and each ordered pair of
+    repeats (a, b):
 
     1. the *claims* of repeat a: the bad lumisections whose score is below the
        ``false_alarm_rate`` quantile of the good lumisections' scores (what the channel would
@@ -622,8 +596,7 @@ def channel_reliability(
     ------
     ValueError
         When ``cv`` or ``n_repeats`` is below 2, the inputs' lengths differ, y does not hold
-        two classes with ``good_label`` one of them, ``groups`` holds fewer than ``cv`` runs,
-        or a fold trains on one class only.
+        two classes with ``good_label`` one of them, or a fold trains on one class only.
     TypeError
         When the estimator is not a channel model.
 
@@ -670,9 +643,7 @@ def channel_reliability(
     for _ in range(n_repeats):
         seed = int(rng.randint(2**31))
         model = _reseeded(estimator, seed)
-        repeats.append(
-            _cross_fitted_scores(model, X, y_array, groups, cv, seed, fit_params, ~is_good)
-        )
+        repeats.append(_cross_fitted_scores(model, X, y_array, groups, cv, seed, fit_params))
     names = list(repeats[0].columns)
     repeats = [scores.to_numpy() for scores in repeats]
     rows = {}
@@ -736,7 +707,7 @@ def reliability_warnings(reliability):
     return [
         f"Channel {channel!r} is not reliable (reliability {row['reliability']:.2f} < "
         f"{threshold:.2f}): the bad lumisections it flags are not flagged again, apart from "
-        "its false alarms, by independent refits on other folds of runs, or it flags too few "
+        "its false alarms, by independent refits on other runs, or it flags too few "
         "of them to tell; so its score may blame it for faults it does not see. More "
         "lumisections, more runs with faults, or merging it with a related channel would help."
         for channel, row in reliability.iterrows()

@@ -226,27 +226,6 @@ def test_cli_report_measures_reliability(ensemble_data, tmp_path, capsys):
     assert "reliability" in captured.err and "<th>reliable</th>" in output.read_text()
 
 
-def test_reliability_folds_hold_whole_runs_and_differ_between_repeats():
-    from channeldecomp.model_selection import _run_folds
-
-    # 7 runs of unequal sizes, 4 with bad rows: the few-runs case where StratifiedGroupKFold
-    # deals the same folds whatever its seed.
-    runs = np.repeat(np.arange(7), [30, 12, 50, 8, 40, 25, 5])
-    is_bad = np.isin(runs, [0, 2, 3, 5]) & (np.arange(len(runs)) % 3 == 0)
-    partitions = set()
-    for seed in range(20):
-        folds = _run_folds(runs, is_bad, 3, seed)
-        tests = [test for _, test in folds]
-        assert sorted(np.concatenate(tests)) == list(range(len(runs)))  # each row once
-        for train, test in folds:
-            assert not set(runs[train]) & set(runs[test])  # whole runs
-            assert is_bad[train].any() and is_bad[test].any()  # bad runs spread over folds
-        partitions.add(frozenset(frozenset(runs[test].tolist()) for test in tests))
-    assert len(partitions) > 3
-    with pytest.raises(ValueError, match="cv=3 folds of whole runs need at least 3 runs"):
-        _run_folds(np.array([1, 1, 2, 2]), np.array([True, False, True, False]), 3, 0)
-
-
 def test_reliability_repeats_refit_with_their_own_seed():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
