@@ -5,7 +5,7 @@ Can a channel's score be trusted?
 A low channel score sends the expert of that subsystem to look, so it matters whether a channel's
 scores mean anything. :func:`~channeldecomp.model_selection.channel_reliability` answers from the
 global good/bad label alone: it refits the model on folds of whole runs, twice with different
-folds, and asks whether the bad lumisections a channel flags in one cross-fit are flagged again
+seeds, and asks whether the bad lumisections a channel flags in one cross-fit are flagged again
 in the other. Here, on the simulated detector, the reliability measured on the training runs is
 set next to what it tries to predict: each channel's true decomposition AUC on held-out runs,
 known only because the simulation knows which channel sees each fault. An ensemble of networks

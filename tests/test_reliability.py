@@ -195,7 +195,7 @@ def test_report_shows_reliability_and_warns_about_an_unreliable_channel(ensemble
         index=pd.Index(model.channel_names_, name="channel"),
     )
     (warning,) = reliability_warnings(reliability)
-    assert warning.startswith("Channel 'photons' is not reliable (reliability 0.10 < 0.60)")
+    assert warning.startswith("Channel 'photons' is not reliable (reliability 0.10 < 0.40)")
     assert "more runs with faults" in warning
     report = channel_report(model, X.iloc[200:], y[200:], reliability=reliability)
     assert report.channels["reliable"].tolist() == [True, False, True, True]
@@ -224,3 +224,14 @@ def test_cli_report_measures_reliability(ensemble_data, tmp_path, capsys):
     for channel in model.channel_names_:  # the reliability table, on stderr
         assert channel in captured.err
     assert "reliability" in captured.err and "<th>reliable</th>" in output.read_text()
+
+
+def test_reliability_repeats_refit_with_their_own_seed():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from channeldecomp.model_selection import _reseeded
+
+    assert _reseeded(_small_model(), 7).random_state == 7
+    pipeline = _reseeded(make_pipeline(StandardScaler(), _small_model()), 7)
+    assert pipeline[-1].random_state == 7
