@@ -21,6 +21,7 @@ Usage::
 
     python benchmarks/bench_extraction.py            # 1,000,000 events in 20 files; 4x for memory
     python benchmarks/bench_extraction.py --quick    # 60,000 events in 4 files
+    python benchmarks/bench_extraction.py --stages   # the read tasks' stages, in one process
 """
 
 from __future__ import annotations
@@ -146,12 +147,78 @@ def run_on_cluster(paths, n_workers, chunk_size, tuned=False):
     return seconds, table, memory
 
 
+def time_stages(paths, chunk_size, repeats=7):
+    """CPU seconds of the stages of the read tasks, in this process (best of ``repeats``).
+
+    The same functions as a read task of ``extract_features``, chunk by chunk of the files:
+    the read of the branches with uproot (the floor's call), its conversion to the kernels'
+    arrays, the per-event stage, and the per-lumisection stage (placing the rows by LS, then
+    the statistics). Private functions of the package: a breakdown, not an interface.
+    """
+    import uproot
+
+    from channeldecomp import LumiSectionPercentiles
+    from channeldecomp.features import _extraction as extraction
+    from channeldecomp.features._readers import _nanoaod_branches, _normalise_names
+
+    collections, event_branches = _normalise_names(COLLECTIONS, None)
+    keys = ("run", "luminosityBlock", "event")
+    tree = uproot.open(paths[0])["Events"]
+    _, names = _nanoaod_branches(list(tree.keys()), collections, None, event_branches, keys, "")
+    source = extraction._Source(paths, "Events", keys, names, event_branches)
+    transformer = LumiSectionPercentiles().fit(extraction._schema(names, event_branches))
+    plan, ls_chunk = transformer._kernel_plan(), int(transformer.chunk_size)
+    chunks = []
+    for index, path in enumerate(paths):
+        n = extraction._open_events(uproot, path, "Events").num_entries
+        chunks += [(index, start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)]
+
+    def read():
+        for index, start, stop in chunks:
+            extraction._open_events(uproot, paths[index], "Events").arrays(
+                source.branches, entry_start=start, entry_stop=stop, library="ak"
+            )
+
+    def convert():
+        return [extraction._read_events(source, paths[i], a, b) for i, a, b in chunks]
+
+    events = convert()
+
+    def per_event():
+        return [extraction.per_event_stage(chunk, plan) for _, chunk in events]
+
+    rows = per_event()
+
+    def per_lumisection():
+        for ((run, lumi, event), _), chunk_rows in zip(events, rows):
+            code = extraction._key_code(run, lumi)
+            order = np.lexsort((event, code))
+            extraction._lumisection_features(chunk_rows, order, code[order], plan, ls_chunk)
+
+    best = {}
+    for name, stage in (("read", read), ("read+convert", convert), ("per-event stage", per_event),
+                        ("per-lumisection stage", per_lumisection)):  # fmt: skip
+        times = []
+        for _ in range(repeats):
+            started = time.process_time()
+            stage()
+            times.append(time.process_time() - started)
+        best[name] = min(times)
+    best["conversion"] = best.pop("read+convert") - best["read"]
+    return best
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--events", type=int, default=None, help="events at 1x")
     parser.add_argument("--files", type=int, default=None, help="files at 1x")
     parser.add_argument("--chunk-size", type=int, default=100_000, help="entries per task")
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="only time the stages of the read tasks in this process, on 8 files (CPU s)",
+    )
     args = parser.parse_args(argv)
     n_events = args.events or (60_000 if args.quick else 1_000_000)
     n_files = args.files or (4 if args.quick else 20)
@@ -170,6 +237,14 @@ def main(argv=None):
             f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}"
         )
         read_with_uproot(paths[:1])  # warm the page cache and the imports
+        if args.stages:
+            stages = time_stages(paths[:8], chunk_size)
+            n_staged = n_events * min(8, n_files) // n_files
+            print(f"\nstages of the read tasks, {n_staged:,} events, CPU s (best of 7):")
+            for name in ("read", "conversion", "per-event stage", "per-lumisection stage"):
+                ratio = stages[name] / stages["read"]
+                print(f"  {name:<24}{stages[name]:>7.3f}  {ratio:>5.2f}x the read")
+            return
         floor, n_read = read_with_uproot(paths)
         assert n_read == n_events
         one, table, memory_1x = run_on_cluster(paths, 1, chunk_size)
