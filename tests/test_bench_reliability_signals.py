@@ -1,0 +1,70 @@
+"""The reliability-signals script: its signals and report on a synthetic cell (no fitting)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def signals_module():
+    sys.path.insert(0, str(BENCHMARKS))  # it imports bench_decomposition
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "reliability_signals", BENCHMARKS / "reliability_signals.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+def _cell(seed=0, n=600):
+    """Two repeats of three channels: "seeing" and "other" are low on their own faults in both
+    repeats, "blind" is noise drawn anew in each repeat."""
+    rng = np.random.default_rng(seed)
+    faulty = np.zeros((n, 3), dtype=bool)
+    chosen = rng.choice(n, 240, replace=False)
+    faulty[chosen[:120], 0] = faulty[chosen[120:], 1] = True
+    y = np.where(faulty.any(axis=1), 0, 1)
+    repeats = np.empty((2, n, 3))
+    for r in range(2):
+        for c in (0, 1):
+            repeats[r, :, c] = np.where(faulty[:, c], 0.05, 0.9) + 0.02 * rng.random(n)
+        repeats[r, :, 2] = rng.uniform(0.0, 1.0, n)
+    return {
+        "repeats": repeats,
+        "y": y,
+        "names": np.asarray(["seeing", "other", "blind"]),
+        "true_auc": np.asarray([0.99, 0.98, 0.5]),
+        "truth_train": np.where(faulty, 0, 1),
+    }
+
+
+def test_signals_tell_a_seeing_channel_from_a_blind_one(signals_module):
+    rows = {row["channel"]: row for row in signals_module.signals(_cell())}
+    seeing, blind = rows["seeing"], rows["blind"]
+    assert seeing["reliability"] > 0.8 and blind["reliability"] < 0.2
+    assert seeing["blame_kappa"] > 0.7 and abs(blind["blame_kappa"]) < 0.3
+    assert seeing["added_auc"] > 0.1 and blind["added_auc"] < 0.05
+    assert seeing["rho_bad"] > abs(blind["rho_bad"])
+    assert seeing["train_true_auc"] == pytest.approx(1.0)
+
+
+def test_report_prints_every_signal_and_the_bands(signals_module, capsys):
+    rows = []
+    for seed in range(3):
+        rows += [row | {"cell": seed} for row in signals_module.signals(_cell(seed))]
+    signals_module.report(pd.DataFrame(rows))
+    out = capsys.readouterr().out
+    assert "(cell, channel) pairs with a true AUC: 9" in out
+    for signal in (*signals_module.SIGNALS, "train_true_auc"):
+        assert f"  {signal}" in out
+    assert "true AUC < 0.7 marked not reliable 3 of 3" in out
+    assert "true AUC > 0.95 marked not reliable 0 of 6" in out
