@@ -2,22 +2,15 @@
 and a smoke run of its fast methods (its splitter, baselines and metrics are tested with the
 package)."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_decomposition.py"
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_decomposition", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_decomposition")
 
 
 @pytest.fixture(scope="module")

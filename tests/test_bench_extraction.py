@@ -1,22 +1,15 @@
 """The extraction benchmark's data and its stage breakdown, on a small run."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark
 
 pytest.importorskip("uproot")
-
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_extraction.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_extraction", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_extraction")
 
 
 def test_files_hold_the_events_and_ls_straddle_files(bench, tmp_path):

@@ -1,24 +1,18 @@
 """The histogram benchmark's scoring, summary and options, and a small run of it (its features,
 splitter, baselines and metrics are tested with the package)."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from benchmark_scripts import load_benchmark
 from threadpoolctl import threadpool_limits
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_histograms.py"
 SUBSYSTEMS = ["DT", "CSC", "ECAL", "HCAL"]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_histograms", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_histograms")
 
 
 def _split(n=300, seed=0):

@@ -1,28 +1,15 @@
 """The learning curve's tables: blame by spread, and the reliability's validation figures."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchmark_scripts import benchmarks_on_path, load_benchmark
 
 
 @pytest.fixture(scope="module")
 def learning_curve():
-    sys.path.insert(0, str(BENCHMARKS))  # it imports bench_decomposition late, as a script would
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "_learning_curve", BENCHMARKS / "_learning_curve.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmarks_on_path():  # it imports bench_decomposition late, as a script would
+        yield load_benchmark("_learning_curve")
 
 
 def test_wrong_blame_takes_the_lowest_score_among_bad_ls_with_a_visible_fault(learning_curve):

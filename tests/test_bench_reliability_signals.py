@@ -1,28 +1,14 @@
 """The reliability-signals script: its signals and report on a synthetic cell (no fitting)."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def signals_module():
-    sys.path.insert(0, str(BENCHMARKS))  # it imports bench_decomposition
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "reliability_signals", BENCHMARKS / "reliability_signals.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return module
+    return load_benchmark("reliability_signals")  # it imports bench_decomposition
 
 
 def _cell(seed=0, n=600):

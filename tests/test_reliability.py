@@ -1,4 +1,5 @@
-"""Channel reliability, ensembles with per-lumisection spread, and fit's few-faults warning."""
+"""Channel reliability (also estimated in fit), ensembles with per-lumisection spread, and
+fit's few-faults warning."""
 
 import warnings
 
@@ -235,3 +236,50 @@ def test_reliability_repeats_refit_with_their_own_seed():
     assert _reseeded(_small_model(), 7).random_state == 7
     pipeline = _reseeded(make_pipeline(StandardScaler(), _small_model()), 7)
     assert pipeline[-1].random_state == 7
+
+
+# ------------------------------------------------- the reliability estimated in fit
+def test_fit_estimates_the_reliability_of_its_configuration(blinded, tmp_path):
+    X, y, runs = blinded
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = _small_model(reliability_cv=2).fit(X, y, groups=runs)
+    table = model.channel_reliability_
+    # the same table as channel_reliability of the configuration, seeded alike
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        expected = channel_reliability(
+            _small_model(), X, y, groups=runs, cv=2, random_state=model._seed()
+        )
+    assert table.round(12).equals(expected.round(12))
+    assert table.attrs == expected.attrs
+    assert not table.loc["blind", "reliable"] and table.loc["clean", "reliable"]
+    # fit warns about the unreliable channel, by name, once
+    messages = [str(w.message) for w in caught if "is not reliable" in str(w.message)]
+    assert len(messages) == 1 and messages[0].startswith("Channel 'blind'")
+    # the prediction is that of the model alone: the refits do not replace it
+    alone = _small_model().fit(X, y, groups=runs)
+    np.testing.assert_array_equal(model.predict_proba(X), alone.predict_proba(X))
+    # saved and loaded with the model (a model file holds no pandas object)
+    path = tmp_path / "model.skops"
+    channeldecomp.save(model, path)
+    assert channeldecomp.load(path).channel_reliability_.equals(table)
+
+
+def test_without_reliability_cv_there_is_no_table(blinded):
+    X, y, runs = blinded
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = _small_model(reliability_cv=2).fit(X, y, groups=runs)
+        assert hasattr(model, "channel_reliability_")
+        model.set_params(reliability_cv=None).fit(X, y)  # a refit forgets the earlier table
+    assert not hasattr(model, "channel_reliability_")
+    with pytest.raises(AttributeError, match="reliability_cv=3"):
+        model.channel_reliability_  # noqa: B018
+
+
+@pytest.mark.parametrize("value", [1, 0, 2.5, True, "3"])
+def test_reliability_cv_is_checked(blinded, value):
+    X, y, _ = blinded
+    with pytest.raises(ValueError, match="reliability_cv must be None or an integer"):
+        _small_model(reliability_cv=value).fit(X, y)
