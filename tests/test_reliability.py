@@ -274,6 +274,12 @@ def test_without_reliability_cv_there_is_no_table(blinded):
         assert hasattr(model, "channel_reliability_")
         model.set_params(reliability_cv=None).fit(X, y)  # a refit forgets the earlier table
     assert not hasattr(model, "channel_reliability_")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _small_model(reliability_cv=2, max_epochs=1).fit(X, y)
+    assert any(
+        "no groups" in str(w.message) and "fit(X, y, groups=runs)" in str(w.message) for w in caught
+    )
     with pytest.raises(AttributeError, match="reliability_cv=3"):
         model.channel_reliability_  # noqa: B018
 

@@ -611,6 +611,14 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         """Set ``channel_reliability_``; warn about the channels found unreliable."""
         from ..model_selection import channel_reliability, reliability_warnings
 
+        if groups is None:
+            warnings.warn(
+                "reliability_cv is set but fit has no groups: the reliability's folds then deal "
+                "lumisections one by one, which overstates it when faults last several "
+                "lumisections. Pass the runs: fit(X, y, groups=runs).",
+                UserWarning,
+                stacklevel=3,
+            )
         refit = clone(self).set_params(reliability_cv=None, verbose=0)
         with warnings.catch_warnings():
             # the refits train on parts of this data: its warnings were given by this fit
