@@ -130,14 +130,15 @@ def signals(cell):
 
 def _reliability(channel_repeats, good):
     """The package's statistic on one channel's repeats, with its defaults."""
-    from channeldecomp.model_selection import _replicated_claims
+    from channeldecomp.model_selection import _reliability_of
 
     defaults = inspect.signature(channel_reliability).parameters
-    rate, min_claimed = defaults["false_alarm_rate"].default, defaults["min_claimed"].default
-    values = []
-    for a, b in itertools.permutations(range(len(channel_repeats)), 2):
-        auc, _, n = _replicated_claims(channel_repeats[a], channel_repeats[b], good, rate)
-        values.append(0.0 if np.isnan(auc) else np.clip(2 * auc - 1, 0, 1) * n / (n + min_claimed))
+    values, *_ = _reliability_of(
+        list(channel_repeats),
+        good,
+        defaults["false_alarm_rate"].default,
+        defaults["min_claimed"].default,
+    )
     return float(np.mean(values))
 
 

@@ -497,6 +497,26 @@ def _replicated_claims(claim_scores, check_scores, is_good, false_alarm_rate):
     )
 
 
+def _reliability_of(repeats, is_good, false_alarm_rate, min_claimed):
+    """One channel's statistic over the ordered pairs of its held-out scores ``repeats``.
+
+    Returns per pair: the reliability ``clip(2 AUC - 1, 0, 1) * n / (n + min_claimed)`` (0 when
+    the AUC is undefined), the replicated claim AUC, the AUC against all good rows and the
+    number of claims ``n`` (see :func:`_replicated_claims`).
+    """
+    values, aucs, aucs_vs_good, claims = [], [], [], []
+    for a, b in itertools.permutations(range(len(repeats)), 2):
+        auc, auc_vs_good, n_claimed = _replicated_claims(
+            repeats[a], repeats[b], is_good, false_alarm_rate
+        )
+        evidence = n_claimed / (n_claimed + min_claimed)
+        values.append(0.0 if np.isnan(auc) else np.clip(2 * auc - 1, 0, 1) * evidence)
+        aucs.append(auc)
+        aucs_vs_good.append(auc_vs_good)
+        claims.append(n_claimed)
+    return values, aucs, aucs_vs_good, claims
+
+
 def _nanmean(values):
     return np.nan if np.isnan(values).all() else float(np.nanmean(values))
 
@@ -649,16 +669,9 @@ def channel_reliability(
     repeats = [scores.to_numpy() for scores in repeats]
     rows = {}
     for position, name in enumerate(names):
-        values, aucs, aucs_vs_good, claims = [], [], [], []
-        for a, b in itertools.permutations(range(n_repeats), 2):
-            auc, auc_vs_good, n_claimed = _replicated_claims(
-                repeats[a][:, position], repeats[b][:, position], is_good, false_alarm_rate
-            )
-            evidence = n_claimed / (n_claimed + min_claimed)
-            values.append(0.0 if np.isnan(auc) else np.clip(2 * auc - 1, 0, 1) * evidence)
-            aucs.append(auc)
-            aucs_vs_good.append(auc_vs_good)
-            claims.append(n_claimed)
+        values, aucs, aucs_vs_good, claims = _reliability_of(
+            [scores[:, position] for scores in repeats], is_good, false_alarm_rate, min_claimed
+        )
         heldout = [roc_auc_score(~is_good, -scores[:, position]) for scores in repeats]
         rows[name] = {
             "reliability": float(np.mean(values)),

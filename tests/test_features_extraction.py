@@ -67,8 +67,8 @@ def _subset(data, rows):
     return out
 
 
-def _write(path, data, *, rntuple=False):
-    """A NanoAOD-like file: run, luminosityBlock, event, fixedGridRhoAll, nMuon, Muon_pt, ..."""
+def _branches(data):
+    """The branches of ``data``: its flat arrays, and Muon_pt, Muon_eta, ... as jagged arrays."""
     branches = {k: v for k, v in data.items() if not isinstance(v, tuple)}
     for prefix in ("Muon", "Photon", "Jet"):
         counts, pt, eta, phi = data[prefix]
@@ -76,6 +76,12 @@ def _write(path, data, *, rntuple=False):
             branches[f"{prefix}_{prop}"] = ak.unflatten(
                 np.asarray(values, dtype=np.float32), np.asarray(counts, dtype=np.int64)
             )
+    return branches
+
+
+def _write(path, data, *, rntuple=False):
+    """A NanoAOD-like file: run, luminosityBlock, event, fixedGridRhoAll, nMuon, Muon_pt, ..."""
+    branches = _branches(data)
     with uproot.recreate(path) as file:
         if rntuple:
             file.mkrntuple("Events", ak.Array(branches))
@@ -275,13 +281,7 @@ def _write_in_baskets(file, data, basket):
     tree = None
     for start in range(0, n, basket):
         part = _subset(data, np.arange(start, min(start + basket, n)))
-        branches = {k: v for k, v in part.items() if not isinstance(v, tuple)}
-        for prefix in ("Muon", "Photon", "Jet"):
-            counts, pt, eta, phi = part[prefix]
-            for prop, values in (("pt", pt), ("eta", eta), ("phi", phi)):
-                branches[f"{prefix}_{prop}"] = ak.unflatten(
-                    np.asarray(values, dtype=np.float32), np.asarray(counts, dtype=np.int64)
-                )
+        branches = _branches(part)
         if tree is None:
             types = {
                 name: (value.type if isinstance(value, ak.Array) else value.dtype)

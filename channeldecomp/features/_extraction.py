@@ -42,7 +42,13 @@ from ._lumisections import LumiSections, _ranges
 from ._per_event import _EventRows, lumisection_block, per_event_stage
 from ._per_lumisection import per_lumisection_stage
 from ._percentiles import LumiSectionPercentiles
-from ._readers import _expand_files, _import_hep, _nanoaod_branches, _normalise_names
+from ._readers import (
+    _expand_files,
+    _import_hep,
+    _import_optional,
+    _nanoaod_branches,
+    _normalise_names,
+)
 
 __all__ = ["extract_features", "extraction_cluster", "read_features"]
 
@@ -928,12 +934,4 @@ def read_features(path):
 
 
 def _import_extra(module):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            f"Parquet feature tables need {module!r}, part of the 'dask' extra: "
-            "pip install 'channeldecomp[dask]'."
-        ) from error
+    return _import_optional(module, "dask", "Parquet feature tables need")

@@ -262,14 +262,20 @@ def _per_event_values(table, name, values, event_code, n_events_total, unique_ke
 
 
 # ---------------------------------------------------------------------- awkward arrays, NanoAOD
-def _import_hep(module):
+def _import_optional(module, extra, needed_by):
+    """Import ``module`` of the optional ``extra``; if absent, an ImportError saying what
+    needs it and how to install it."""
     try:
         return importlib.import_module(module)
     except ImportError as error:  # pragma: no cover - depends on the environment
         raise ImportError(
-            f"This reader needs {module!r}, part of the 'hep' extra: "
-            "pip install 'channeldecomp[hep]'."
+            f"{needed_by} {module!r}, part of the {extra!r} extra: "
+            f"pip install 'channeldecomp[{extra}]'."
         ) from error
+
+
+def _import_hep(module):
+    return _import_optional(module, "hep", "This reader needs")
 
 
 def _collection_fields(ak, channel, collection):
