@@ -347,6 +347,67 @@ def test_rntuple_files_give_the_same_features(tmp_path):
     _assert_same(table, _reference(trees))
 
 
+def test_open_trees_are_kept_least_recently_used_first_out_within_their_budget(
+    dataset, monkeypatch
+):
+    from channeldecomp.features import _extraction
+
+    n_branches = len(uproot.open(dataset[0])["Events"].keys())
+    monkeypatch.setattr(_extraction, "_OPEN_TREES", _extraction.OrderedDict())
+    monkeypatch.setattr(_extraction, "_OPEN_TREES_BRANCHES", 2 * n_branches)
+
+    def open_tree(path):
+        with _extraction._opened(uproot, path, "Events") as events:
+            return events
+
+    first = open_tree(dataset[0])
+    open_tree(dataset[1])
+    assert open_tree(dataset[0]) is first  # kept, and now the last used
+    open_tree(dataset[3])  # over the budget: nano_1 goes
+    assert [path for path, _, _ in _extraction._OPEN_TREES] == [dataset[0], dataset[3]]
+    # a rewritten file is another file: opened again
+    os.utime(dataset[0], ns=(1, 1))
+    assert open_tree(dataset[0]) is not first
+
+
+def test_a_forked_child_forgets_the_trees_its_parent_kept_open(dataset):
+    # a kept file's descriptor shares its offset with the parent's: the child opens its own
+    from channeldecomp.features import _extraction
+
+    with _extraction._opened(uproot, dataset[0], "Events"):
+        pass
+    assert _extraction._OPEN_TREES
+    pid = os.fork()
+    if pid == 0:  # the child: report whether it still holds trees, and leave at once
+        os._exit(1 if _extraction._OPEN_TREES else 0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_tasks_run_on_the_workers_asked_for_and_their_workers_are_reported(client):
+    from channeldecomp.features._extraction import _run_graph
+
+    pids = client.run(os.getpid)
+    first, second = sorted(pids)
+    graph = {
+        ("pid", 0): (os.getpid,),
+        ("pid", 1): (os.getpid,),
+        ("both", 0): (tuple, [("pid", 0), ("pid", 1)]),
+    }
+    locations = {}
+    results = _run_graph(
+        graph,
+        [("both", 0), ("pid", 1)],
+        client,
+        None,
+        "test",
+        placement={("pid", 0): second, ("pid", 1): first},
+        locations=locations,
+    )
+    assert results == [(pids[second], pids[first]), pids[first]]
+    assert locations[("pid", 1)] == first and locations[("both", 0)] in pids
+
+
 class _KillFirstReader(distributed.diagnostics.plugin.SchedulerPlugin):
     """Kills the worker that holds the first finished read task, while the others run."""
 

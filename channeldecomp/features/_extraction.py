@@ -29,7 +29,7 @@ import logging
 import os
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 
 import numpy as np
 import pandas as pd
@@ -78,18 +78,40 @@ class _Source:
         return list(dict.fromkeys(names))
 
 
-_OPEN_TREES = {}  # (path, tree, file identity) -> tree: files recently read by this process
+_OPEN_TREES = OrderedDict()  # (path, tree, file identity) -> (tree, branches, lock), LRU first
 _OPEN_TREES_LOCK = threading.Lock()
-_OPEN_TREES_SIZE = 8
+#: Most branches of the trees kept open by a process, all trees together. A tree's metadata
+#: costs about 10 kB per branch (a NanoAOD tree of 1,500 branches: about 15 MB and 1 s to
+#: open), so this keeps about 100 MB: a few NanoAOD trees, hundreds of small ones.
+_OPEN_TREES_BRANCHES = 10_000
+_OPEN_TREES_MAX = 64  # and at most this many trees (one file descriptor each)
 
 
-def _open_events(uproot, path, tree):
-    """The tree (TTree or RNTuple) ``tree`` of the file ``path``.
+def _forget_open_trees():
+    """In a forked child: the kept files' descriptors share their offsets with the parent's, and
+    their locks may be held by the parent's threads; forget them."""
+    global _OPEN_TREES_LOCK
+    _OPEN_TREES_LOCK = threading.Lock()
+    _OPEN_TREES.clear()
 
-    The last few trees opened by this process are kept: reading a tree's metadata costs about
-    as much as reading a chunk of its branches, and a worker reads several chunks of a file. A
-    local file is identified by its size and modification time, so a rewritten file is opened
-    again.
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_open_trees)
+
+
+@contextlib.contextmanager
+def _opened(uproot, path, tree):
+    """The tree (TTree or RNTuple) ``tree`` of the file ``path``, for this thread alone while
+    the ``with`` block runs.
+
+    The trees opened last by this process are kept (least recently used out first, within
+    :data:`_OPEN_TREES_BRANCHES` branches): reading a tree's metadata costs about as much as
+    reading a chunk of its branches, and a worker opens a file to inspect it, then again for
+    each chunk it reads. A local file is identified by its size and modification time, so a
+    rewritten file is opened again. A local file is read with plain reads in the calling
+    thread, not memory-mapped (uproot's default): the pages a kept file had mapped would stay
+    in the worker's resident memory, which would then grow with the files read. Such reads
+    share the file's offset, hence the lock.
     """
     try:
         status = os.stat(path)
@@ -98,21 +120,34 @@ def _open_events(uproot, path, tree):
         identity = None
     key = (path, tree, identity)
     with _OPEN_TREES_LOCK:
-        events = _OPEN_TREES.get(key)
-    if events is not None:
-        return events
-    file = uproot.open(path, array_cache=None)  # read tasks reread nothing: no cache
+        kept = _OPEN_TREES.get(key)
+        if kept is not None:
+            _OPEN_TREES.move_to_end(key)
+    if kept is None:
+        kept = _open_tree(uproot, path, tree, local=identity is not None)
+        with _OPEN_TREES_LOCK:
+            _OPEN_TREES[key] = kept
+            total = sum(n_branches for _, n_branches, _ in _OPEN_TREES.values())
+            while len(_OPEN_TREES) > 1 and (
+                total > _OPEN_TREES_BRANCHES or len(_OPEN_TREES) > _OPEN_TREES_MAX
+            ):
+                total -= _OPEN_TREES.popitem(last=False)[1][1]
+    events, _, lock = kept
+    with lock:
+        yield events
+
+
+def _open_tree(uproot, path, tree, local):
+    """``(tree, number of branches, lock)`` of a newly opened file."""
+    options = {"handler": uproot.MultithreadedFileSource, "use_threads": False} if local else {}
+    file = uproot.open(path, array_cache=None, **options)  # nothing is read twice: no cache
     try:
         events = file[tree]
     except KeyError:
         raise KeyError(
             f"no tree or RNTuple named {tree!r} (it has {_describe(file.keys())})"
         ) from None
-    with _OPEN_TREES_LOCK:
-        _OPEN_TREES[key] = events
-        while len(_OPEN_TREES) > _OPEN_TREES_SIZE:
-            _OPEN_TREES.pop(next(iter(_OPEN_TREES)))
-    return events
+    return events, len(events.keys()), threading.Lock()
 
 
 def _key_code(run, lumi):
@@ -123,13 +158,13 @@ def _inspect_file(path, tree, keys, chunk_size):
     """Entries, branches and the LS of each chunk of ``path``; an error is returned, not raised."""
     try:
         uproot = _import_hep("uproot")
-        events = _open_events(uproot, path, tree)
-        n_entries = int(events.num_entries)
-        branches = list(events.keys())
-        missing = [name for name in keys[:2] if name not in branches]
-        if missing:
-            return {"path": path, "branches": branches, "n_entries": n_entries, "chunks": []}
-        arrays = events.arrays(list(keys[:2]), library="np")
+        with _opened(uproot, path, tree) as events:
+            n_entries = int(events.num_entries)
+            branches = list(events.keys())
+            missing = [name for name in keys[:2] if name not in branches]
+            if missing:
+                return {"path": path, "branches": branches, "n_entries": n_entries, "chunks": []}
+            arrays = events.arrays(list(keys[:2]), library="np")
         code = _key_code(np.asarray(arrays[keys[0]]), np.asarray(arrays[keys[1]]))
     except Exception as error:
         return {"path": path, "error": f"{type(error).__name__}: {error}"}
@@ -201,9 +236,8 @@ def _read_events(source, path, start, stop):
     """Keys and :class:`_FileChunk` of the entries ``start:stop`` of ``path``."""
     uproot = _import_hep("uproot")
     ak = _import_hep("awkward")
-    arrays = _open_events(uproot, path, source.tree).arrays(
-        source.branches, entry_start=start, entry_stop=stop, library="ak"
-    )
+    with _opened(uproot, path, source.tree) as events:
+        arrays = events.arrays(source.branches, entry_start=start, entry_stop=stop, library="ak")
     if len(arrays) != stop - start:
         raise ValueError(f"read {len(arrays)} entries of {stop - start}")
     keys = [np.asarray(_flat(ak, arrays[name]), dtype=np.int64) for name in source.keys]
@@ -371,25 +405,33 @@ def _merge(plan, ls_chunk_size, paths, pieces):
 
 
 # ---------------------------------------------------------------------- running a graph
-def _run_graph(graph, keys, client, progress, stage):
+def _run_graph(graph, keys, client, progress, stage, placement=None, locations=None):
     """Compute ``keys`` of ``graph`` on ``client`` or Dask's threaded scheduler, in order.
 
-    ``progress(stage, done, total)`` is called as the keys complete.
+    ``progress(stage, done, total)`` is called as the keys complete. On a cluster,
+    ``placement`` (``{key: worker address}``) asks that these tasks run on these workers (the
+    scheduler may still move them: ``allow_other_workers``), and ``locations``, a dict, receives
+    the worker that holds each key of ``keys``.
     """
     total = len(keys)
     if client is not None:
         from distributed import as_completed
 
-        futures = client.get(graph, keys, sync=False)
+        futures = _submit(client, graph, keys, placement or {})
         index = {future.key: i for i, future in enumerate(futures)}
         results = [None] * total
         done = 0
         for future, result in as_completed(futures, with_results=True):
             results[index[future.key]] = result
-            future.release()
             done += 1
             if progress is not None:
                 progress(stage, done, total)
+        if locations is not None:
+            for key, workers in client.who_has(futures).items():
+                if workers:
+                    locations[key] = workers[0]
+        for future in futures:
+            future.release()
         return results
     import dask.threaded
     from dask.callbacks import Callback
@@ -406,6 +448,48 @@ def _run_graph(graph, keys, client, progress, stage):
         return list(dask.threaded.get(graph, keys))
 
 
+def _submit(client, graph, keys, placement):
+    """Futures of ``keys``; the tasks of ``placement`` are submitted first, each group with its
+    worker as a loose restriction, and the rest of the graph refers to their futures."""
+    by_worker = defaultdict(list)
+    for key, worker in placement.items():
+        by_worker[worker].append(key)
+    placed = {}
+    for worker, group in by_worker.items():
+        futures = client.get(
+            {key: graph[key] for key in group},
+            group,
+            workers=[worker],
+            allow_other_workers=True,
+            sync=False,
+        )
+        placed.update(zip(group, futures))
+    rest = {key: _refer(task, placed) for key, task in graph.items() if key not in placed}
+    wanted = [key for key in keys if key not in placed]
+    # The tasks of a later graph come after those of earlier ones, unless given a higher
+    # priority: the rest (e.g. the merges) run as soon as they can, so that what they take is
+    # not held until all the placed tasks are done.
+    futures = {}
+    if wanted:
+        futures = dict(zip(wanted, client.get(rest, wanted, sync=False, priority=1)))
+    futures.update(placed)
+    return [futures[key] for key in keys]
+
+
+def _refer(task, futures):
+    """``task`` with the keys of ``futures`` among its arguments replaced by the futures."""
+    if isinstance(task, tuple):
+        try:
+            if task in futures:
+                return futures[task]
+        except TypeError:  # holds an unhashable value (an array): not a key
+            pass
+        return tuple(_refer(part, futures) for part in task)
+    if isinstance(task, list):
+        return [_refer(part, futures) for part in task]
+    return task
+
+
 def _token(*parts):
     from dask.base import tokenize
 
@@ -413,12 +497,16 @@ def _token(*parts):
 
 
 def _inspect(paths, tree, keys, chunk_size, client, progress):
+    """The :func:`_inspect_file` of every file, and the worker that inspected each (on a
+    cluster; ``{file index: worker address}``): it holds the file open."""
     token = _token(paths, tree, chunk_size)
     graph = {
         (f"channeldecomp-inspect-{token}", i): (_inspect_file, path, tree, keys, chunk_size)
         for i, path in enumerate(paths)
     }
-    return _run_graph(graph, list(graph), client, progress, "inspect")
+    locations = {}
+    inspected = _run_graph(graph, list(graph), client, progress, "inspect", locations=locations)
+    return inspected, {key[1]: worker for key, worker in locations.items()}
 
 
 def _plan_merges(inspected, usable, chunk_size):
@@ -470,8 +558,13 @@ def _plan_merges(inspected, usable, chunk_size):
     return chunks, shared, [chunk_set for chunk_set, _ in merges]
 
 
-def _extract(source, usable, inspected, plan, chunk_size, ls_chunk_size, skip, client, progress):
+def _extract(
+    source, usable, inspected, plan, chunk_size, ls_chunk_size, skip, client, progress, opened
+):
     """One pass of read and merge tasks over the files ``usable``.
+
+    A chunk is read by preference on the worker that inspected its file (``opened``: ``{file
+    index: worker address}``), where the file is still open.
 
     Returns the LS codes, the features, the events per file and the files that failed.
     """
@@ -504,7 +597,12 @@ def _extract(source, usable, inspected, plan, chunk_size, ls_chunk_size, skip, c
             [(piece, c, m) for c in chunk_set],
         )
     keys = [(local, c) for c in range(len(chunks))] + [(merge, m) for m in range(len(merges))]
-    results = _run_graph(graph, keys, client, progress, "features") if keys else []
+    placement = {
+        (read, c): opened[file_index]
+        for c, (file_index, _, _) in enumerate(chunks)
+        if file_index in opened
+    }
+    results = _run_graph(graph, keys, client, progress, "features", placement) if keys else []
     n_events = defaultdict(int)
     failed = {}
     parts = []
@@ -723,7 +821,7 @@ def extract_features(
     collections, event_branches = _normalise_names(collections, event_columns)
     paths = _expand_files(files)
     keys = (run, lumi, event)
-    inspected = _inspect(paths, tree, keys, int(chunk_size), client, progress)
+    inspected, opened = _inspect(paths, tree, keys, int(chunk_size), client, progress)
     skipped = {}
     for i, info in enumerate(inspected):
         if "error" in info:
@@ -757,7 +855,7 @@ def extract_features(
     while True:
         parts, n_events, failed = _extract(
             source, usable, inspected, plan, int(chunk_size), ls_chunk_size,
-            skip_bad_files, client, progress,
+            skip_bad_files, client, progress, opened,
         )  # fmt: skip
         if not failed:
             break
