@@ -17,7 +17,7 @@ Measured, in one run:
 - events/s; and the agreement with the in-memory
   ``LumiSectionPercentiles().fit_transform(read_nanoaod(...))`` on the first two files.
 
-Each timing is the fastest of ``--repeats`` runs (default 3), the floor's as well: the machines
+Each timing is the fastest of ``--repeats`` runs (default 5), the floor's as well: the machines
 these run on are shared, and a run slowed by another job says nothing about the code. Before
 each run on a cluster the workers close the files they keep open, so every run opens every file.
 
@@ -238,7 +238,7 @@ def main(argv=None):
     parser.add_argument(
         "--repeats",
         type=int,
-        default=3,
+        default=5,
         help="runs of each timing (the floor and each cluster); the fastest counts",
     )
     parser.add_argument(
