@@ -394,18 +394,14 @@ def test_tasks_run_on_the_workers_asked_for_and_their_workers_are_reported(clien
         ("pid", 1): (os.getpid,),
         ("both", 0): (tuple, [("pid", 0), ("pid", 1)]),
     }
+    placement = {("pid", 0): second, ("pid", 1): first}
+    results = _run_graph(graph, [("both", 0)], client, None, "test", placement=placement)
+    assert results == [(pids[second], pids[first])]
+    # the worker reported for a key is one that computed it
     locations = {}
-    results = _run_graph(
-        graph,
-        [("both", 0), ("pid", 1)],
-        client,
-        None,
-        "test",
-        placement={("pid", 0): second, ("pid", 1): first},
-        locations=locations,
-    )
-    assert results == [(pids[second], pids[first]), pids[first]]
-    assert locations[("pid", 1)] == first and locations[("both", 0)] in pids
+    keys = [("pid", 0), ("pid", 1)]
+    results = _run_graph(graph, keys, client, None, "test", locations=locations)
+    assert [pids[locations[key]] for key in keys] == results
 
 
 class _KillFirstReader(distributed.diagnostics.plugin.SchedulerPlugin):
@@ -426,7 +422,8 @@ class _KillFirstReader(distributed.diagnostics.plugin.SchedulerPlugin):
         self.pending_at_kill = sum(
             1
             for t in self.scheduler.tasks.values()
-            if "channeldecomp-merge-" in str(t.key) and t.state != "memory"
+            if ("channeldecomp-merge-" in str(t.key) or "channeldecomp-read-" in str(t.key))
+            and t.state != "memory"
         )
         os.kill(self.pids[address], signal.SIGKILL)
 
