@@ -196,12 +196,21 @@ def time_stages(paths, chunk_size, repeats=7):
         chunks += [(index, start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)]
 
     def read():
+        arrays = []
         for index, start, stop in chunks:
             with extraction._opened(uproot, paths[index], "Events") as events:
-                events.arrays(source.branches, entry_start=start, entry_stop=stop, library="ak")
+                arrays.append(
+                    events.arrays(source.branches, entry_start=start, entry_stop=stop, library="ak")
+                )
+        return arrays
+
+    read_arrays = read()
 
     def convert():
-        return [extraction._read_events(source, paths[i], a, b) for i, a, b in chunks]
+        return [
+            extraction._converted(source, paths[index], arrays)
+            for (index, _, _), arrays in zip(chunks, read_arrays)
+        ]
 
     events = convert()
 
@@ -217,7 +226,7 @@ def time_stages(paths, chunk_size, repeats=7):
             extraction._lumisection_features(chunk_rows, order, code[order], plan, ls_chunk)
 
     best = {}
-    for name, stage in (("read", read), ("read+convert", convert), ("per-event stage", per_event),
+    for name, stage in (("read", read), ("conversion", convert), ("per-event stage", per_event),
                         ("per-lumisection stage", per_lumisection)):  # fmt: skip
         times = []
         for _ in range(repeats):
@@ -225,7 +234,6 @@ def time_stages(paths, chunk_size, repeats=7):
             stage()
             times.append(time.process_time() - started)
         best[name] = min(times)
-    best["conversion"] = best.pop("read+convert") - best["read"]
     return best
 
 

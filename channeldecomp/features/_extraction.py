@@ -88,8 +88,9 @@ _OPEN_TREES_MAX = 64  # and at most this many trees (one file descriptor each)
 
 
 def _forget_open_trees():
-    """In a forked child: the kept files' descriptors share their offsets with the parent's, and
-    their locks may be held by the parent's threads; forget them."""
+    """Forget the kept files (they close when no task holds them any more). Done in a forked
+    child: there the kept files' descriptors share their offsets with the parent's, and their
+    locks may be held by the parent's threads."""
     global _OPEN_TREES_LOCK
     _OPEN_TREES_LOCK = threading.Lock()
     _OPEN_TREES.clear()
@@ -235,11 +236,17 @@ def _jagged(ak, array):
 def _read_events(source, path, start, stop):
     """Keys and :class:`_FileChunk` of the entries ``start:stop`` of ``path``."""
     uproot = _import_hep("uproot")
-    ak = _import_hep("awkward")
     with _opened(uproot, path, source.tree) as events:
         arrays = events.arrays(source.branches, entry_start=start, entry_stop=stop, library="ak")
     if len(arrays) != stop - start:
         raise ValueError(f"read {len(arrays)} entries of {stop - start}")
+    return _converted(source, path, arrays)
+
+
+def _converted(source, path, arrays):
+    """Keys and :class:`_FileChunk` of the branches ``arrays`` read from ``path``: the kernels'
+    float64 arrays, checked."""
+    ak = _import_hep("awkward")
     keys = [np.asarray(_flat(ak, arrays[name]), dtype=np.int64) for name in source.keys]
     objects = {}
     for channel, names in source.channel_branches.items():
@@ -267,7 +274,7 @@ def _read_events(source, path, start, stop):
         name: _values(path, branch, _flat(ak, arrays[branch]))
         for name, branch in source.event_branches.items()
     }
-    return keys, _FileChunk(stop - start, objects, columns)
+    return keys, _FileChunk(len(arrays), objects, columns)
 
 
 class _Piece:
