@@ -80,9 +80,9 @@ class _Source:
 
 _OPEN_TREES = OrderedDict()  # (path, tree, file identity) -> (tree, branches, lock), LRU first
 _OPEN_TREES_LOCK = threading.Lock()
-#: Most branches of the trees kept open by a process, all trees together. A tree's metadata
-#: costs about 10 kB per branch (a NanoAOD tree of 1,500 branches: about 15 MB and 1 s to
-#: open), so this keeps about 100 MB: a few NanoAOD trees, hundreds of small ones.
+#: Most branches of the trees kept open by a process, all trees together: the memory of a
+#: tree's metadata grows with its branches, so this keeps a few NanoAOD trees (some 1,500
+#: branches each) or hundreds of small ones.
 _OPEN_TREES_BRANCHES = 10_000
 _OPEN_TREES_MAX = 64  # and at most this many trees (one file descriptor each)
 
