@@ -430,15 +430,17 @@ def _run_graph(graph, keys, client, progress, stage, placement=None, locations=N
         done = 0
         for future, result in as_completed(futures, with_results=True):
             results[index[future.key]] = result
+            if locations is None:  # the workers may drop the result at once
+                future.release()
             done += 1
             if progress is not None:
                 progress(stage, done, total)
-        if locations is not None:
+        if locations is not None:  # the results stay held until their workers are known
             for key, workers in client.who_has(futures).items():
                 if workers:
                     locations[key] = workers[0]
-        for future in futures:
-            future.release()
+            for future in futures:
+                future.release()
         return results
     import dask.threaded
     from dask.callbacks import Callback
