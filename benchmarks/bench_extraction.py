@@ -171,10 +171,12 @@ def run_on_cluster(paths, n_workers, chunk_size, tuned=False, repeats=1):
 def time_stages(paths, chunk_size, repeats=7):
     """CPU seconds of the stages of the read tasks, in this process (best of ``repeats``).
 
-    The same functions as a read task of ``extract_features``, chunk by chunk of the files:
-    the read of the branches with uproot (the floor's call), its conversion to the kernels'
-    arrays, the per-event stage, and the per-lumisection stage (placing the rows by LS, then
-    the statistics). Private functions of the package: a breakdown, not an interface.
+    The same functions as a read task of ``extract_features``, chunk by chunk of the files,
+    as if no lumisection were shared with another chunk: the read of the branches with uproot
+    (the floor's call), its conversion to the kernels' arrays, the per-event stage (the
+    per-event columns, written into the blocks of the lumisections) and the per-lumisection
+    stage (the statistics of the blocks). Private functions of the package: a breakdown, not
+    an interface.
     """
     import uproot
 
@@ -213,26 +215,39 @@ def time_stages(paths, chunk_size, repeats=7):
         ]
 
     events = convert()
+    groups = []  # per chunk, its LS codes and groups (as if no LS were shared)
+    for (run, lumi, event), _ in events:
+        code = extraction._key_code(run, lumi)
+        order = np.lexsort((event, code))
+        groups.append(extraction._lumisection_groups(order, code[order], ls_chunk))
 
     def per_event():
-        return [extraction.per_event_stage(chunk, plan) for _, chunk in events]
+        return [
+            extraction.lumisection_blocks(chunk, plan, [(taken, n) for _, taken, n in g])[0]
+            for (_, chunk), (_, g) in zip(events, groups)
+        ]
 
-    rows = per_event()
+    def per_lumisection(blocks):
+        for chunk_blocks, (codes, chunk_groups) in zip(blocks, groups):
+            extraction._reduced(chunk_blocks, chunk_groups, len(codes), plan)
 
-    def per_lumisection():
-        for ((run, lumi, event), _), chunk_rows in zip(events, rows):
-            code = extraction._key_code(run, lumi)
-            order = np.lexsort((event, code))
-            extraction._lumisection_features(chunk_rows, order, code[order], plan, ls_chunk)
-
+    # the per-lumisection stage sorts its blocks in place: fresh blocks for each run, made
+    # before its timing starts
+    stages = (
+        ("read", read, None),
+        ("conversion", convert, None),
+        ("per-event stage", per_event, None),
+        ("per-lumisection stage", per_lumisection, per_event),
+    )
     best = {}
-    for name, stage in (("read", read), ("conversion", convert), ("per-event stage", per_event),
-                        ("per-lumisection stage", per_lumisection)):  # fmt: skip
+    for name, stage, prepare in stages:
         times = []
         for _ in range(repeats):
+            arguments = () if prepare is None else (prepare(),)
             started = time.process_time()
-            stage()
+            stage(*arguments)
             times.append(time.process_time() - started)
+            del arguments
         best[name] = min(times)
     return best
 

@@ -404,6 +404,32 @@ def test_tasks_run_on_the_workers_asked_for_and_their_workers_are_reported(clien
     assert [pids[locations[key]] for key in keys] == results
 
 
+def test_reads_stay_with_the_inspecting_worker_within_its_share_of_the_entries():
+    from channeldecomp.features._extraction import _placement
+
+    # 6 files of 2 chunks; worker a inspected 5 of them: a keeps 3 files, the other 2 move
+    # to b together with their second chunks, so no file is opened by both workers
+    chunks = [(f, start, start + 100) for f in range(6) for start in (0, 100)]
+    opened = {0: "a", 1: "a", 2: "a", 3: "a", 4: "a", 5: "b"}
+    placement = _placement(chunks, opened, {"a": 1, "b": 1})
+    assert sorted(placement) == list(range(12))
+    assert [placement[c] for c in range(12)] == ["a"] * 6 + ["b"] * 6
+    # shares follow the threads: b (3 threads) reads 3 times as much as a
+    placement = _placement(chunks, {f: "a" for f in range(6)}, {"a": 1, "b": 3})
+    assert sum(worker == "a" for worker in placement.values()) == 3
+    # a worker that inspected nothing (it joined later) still gets its share
+    placement = _placement(chunks, {f: "a" for f in range(6)}, {"a": 1, "b": 1, "c": 1})
+    assert sorted(list(placement.values()).count(w) for w in "abc") == [4, 4, 4]
+    # a worker gone since the inspection: its files go to the others
+    placement = _placement(chunks, {f: "gone" for f in range(6)}, {"a": 1, "b": 1})
+    assert sorted(placement.values()) == ["a"] * 6 + ["b"] * 6
+    # an even inspection is kept as it is
+    opened = {f: "ab"[f % 2] for f in range(6)}
+    placement = _placement(chunks, opened, {"a": 1, "b": 1})
+    assert all(placement[c] == opened[chunks[c][0]] for c in range(12))
+    assert _placement(chunks, opened, {}) == {}
+
+
 class _KillFirstReader(distributed.diagnostics.plugin.SchedulerPlugin):
     """Kills the worker that holds the first finished read task, while the others run."""
 

@@ -281,6 +281,54 @@ def test_ties_zeros_negatives_and_small_lumisections(data, n_quantiles, percenti
     np.testing.assert_allclose(actual.to_numpy(), expected, rtol=1e-9, atol=1e-9)
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=flat_lumisections(), n_quantiles=st.integers(1, 6), seed=st.integers(0, 2**32 - 1))
+def test_blocks_written_straight_equal_the_rows_placed_afterwards(data, n_quantiles, seed):
+    # lumisection_blocks (the read tasks, transform) against per_event_stage then
+    # lumisection_block (the merges of LS spread over files): the same blocks, bit for bit
+    from channeldecomp.features._chunks import _Chunk
+    from channeldecomp.features._per_event import (
+        lumisection_block,
+        lumisection_blocks,
+        per_event_stage,
+    )
+
+    n_events, objects, event_columns = data
+    ls = LumiSections.from_arrays(
+        run=np.ones(len(n_events), int),
+        lumi=np.arange(len(n_events)),
+        n_events=n_events,
+        objects=objects,
+        event_columns=event_columns,
+    )
+    plan = LumiSectionPercentiles(n_quantiles=n_quantiles).fit(ls)._kernel_plan()
+    chunk = _Chunk(ls, np.arange(len(n_events)), plan)
+    rng = np.random.default_rng(seed)
+    starts = np.r_[0, np.cumsum(n_events)]
+
+    def events_of(lumisections):  # their events, LS after LS, shuffled within each LS
+        pieces = [rng.permutation(np.arange(starts[i], starts[i + 1])) for i in lumisections]
+        return np.concatenate([np.zeros(0, dtype=np.int64), *pieces])
+
+    # some LS in two blocks, the events of the others as rows, in any order
+    in_block = rng.random(len(n_events)) < 0.6
+    groups = [
+        (events_of(part), n_events[part])
+        for part in np.array_split(rng.permutation(np.flatnonzero(in_block)), 2)
+    ]
+    rest = rng.permutation(events_of(np.flatnonzero(~in_block)))
+    blocks, rest_rows = lumisection_blocks(chunk, plan, groups, rest=rest)
+    rows = per_event_stage(chunk, plan)
+    for block, (taken, n) in zip(blocks, groups):
+        expected = lumisection_block(rows, n, plan, events=taken)
+        assert np.array_equal(block.values, expected.values)
+        assert np.array_equal(block.explicit, expected.explicit)
+        assert np.array_equal(block.rows, expected.rows)
+        assert np.array_equal(block.small_integers, expected.small_integers)
+    assert np.array_equal(rest_rows.values, rows.values[:, rest])
+    assert np.array_equal(rest_rows.filled, rows.filled[:, rest])
+
+
 @pytest.mark.parametrize("with_zeros", [False, True])
 def test_every_rank_in_lumisections_of_different_sizes_in_one_chunk(with_zeros):
     # LS of 1, 19, 20 and 21 events: the three larger ones share a chunk, so the rows of the
@@ -386,6 +434,23 @@ def test_transverse_momenta_agree_with_cosine_and_sine():
     with np.errstate(invalid="ignore"):  # as np.cos(np.inf)
         px, py = _transverse_momenta(np.array([1.0, 2.0]), np.array([np.nan, np.inf]))
     assert np.isnan(px).all() and np.isnan(py).all()
+
+
+def test_sinh_from_one_exponential_agrees_with_numpy():
+    from channeldecomp.features._per_event import _sinh
+
+    rng = np.random.default_rng(0)
+    edges = np.array([0.0, -0.0, 1e-300, -1e-300, 1e-9, 0.5, -0.5, 20.0, -700.0, 709.0])
+    x = np.concatenate([edges, rng.normal(0, 1.6, 10_000), rng.uniform(-30, 30, 1000)])
+    expected = np.sinh(x)
+    actual = _sinh(x)
+    # a few units in the last place of max(1, |sinh(x)|), the sign kept (-0.0 included)
+    eps = np.finfo(np.float64).eps
+    assert np.all(np.abs(actual - expected) <= 4 * eps * np.maximum(1.0, np.abs(expected)))
+    assert np.array_equal(np.signbit(actual), np.signbit(expected))
+    with np.errstate(over="ignore"):
+        assert np.array_equal(_sinh(np.array([800.0, -800.0])), [np.inf, -np.inf])
+    assert np.isnan(_sinh(np.array([np.nan]))).all()
 
 
 # ---------------------------------------------------------------------- fixed cases

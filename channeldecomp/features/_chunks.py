@@ -12,7 +12,7 @@ import numpy as np
 
 class _Chunk:
     """The input arrays of some lumisections, as needed by the two stages of the kernels
-    (:func:`~channeldecomp.features._per_event.per_event_stage`, then
+    (:func:`~channeldecomp.features._per_event.lumisection_blocks`, then
     :func:`~channeldecomp.features._per_lumisection.per_lumisection_stage`).
 
     The lumisections ``indices`` of ``ls`` are copied LS by LS: the events of one LS, and

@@ -6,12 +6,12 @@ The work is a Dask graph of three kinds of tasks:
    ``run`` and ``luminosityBlock`` branches to learn which lumisections (LS) each chunk of
    ``chunk_size`` entries holds. The client then knows which LS lie in one chunk only (most of
    them: NanoAOD files are written LS after LS) and which are shared by several chunks or files.
-2. *read*, one per chunk: read the branches, compute one row of per-event columns per event
-   (:func:`~._per_event.per_event_stage`), sort the events by ``(run, lumi, event)``; the LS of
-   this chunk alone are finished here (:func:`~._per_event.lumisection_block`, then
+2. *read*, one per chunk: read the branches, sort the events by ``(run, lumi, event)``; the LS
+   of this chunk alone are finished here (their per-event columns written straight into
+   their blocks, :func:`~._per_event.lumisection_blocks`, then
    :func:`~._per_lumisection.per_lumisection_stage`: the code of
-   :meth:`LumiSectionPercentiles.transform`); the rows of the shared LS are split off, one
-   piece per merge task.
+   :meth:`LumiSectionPercentiles.transform`); the events of the shared LS get one row of
+   per-event columns each, split off in one piece per merge task.
 3. *merge*, one per group of shared LS (those held by the same chunks, at most ``chunk_size``
    events per task): gather the pieces, sort them by ``(run, lumi, event)``, check that no
    event is in two files, and reduce them with the same per-lumisection code.
@@ -39,7 +39,7 @@ from .._validation import _describe
 from .._version import __version__
 from ._chunks import _chunks_by_size
 from ._lumisections import LumiSections, _ranges
-from ._per_event import _EventRows, lumisection_block, per_event_stage
+from ._per_event import _EventRows, lumisection_block, lumisection_blocks
 from ._per_lumisection import per_lumisection_stage
 from ._percentiles import LumiSectionPercentiles
 from ._readers import (
@@ -185,7 +185,8 @@ class _InvalidValues(ValueError):
 
 
 class _FileChunk:
-    """The events of some entries of a file, as :func:`per_event_stage` takes them."""
+    """The events of some entries of a file, as :func:`~._per_event.lumisection_blocks` takes
+    them."""
 
     def __init__(self, n_events_total, objects, event_columns):
         self.n_events_total = n_events_total
@@ -318,7 +319,6 @@ def _read_chunk(source, file_index, start, stop, shared, plan, ls_chunk_size, sk
             "corrupt or truncated: replace it, drop it from the list, or pass "
             "skip_bad_files=True to skip it (it is then listed in the metadata)."
         ) from None
-    rows = per_event_stage(events, plan)
     code = _key_code(run, lumi)
     order = np.lexsort((event, code))
     code, event = code[order], event[order]
@@ -329,16 +329,17 @@ def _read_chunk(source, file_index, start, stop, shared, plan, ls_chunk_size, sk
     inside = position < len(shared_codes)
     is_shared[inside] = shared_codes[position[inside]] == code[inside]
     local = ~is_shared
-    local_order = order[local]
-    result = _lumisection_features(rows, local_order, code[local], plan, ls_chunk_size)
+    # the LS of this chunk alone straight into their blocks; the rows of the shared events
+    local_codes, groups = _lumisection_groups(order[local], code[local], ls_chunk_size)
+    shared_order = order[is_shared]
+    blocks, rows = lumisection_blocks(
+        events, plan, [(taken, n_events) for _, taken, n_events in groups], rest=shared_order
+    )
+    result = local_codes, _reduced(blocks, groups, len(local_codes), plan)
     pieces = {}
     if is_shared.any():
         merge_of_event = merge_ids[position[is_shared]]
-        shared_order, shared_code, shared_event = (
-            order[is_shared],
-            code[is_shared],
-            event[is_shared],
-        )
+        shared_code, shared_event = code[is_shared], event[is_shared]
         by_merge = np.argsort(merge_of_event, kind="stable")
         bounds = np.flatnonzero(np.diff(merge_of_event[by_merge])) + 1
         for part in np.split(by_merge, bounds):
@@ -346,7 +347,7 @@ def _read_chunk(source, file_index, start, stop, shared, plan, ls_chunk_size, sk
                 shared_code[part],
                 shared_event[part],
                 np.full(len(part), file_index, dtype=np.int64),
-                rows.take(shared_order[part]),
+                rows.take(part),
             )
     return _ChunkResult(file_index, stop - start, result, pieces)
 
@@ -367,25 +368,44 @@ def _check_unique_events(code, event, file_index, paths):
     )
 
 
+def _lumisection_groups(events, code, ls_chunk_size):
+    """The LS of the events ``events`` (their LS codes ``code``, sorted) in groups of similar
+    size, as in :meth:`LumiSectionPercentiles.transform`.
+
+    Returns the LS codes and per group ``(LS indices, events of its LS one LS after the
+    other, events per LS)``.
+    """
+    if len(code) == 0:
+        return np.zeros(0, dtype=np.int64), []
+    first = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    n_events = np.diff(np.r_[first, len(code)])
+    groups = [
+        (group, events[_ranges(first[group], n_events[group])], n_events[group])
+        for group in _chunks_by_size(n_events, ls_chunk_size)
+    ]
+    return code[first], groups
+
+
+def _reduced(blocks, groups, n_lumisections, plan):
+    """Features of the LS of ``groups`` (see :func:`_lumisection_groups`) from their blocks."""
+    features = None
+    for block, (group, _, _) in zip(blocks, groups):
+        part = per_lumisection_stage(block, plan)
+        if features is None:
+            features = np.empty((n_lumisections, part.shape[1]))
+        features[group] = part
+    return features
+
+
 def _lumisection_features(rows, events, code, plan, ls_chunk_size):
     """Features of the LS of the events ``events`` of ``rows``: (LS codes, features).
 
     ``events`` indexes ``rows``; ``code`` holds the LS code of each of these events, sorted.
-    The LS are reduced in groups of similar size, as in :meth:`LumiSectionPercentiles.transform`.
     """
-    if len(code) == 0:
-        return np.zeros(0, dtype=np.int64), None
-    first = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-    n_events = np.diff(np.r_[first, len(code)])
-    features = None
-    for group in _chunks_by_size(n_events, ls_chunk_size):
-        taken = events[_ranges(first[group], n_events[group])]
-        block = lumisection_block(rows, n_events[group], plan, events=taken)
-        part = per_lumisection_stage(block, plan)
-        if features is None:
-            features = np.empty((len(first), part.shape[1]))
-        features[group] = part
-    return code[first], features
+    codes, groups = _lumisection_groups(events, code, ls_chunk_size)
+    # one block at a time: a block is freed once reduced
+    blocks = (lumisection_block(rows, n, plan, events=taken) for _, taken, n in groups)
+    return codes, _reduced(blocks, groups, len(codes), plan)
 
 
 def _piece_of(result, merge_id):
@@ -567,17 +587,61 @@ def _plan_merges(inspected, usable, chunk_size):
     return chunks, shared, [chunk_set for chunk_set, _ in merges]
 
 
+def _placement(chunks, opened, nthreads):
+    """The worker that reads each chunk: ``{chunk index: worker address}``.
+
+    A chunk goes to the worker that inspected its file (``opened``: ``{file index: worker}``;
+    the file is still open there) as long as that keeps the worker within its share of the
+    entries, proportional to its threads (``nthreads``: ``{worker: threads}``), counting half
+    of the chunk; the others go to the worker furthest below its share, the next chunks of the
+    same file after them while that worker has room. Without this the reads would follow the
+    inspection, whose short tasks the scheduler does not spread evenly (nor to workers that
+    joined after it), and the run would wait for the worker given the most.
+
+    ``chunks`` holds ``(file index, start, stop)``, file after file.
+    """
+    workers = [worker for worker, threads in nthreads.items() if threads > 0]
+    if not workers:
+        return {}
+    total = sum(stop - start for _, start, stop in chunks)
+    all_threads = sum(nthreads[worker] for worker in workers)
+    share = {worker: total * nthreads[worker] / all_threads for worker in workers}
+    load = dict.fromkeys(workers, 0)
+
+    def has_room(worker, size):
+        return worker in load and load[worker] + size / 2 <= share[worker]
+
+    placement, moved, moved_to = {}, [], {}
+    for c, (file_index, start, stop) in enumerate(chunks):
+        worker = opened.get(file_index)
+        if has_room(worker, stop - start):
+            placement[c] = worker
+            load[worker] += stop - start
+        else:
+            moved.append(c)
+    for c in moved:
+        file_index, start, stop = chunks[c]
+        worker = moved_to.get(file_index)
+        if not has_room(worker, stop - start):
+            worker = min(workers, key=lambda w: load[w] / share[w])
+        placement[c] = moved_to[file_index] = worker
+        load[worker] += stop - start
+    return placement
+
+
 def _extract(
     source, usable, inspected, plan, chunk_size, ls_chunk_size, skip, client, progress, opened
 ):
     """One pass of read and merge tasks over the files ``usable``.
 
-    A chunk is read by preference on the worker that inspected its file (``opened``: ``{file
-    index: worker address}``), where the file is still open.
+    On a cluster, the read tasks are spread over the workers by :func:`_placement`: a chunk
+    is read by preference on the worker that inspected its file (``opened``: ``{file index:
+    worker address}``), where the file is still open, within that worker's share.
 
     Returns the LS codes, the features, the events per file and the files that failed.
     """
     chunks, shared, merges = _plan_merges(inspected, usable, chunk_size)
+    client_threads = client.nthreads() if client is not None and chunks else {}
     token = _token(source.paths, usable, chunk_size)
     read, local = f"channeldecomp-read-{token}", f"channeldecomp-local-{token}"
     piece, merge = f"channeldecomp-piece-{token}", f"channeldecomp-merge-{token}"
@@ -607,9 +671,7 @@ def _extract(
         )
     keys = [(local, c) for c in range(len(chunks))] + [(merge, m) for m in range(len(merges))]
     placement = {
-        (read, c): opened[file_index]
-        for c, (file_index, _, _) in enumerate(chunks)
-        if file_index in opened
+        (read, c): worker for c, worker in _placement(chunks, opened, client_threads).items()
     }
     results = _run_graph(graph, keys, client, progress, "features", placement) if keys else []
     n_events = defaultdict(int)

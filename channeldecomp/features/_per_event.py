@@ -6,14 +6,18 @@ the momentum sums ``px``, ``py``, ``pz`` and the object count; then the per-even
 
 Events with the same number of objects are sorted by pT together (one row-wise sort per
 distinct object count; a pair needs one comparison), and the quantile objects are scattered
-with index arithmetic into one row of columns per event (:class:`_EventRows`, in the events'
-own order, so that rows from several files can be gathered by lumisection). Then
-:func:`lumisection_block` places the rows of whole lumisections in the padded (column,
-lumisection, event) block that the per-lumisection stage reduces (:mod:`._per_lumisection`):
-in the row of a lumisection the events are placed in order of decreasing number of filled
-slots, so the values of a slot come first and its zero-padded slots (often the majority) are
-counted instead of stored. ``px`` and ``py`` come from one tangent of ``phi / 2`` instead of a
-cosine and a sine. There is no Python loop over events or lumisections.
+with index arithmetic. The values go to the padded (column, lumisection, event) block that the
+per-lumisection stage reduces (:mod:`._per_lumisection`): in the row of a lumisection the
+events are placed in order of decreasing number of filled slots, so the values of a slot come
+first and its zero-padded slots (often the majority) are counted instead of stored.
+
+:func:`lumisection_blocks` writes the values of whole lumisections straight into their blocks
+(the lumisections of a chunk, and those a read task holds alone), and the others into one row
+of columns per event (:class:`_EventRows`, :func:`per_event_stage`), in the events' own order,
+so that the rows of a lumisection spread over several files can be gathered;
+:func:`lumisection_block` then places them in a block. Both give the same block. ``px`` and
+``py`` come from one tangent of ``phi / 2`` instead of a cosine and a sine, and ``sinh(eta)``
+from one exponential. There is no Python loop over events or lumisections.
 """
 
 from __future__ import annotations
@@ -145,7 +149,7 @@ def per_event_stage(events, plan):
         (momentum channels), then ``n_objects``; then the per-event scalar columns; one value
         per event, in the events' order.
     """
-    return _EventRows(*_per_event_values(events, plan))
+    return lumisection_blocks(events, plan, [], rest=np.arange(events.n_events_total))[1]
 
 
 def lumisection_block(rows, n_events, plan, events=None):
@@ -320,13 +324,55 @@ class _Layout:
         return positions, histogram.reshape(self.n_lumisections, n_keys)
 
 
-def _per_event_values(events, plan):
-    """The arrays of :class:`_EventRows`: ``values`` and ``filled``, in the events' order."""
-    n_events = events.n_events_total
+def lumisection_blocks(events, plan, groups, rest=None):
+    """The per-event stage written straight into the per-lumisection blocks of ``groups``.
+
+    What :func:`per_event_stage` then :func:`lumisection_block` give for each group, without
+    the rows in between: each quantile slot value is written once, at its place in its
+    group's block (the quantile slots are most of the per-event columns).
+
+    Parameters
+    ----------
+    events : _Chunk or _FileChunk
+        As for :func:`per_event_stage`.
+    plan : _Plan
+        As for :func:`per_event_stage`.
+    groups : list of (ndarray of int or None, ndarray of int)
+        ``(taken, n_events)`` per block: the events of its lumisections, LS after LS (None:
+        all the events, in their order), and the events per LS.
+    rest : ndarray of int, default=None
+        Events whose per-event rows to return as well, in this order. Every event must be
+        in exactly one group or in ``rest``.
+
+    Returns
+    -------
+    blocks : list of _EventBlock
+        One per group, equal to ``lumisection_block(per_event_stage(events, plan), n_events,
+        plan, events=taken)``.
+    rows : _EventRows or None
+        The rows of the events ``rest`` (None when ``rest`` is None).
+    """
+    n_total = events.n_events_total
     n_q = plan.n_quantiles
-    n_block_rows = len(block_rows(plan)[0])
-    values = np.zeros((n_block_rows, n_events))
-    filled = np.empty((len(plan.channels), n_events), dtype=np.int64)
+    order_rows, count_rows, quantile_rows = block_rows(plan)
+    n_rows = len(order_rows)
+    layouts = [_Layout(np.asarray(n_events, dtype=np.int64)) for _, n_events in groups]
+    taken = [np.arange(n_total) if t is None else np.asarray(t, dtype=np.int64) for t, _ in groups]
+    # One array holds every block (block g from offsets[g], (n_rows, size) in C order) and
+    # then the rows of ``rest``: the row r of an event sits at base + r * stride.
+    n_rest = 0 if rest is None else len(rest)
+    offsets = np.cumsum([0] + [n_rows * layout.size for layout in layouts])
+    flat = np.zeros(int(offsets[-1]) + n_rows * n_rest)
+    stride = np.zeros(n_total, dtype=np.int64)
+    for layout, events_of in zip(layouts, taken):
+        stride[events_of] = layout.size
+    explicit = [np.empty((n_rows, layout.n_lumisections), dtype=np.int64) for layout in layouts]
+    for layout, counts in zip(layouts, explicit):
+        counts[:] = layout.n_events
+    filled_rest = np.empty((len(plan.channels), n_rest), dtype=np.int64)
+    if rest is not None:
+        stride[rest] = n_rest
+    dense = []  # (block row, per-event values) of the other columns, placed at the end
     row = 0
     for channel_index, channel in enumerate(plan.channels):
         counts, props = events.objects[channel]
@@ -334,38 +380,69 @@ def _per_event_values(events, plan):
         kept, m = _present_objects(pt, counts)
         used = slice(None) if kept is None else kept  # the present objects, event by event
         pt_kept = pt[used]
-        np.minimum(m, n_q, out=filled[channel_index])
+        filled = np.minimum(m, n_q)
+        if rest is not None:
+            filled_rest[channel_index] = filled[rest]
         n_props = len(plan.properties[channel])
-        # property p of slot k sits in block row k * n_props + p (the slots side by side)
-        targets, objects = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-        for chosen_events, slots, chosen in _quantile_objects(pt_kept, m, n_q):
-            targets.append((slots * (n_props * n_events))[:, None] + chosen_events)
-            objects.append(chosen)
-        targets = np.concatenate(targets, axis=None)  # flattened
-        objects = np.concatenate(objects, axis=None)
-        if kept is not None:
-            objects = kept[objects]
-        slot_rows = values[row : row + n_props * n_q].reshape(-1)
-        for prop in plan.properties[channel]:
-            slot_rows[targets] = np.take(props[prop], objects)
-            targets += n_events  # the next property's rows
-        row += n_props * n_q
+        if n_props:
+            # where each event's slots go: its place in its block, sorted within the LS by
+            # decreasing number of filled slots (see lumisection_block), or its rest row
+            base = np.empty(n_total, dtype=np.int64)
+            for g, (layout, events_of) in enumerate(zip(layouts, taken)):
+                positions, histogram = layout.positions_by(n_q - filled[events_of], n_q + 1)
+                base[events_of] = offsets[g] + positions
+                filled_per_ls = np.cumsum(histogram[:, :n_q], axis=1).T
+                explicit[g][row : row + n_props * n_q] = np.repeat(filled_per_ls, n_props, axis=0)
+            if rest is not None:
+                base[rest] = offsets[-1] + np.arange(n_rest)
+            # property p of slot k sits in block row row + k * n_props + p
+            targets, steps = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+            objects = [np.zeros(0, dtype=np.int64)]
+            for chosen_events, slots, chosen in _quantile_objects(pt_kept, m, n_q):
+                step = stride[chosen_events]
+                targets.append(base[chosen_events] + ((row + slots * n_props)[:, None]) * step)
+                steps.append(np.broadcast_to(step, chosen.shape))
+                objects.append(chosen)
+            targets = np.concatenate(targets, axis=None)  # flattened
+            steps = np.concatenate(steps, axis=None)
+            objects = np.concatenate(objects, axis=None)
+            if kept is not None:
+                objects = kept[objects]
+            for prop in plan.properties[channel]:
+                flat[targets] = np.take(props[prop], objects)
+                targets += steps  # the next property's rows
+            row += n_props * n_q
         if channel in plan.momentum_channels:
-            event_of_object = np.repeat(np.arange(n_events), m)
+            event_of_object = np.repeat(np.arange(n_total), m)
             for sums in _transverse_momenta(pt_kept, props["phi"][used]):
-                values[row] = np.bincount(event_of_object, sums, n_events)
+                dense.append((row, np.bincount(event_of_object, sums, n_total)))
                 row += 1
-            pz = np.sinh(props["eta"][used])
+            pz = _sinh(props["eta"][used])
             pz *= pt_kept
-            values[row] = np.bincount(event_of_object, pz, n_events)
+            dense.append((row, np.bincount(event_of_object, pz, n_total)))
             row += 1
         if plan.object_counts:
-            values[row] = m
+            dense.append((row, m))
             row += 1
     for name in plan.event_columns:
-        values[row] = events.event_columns[name]
+        dense.append((row, events.event_columns[name]))
         row += 1
-    return values, filled
+    blocks = []
+    for g, (layout, events_of) in enumerate(zip(layouts, taken)):
+        block = flat[offsets[g] : offsets[g + 1]].reshape(n_rows, layout.size)
+        small_integers = np.zeros(n_rows, dtype=bool)
+        for dense_row, values in dense:
+            values = values if groups[g][0] is None else values.take(events_of)
+            layout.put(block[dense_row], values)
+            if count_rows[dense_row]:
+                small_integers[dense_row] = values.max(initial=0) < 2**16
+        blocks.append(_EventBlock(layout, block, explicit[g], small_integers, order_rows))
+    if rest is None:
+        return blocks, None
+    rest_rows = flat[offsets[-1] :].reshape(n_rows, n_rest)
+    for dense_row, values in dense:
+        rest_rows[dense_row] = values.take(rest)
+    return blocks, _EventRows(rest_rows, filled_rest)
 
 
 def _transverse_momenta(pt, phi):
@@ -386,3 +463,20 @@ def _transverse_momenta(pt, phi):
     py = np.multiply(t, scale, out=t)
     py *= 2.0
     return px, py
+
+
+def _sinh(x):
+    """``sinh(x)`` from one exponential: ``(y - 1 / y) / 2`` with ``y = exp(|x|)``, sign of ``x``.
+
+    numpy's float64 exponential is vectorised, its ``sinh`` is computed element by element.
+    With ``|x|``, ``y >= 1`` and ``1 / y`` cannot overflow. The error is a few units in the last
+    place of ``max(1, |sinh(x)|)``: ``pt * sinh(eta)`` differs from ``pt * np.sinh(eta)`` by a
+    few units in the last place of ``pt``, as :func:`_transverse_momenta` does. Infinite past
+    ``|x| = 709.78`` (``np.sinh`` past 710.48).
+    """
+    y = np.abs(x)
+    np.exp(y, out=y)
+    inverse = np.divide(1.0, y)
+    np.subtract(y, inverse, out=y)
+    y *= 0.5
+    return np.copysign(y, x, out=y)

@@ -89,8 +89,9 @@ def per_lumisection_stage(events, plan):
     Parameters
     ----------
     events : _EventBlock
-        The output of :func:`~channeldecomp.features._per_event.per_event_stage`; its values
-        are sorted in place.
+        A block of :func:`~channeldecomp.features._per_event.lumisection_blocks` or
+        :func:`~channeldecomp.features._per_event.lumisection_block`; its values are sorted
+        in place.
     plan : _Plan
         What to compute: ``statistics`` (a list of ``(name, arguments)`` of
         :data:`STATISTICS`, in output order), ``event_columns`` and ``lumisection_columns``.

@@ -7,8 +7,9 @@ per-event column is summarised by its mean, population standard deviation and pe
 
 This module holds the estimator: its parameters, the output columns, and the dispatch of chunks
 of lumisections (:mod:`._chunks`, in parallel with joblib) through the two stages of the
-numeric kernels, :func:`~._per_event.per_event_stage` (one row of columns per event) and
-:func:`~._per_lumisection.per_lumisection_stage` (statistics over the events of each LS).
+numeric kernels, :func:`~._per_event.lumisection_blocks` (the per-event columns, placed LS by
+LS) and :func:`~._per_lumisection.per_lumisection_stage` (statistics over the events of each
+LS).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import _describe
 from ._chunks import _Chunk, _chunks_by_size, _LazyChunk
 from ._lumisections import LumiSections
-from ._per_event import lumisection_block, per_event_stage
+from ._per_event import lumisection_blocks
 from ._per_lumisection import STATISTICS, per_lumisection_stage, statistic_names
 from ._rows import ContainerTransformerMixin, output_is_pandas
 
@@ -457,6 +458,6 @@ def _transform_chunk(chunk, plan):
     """Features of the lumisections of ``chunk`` (a :class:`_Chunk` or :class:`_LazyChunk`), in
     its LS order: the per-event stage, then the per-lumisection stage."""
     chunk = chunk.build()
-    rows = per_event_stage(chunk, plan)  # one row of per-event columns per event
-    block = lumisection_block(rows, chunk.n_events, plan)  # the rows placed LS by LS
+    # one row of per-event columns per event, placed LS by LS
+    (block,) = lumisection_blocks(chunk, plan, [(None, chunk.n_events)])[0]
     return per_lumisection_stage(block, plan)  # the statistics over the events of each LS
