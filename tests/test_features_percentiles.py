@@ -202,6 +202,18 @@ def flat_lumisections(draw):
     return np.asarray(n_events), objects, event_columns
 
 
+def flat_as_lumisections(data):
+    """The LumiSections of a ``flat_lumisections`` example (one run, LS 0, 1, ...)."""
+    n_events, objects, event_columns = data
+    return LumiSections.from_arrays(
+        run=np.ones(len(n_events), int),
+        lumi=np.arange(len(n_events)),
+        n_events=n_events,
+        objects=objects,
+        event_columns=event_columns,
+    )
+
+
 def flat_reference(n_events, objects, event_columns, n_quantiles, percentiles, statistics):
     """Per-event loops over the flat arrays (ties in pt keep the object order), then numpy
     statistics per LS; LS without events hold 0."""
@@ -261,13 +273,7 @@ def flat_reference(n_events, objects, event_columns, n_quantiles, percentiles, s
 )
 def test_ties_zeros_negatives_and_small_lumisections(data, n_quantiles, percentiles, chunk_size):
     n_events, objects, event_columns = data
-    ls = LumiSections.from_arrays(
-        run=np.ones(len(n_events), int),
-        lumi=np.arange(len(n_events)),
-        n_events=n_events,
-        objects=objects,
-        event_columns=event_columns,
-    )
+    ls = flat_as_lumisections(data)
     statistics = ("mean", "std")
     transformer = LumiSectionPercentiles(
         n_quantiles=n_quantiles, percentiles=percentiles, chunk_size=chunk_size
@@ -293,14 +299,8 @@ def test_blocks_written_straight_equal_the_rows_placed_afterwards(data, n_quanti
         per_event_stage,
     )
 
-    n_events, objects, event_columns = data
-    ls = LumiSections.from_arrays(
-        run=np.ones(len(n_events), int),
-        lumi=np.arange(len(n_events)),
-        n_events=n_events,
-        objects=objects,
-        event_columns=event_columns,
-    )
+    n_events = data[0]
+    ls = flat_as_lumisections(data)
     plan = LumiSectionPercentiles(n_quantiles=n_quantiles).fit(ls)._kernel_plan()
     chunk = _Chunk(ls, np.arange(len(n_events)), plan)
     rng = np.random.default_rng(seed)
