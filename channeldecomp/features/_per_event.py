@@ -354,7 +354,7 @@ def lumisection_blocks(events, plan, groups, rest=None):
     """
     n_total = events.n_events_total
     n_q = plan.n_quantiles
-    order_rows, count_rows, quantile_rows = block_rows(plan)
+    order_rows, count_rows, _ = block_rows(plan)
     n_rows = len(order_rows)
     layouts = [_Layout(np.asarray(n_events, dtype=np.int64)) for _, n_events in groups]
     taken = [np.arange(n_total) if t is None else np.asarray(t, dtype=np.int64) for t, _ in groups]
