@@ -6,6 +6,7 @@ distributed result is compared with the single-process
 ``LumiSectionPercentiles().fit_transform(read_nanoaod(...))``.
 """
 
+import faulthandler
 import os
 import signal
 
@@ -144,14 +145,18 @@ def client():
         data.data, data.target
     )
 
-    with (
-        dask.config.set({"distributed.worker.multiprocessing-method": "fork"}),
-        distributed.LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        yield client
+    # A fork from a process with threads can deadlock, and a cluster whose start hangs would
+    # hang the whole run: past 5 minutes, print every thread's stack and end the process.
+    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
+        faulthandler.dump_traceback_later(300, exit=True)
+        try:
+            cluster = distributed.LocalCluster(
+                n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+            )
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+        with cluster, distributed.Client(cluster) as client:
+            yield client
 
 
 @pytest.fixture(scope="module")
