@@ -444,9 +444,10 @@ def test_sinh_from_one_exponential_agrees_with_numpy():
     x = np.concatenate([edges, rng.normal(0, 1.6, 10_000), rng.uniform(-30, 30, 1000)])
     expected = np.sinh(x)
     actual = _sinh(x)
-    # a few units in the last place of max(1, |sinh(x)|), the sign kept (-0.0 included)
+    # a few units in the last place of max(1, |sinh(x)|), the sign kept (-0.0 included); 16
+    # leaves room for numpy's exp and sinh, whose last bits differ with the CPU (SIMD builds)
     eps = np.finfo(np.float64).eps
-    assert np.all(np.abs(actual - expected) <= 4 * eps * np.maximum(1.0, np.abs(expected)))
+    assert np.all(np.abs(actual - expected) <= 16 * eps * np.maximum(1.0, np.abs(expected)))
     assert np.array_equal(np.signbit(actual), np.signbit(expected))
     with np.errstate(over="ignore"):
         assert np.array_equal(_sinh(np.array([800.0, -800.0])), [np.inf, -np.inf])
