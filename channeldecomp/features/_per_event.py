@@ -188,19 +188,17 @@ def lumisection_block(rows, n_events, plan, events=None):
             continue
         filled = rows.filled[channel_index]
         empty_slots = n_q - (filled if events is None else filled[events])
-        positions, histogram = layout.positions_by(empty_slots, n_q + 1)
+        n_props = (last - first) // n_q
+        positions, explicit[first:last] = layout.slot_positions(empty_slots, n_q, n_props)
         # slot k is filled in the events with at most k empty slots: only those are copied
         by_empty = np.argsort(empty_slots.astype(np.uint16), kind="stable")  # a radix sort
         n_filling = np.cumsum(np.bincount(empty_slots, minlength=n_q + 1))
-        n_props = (last - first) // n_q
         for slot in range(n_q):
             filling = by_empty[: n_filling[slot]]
             targets = positions[filling]
             sources = filling if events is None else events[filling]
             for row in range(first + slot * n_props, first + (slot + 1) * n_props):
                 block[row, targets] = values[row].take(sources)
-        filled_per_ls = np.cumsum(histogram[:, :n_q], axis=1).T
-        explicit[first:last] = np.repeat(filled_per_ls, n_props, axis=0)
     quantile = np.zeros(n_block_rows, dtype=bool)
     for first, last in quantile_rows:
         quantile[first:last] = True
@@ -306,6 +304,16 @@ class _Layout:
             # a boolean mask writes faster than the equivalent index array
             target.reshape(self.n_lumisections, self.width)[self.filled] = values
 
+    def slot_positions(self, empty_slots, n_quantiles, n_props):
+        """Where the quantile slots of a channel go: each event's layout position, the events
+        of an LS in order of ascending number of ``empty_slots`` (so the values of a slot come
+        first), and the stored values per LS of each of the channel's block rows (slot by
+        slot, ``n_props`` rows each), shape (n_props * n_quantiles, n_lumisections)."""
+        positions, histogram = self.positions_by(empty_slots, n_quantiles + 1)
+        # slot k is filled in the events with at most k empty slots
+        filled_per_ls = np.cumsum(histogram[:, :n_quantiles], axis=1).T
+        return positions, np.repeat(filled_per_ls, n_props, axis=0)
+
     def positions_by(self, key, n_keys):
         """Layout positions that put the events of each LS in order of ascending ``key``.
 
@@ -389,10 +397,10 @@ def lumisection_blocks(events, plan, groups, rest=None):
             # decreasing number of filled slots (see lumisection_block), or its rest row
             base = np.empty(n_total, dtype=np.int64)
             for g, (layout, events_of) in enumerate(zip(layouts, taken)):
-                positions, histogram = layout.positions_by(n_q - filled[events_of], n_q + 1)
+                positions, explicit[g][row : row + n_props * n_q] = layout.slot_positions(
+                    n_q - filled[events_of], n_q, n_props
+                )
                 base[events_of] = offsets[g] + positions
-                filled_per_ls = np.cumsum(histogram[:, :n_q], axis=1).T
-                explicit[g][row : row + n_props * n_q] = np.repeat(filled_per_ls, n_props, axis=0)
             if rest is not None:
                 base[rest] = offsets[-1] + np.arange(n_rest)
             # property p of slot k sits in block row row + k * n_props + p

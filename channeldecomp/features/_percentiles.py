@@ -458,6 +458,6 @@ def _transform_chunk(chunk, plan):
     """Features of the lumisections of ``chunk`` (a :class:`_Chunk` or :class:`_LazyChunk`), in
     its LS order: the per-event stage, then the per-lumisection stage."""
     chunk = chunk.build()
-    # one row of per-event columns per event, placed LS by LS
+    # the per-event columns, written LS by LS into one block
     (block,) = lumisection_blocks(chunk, plan, [(None, chunk.n_events)])[0]
     return per_lumisection_stage(block, plan)  # the statistics over the events of each LS
