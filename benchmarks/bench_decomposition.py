@@ -66,13 +66,35 @@ METHODS = ("cdc", "cdc-paper", "cdc-random", "per-channel", "per-channel-hgb", "
 METHODS += ("mlp-attr", "hgb-additive", "hgb", "oracle")
 
 
+# Cells of at least this many events (mean per LS x LS; 8,000 x 500 and 16,000 x 500) are
+# simulated in blocks of BLOCK_SIZE LS, each turned into features before the next is drawn: one
+# draw of 8,000,000 events needs more memory than 24 GB. Smaller cells keep one draw.
+BLOCK_EVENTS, BLOCK_SIZE = 4_000_000, 1000
+
+
+def simulated_features(n_ls, events, *, difficulty, seed):
+    """``simulate_lumisections`` and its ``LumiSectionPercentiles`` features (LS x features)."""
+    block_size = BLOCK_SIZE if n_ls * events >= BLOCK_EVENTS else None
+    data = simulate_lumisections(
+        n_ls, events, difficulty=difficulty, random_state=seed, block_size=block_size
+    )
+    features = LumiSectionPercentiles(lumisection_columns=False).set_output(transform="pandas")
+    if block_size is None:
+        return data, features.fit_transform(data.lumisections)
+    first = data.blocks[0]
+    parts = [features.fit_transform(first)]
+    del first
+    for i in range(1, len(data.blocks)):
+        parts.append(features.transform(data.blocks[i]))
+    return data, pd.concat(parts)
+
+
 def make_split(
     difficulty, seed, n_ls, events, scaler="quantile", weights="none", split="stratified"
 ):
     """Simulate, build features, hold out whole runs (``RunSplit``), scale on the training runs."""
-    data = simulate_lumisections(n_ls, events, difficulty=difficulty, random_state=seed)
-    features = LumiSectionPercentiles(lumisection_columns=False).set_output(transform="pandas")
-    X, y, truth = features.fit_transform(data.lumisections), np.asarray(data.y), data.channel_truth
+    data, X = simulated_features(n_ls, events, difficulty=difficulty, seed=seed)
+    y, truth = np.asarray(data.y), data.channel_truth
     splitter = RunSplit(0.35, stratify=split == "stratified", random_state=seed)
     runs = data["keys"].get_level_values("run")
     train, test = next(splitter.split(X, y, runs, strata=data.fault_mode))

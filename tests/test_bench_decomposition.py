@@ -256,3 +256,20 @@ def test_records_folder_must_exist_before_the_run(bench, monkeypatch, tmp_path, 
     with pytest.raises(SystemExit):
         bench.main(["--quick", "--records", str(tmp_path / "missing" / "fits.csv")])
     assert "--records" in capsys.readouterr().err
+
+
+def test_large_cells_are_simulated_and_featurised_block_by_block(bench, monkeypatch):
+    from channeldecomp import LumiSectionPercentiles
+    from channeldecomp.datasets import simulate_lumisections
+
+    monkeypatch.setattr(bench, "BLOCK_EVENTS", 30 * 20)
+    monkeypatch.setattr(bench, "BLOCK_SIZE", 12)
+    data, X = bench.simulated_features(30, 20, difficulty=1.0, seed=4)
+    assert len(data.blocks) == 3 and X.index.equals(data["keys"])
+    features = LumiSectionPercentiles(lumisection_columns=False).set_output(transform="pandas")
+    blocks = simulate_lumisections(30, 20, random_state=4, block_size=12).blocks
+    expected = pd.concat([features.fit_transform(block) for block in blocks])
+    pd.testing.assert_frame_equal(X, expected)
+    # Below the threshold: one draw, as before.
+    data, X = bench.simulated_features(29, 20, difficulty=1.0, seed=4)
+    assert "blocks" not in data and X.index.equals(data["keys"])

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from channeldecomp import LumiSections
 from channeldecomp.datasets import (
     DETECTOR_CHANNELS,
     DETECTOR_FAULT_MODES,
@@ -342,3 +343,99 @@ def test_the_private_simulation_has_the_public_defaults():
     assert {name: p.default for name, p in public.items()} == {
         name: p.default for name, p in private.items()
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Simulation in blocks of LS (block_size): bounded memory, the same LS, faults and truth.
+# ---------------------------------------------------------------------------------------------
+
+PER_LS_TABLES = ("subsystems", "channel_truth", "fault_mode", "fault_strength", "faults")
+
+
+def test_one_block_holds_the_events_of_one_draw():
+    whole = simulate_lumisections(40, 30, random_state=4, difficulty="hard")
+    blocked = simulate_lumisections(40, 30, random_state=4, difficulty="hard", block_size=40)
+    assert "lumisections" not in blocked and len(blocked.blocks) == 1
+    assert blocked.blocks[0].equals(whole.lumisections)
+    assert blocked.blocks[-1].equals(whole.lumisections)
+    assert simulate_lumisections(40, 30, random_state=4, block_size=1000).blocks.block_size == 40
+
+
+def test_blocks_share_the_lumisections_faults_and_truth_of_one_draw():
+    kwargs = dict(n_lumisections=45, events_per_lumisection=20, random_state=9, label_noise=0.1)
+    whole = simulate_lumisections(**kwargs)
+    blocked = simulate_lumisections(**kwargs, block_size=10)
+    blocks = blocked.blocks
+    assert len(blocks) == 5 and "5 blocks of up to 10" in repr(blocks)
+    assert [len(block) for block in blocks] == [10, 10, 10, 10, 5]
+    keys = whole["keys"]
+    assert blocked["keys"].equals(keys)
+    assert LumiSections.concat(list(blocks)).keys.equals(keys)
+    np.testing.assert_array_equal(
+        np.concatenate([b.n_events for b in blocks]), whole.lumisections.n_events
+    )
+    np.testing.assert_array_equal(blocked.y, whole.y)
+    np.testing.assert_array_equal(blocked.label_flipped, whole.label_flipped)
+    np.testing.assert_array_equal(blocked.luminosity, whole.luminosity)
+    for name in PER_LS_TABLES:
+        pd.testing.assert_frame_equal(blocked[name], whole[name], obj=name)
+    # Drawn again on each access, the same each time; the later blocks' events are their own.
+    assert blocks[3].equals(blocks[3])
+    assert not blocks[3].equals(whole.lumisections[list(range(30, 40))])
+
+
+def test_blocks_draw_events_from_the_distributions_of_one_draw():
+    # Fault-free LS: per-channel objects per event and mean log pT, pooled over about 10,000
+    # events, agree between the two draws within 5 % (the Poisson error of the counts is under
+    # 1 %, of the mean log pT under 1 % too).
+    kwargs = dict(n_lumisections=200, events_per_lumisection=50, bad_fraction=0.0, random_state=3)
+    whole = simulate_lumisections(**kwargs).lumisections
+    blocks = list(simulate_lumisections(**kwargs, block_size=30).blocks)
+
+    def pooled(parts, channel):
+        counts = np.concatenate([p.object_counts(channel) for p in parts])
+        pt = np.concatenate([p.object_values(channel, "pt") for p in parts])
+        return counts.mean(), np.log(pt).mean()
+
+    for channel in DETECTOR_CHANNELS:
+        np.testing.assert_allclose(pooled(blocks, channel), pooled([whole], channel), rtol=0.05)
+
+
+def test_faults_reach_the_events_of_every_block():
+    # The later blocks look their LS up in the global fault tables: a DT efficiency drop loses
+    # muons on its bad LS in every block that has some.
+    data = simulate_lumisections(
+        120,
+        80,
+        subsystems=["DT"],
+        fault_modes=["efficiency_drop"],
+        bad_fraction=0.5,
+        difficulty="easy",
+        random_state=1,
+        block_size=40,
+    )
+    bad = data.subsystems["DT"].to_numpy() == 0
+    checked = []
+    for i, block in enumerate(data.blocks):
+        in_block = bad[40 * i : 40 * (i + 1)]
+        if in_block.any() and (~in_block).any():
+            checked.append(i)
+            ls = np.repeat(np.arange(len(block)), block.n_events)
+            per_event = np.bincount(ls, block.object_counts("muons")) / block.n_events
+            assert per_event[in_block].mean() < 0.9 * per_event[~in_block].mean(), i
+    assert max(checked) > 0, checked
+
+
+@pytest.mark.parametrize("block_size", [0, 2.5, "10", True])
+def test_bad_block_size_is_named(block_size):
+    with pytest.raises(ValueError, match="block_size"):
+        simulate_lumisections(5, 5, block_size=block_size)
+
+
+def test_blocks_are_indexed_by_an_integer_in_range():
+    blocks = simulate_lumisections(12, 5, random_state=0, block_size=5).blocks
+    with pytest.raises(TypeError, match="indexed by an integer"):
+        blocks[0:2]
+    with pytest.raises(IndexError, match="3 blocks"):
+        blocks[3]
+    assert blocks[-3].equals(blocks[0])

@@ -7,6 +7,7 @@ from ._detector import (
     DETECTOR_FAULT_MODES,
     DETECTOR_VISIBILITY,
     FAULT_VISIBILITY,
+    SimulatedBlocks,
     detector_visibility,
     simulate_lumisections,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "DETECTOR_VISIBILITY",
     "FAULT_VISIBILITY",
     "SIMULATED_MES",
+    "SimulatedBlocks",
     "detector_visibility",
     "make_adc_events",
     "make_channel_anomalies",

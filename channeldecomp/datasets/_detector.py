@@ -15,6 +15,7 @@ and subsystems, never over events.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from types import MappingProxyType
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "DETECTOR_FAULT_MODES",
     "DETECTOR_VISIBILITY",
     "FAULT_VISIBILITY",
+    "SimulatedBlocks",
     "detector_visibility",
     "simulate_lumisections",
 ]
@@ -662,6 +664,103 @@ def _jets(rng, noise_rng, faults, event_ls, event_pileup, n_events_total, ecal_n
     return pf, calo
 
 
+# The streams of the per-event draws: children of the seed's SeedSequence (0 conditions,
+# 1 faults and 3 labels are per LS; 8 the histograms). A block of LS after the first draws its
+# events from streams of its own, children of child 8 + block number.
+_EVENT_STREAMS = {"noise": 2, "pileup": 4, "muon": 5, "photon": 6, "jet": 7}
+
+
+def _simulate_events(seed, block, faults, luminosity, n_events, first, stop):
+    """The events of LS ``first`` to ``stop - 1``: (objects, event_columns) of ``from_arrays``."""
+    if block == 0:
+        sequences = [np.random.SeedSequence(seed, spawn_key=(i,)) for i in _EVENT_STREAMS.values()]
+    else:
+        sequences = np.random.SeedSequence(seed, spawn_key=(8 + block,)).spawn(len(_EVENT_STREAMS))
+    noise_rng, pileup_rng, muon_rng, photon_rng, jet_rng = map(np.random.default_rng, sequences)
+    block_events = n_events[first:stop]
+    n_events_total = int(block_events.sum())
+    event_ls = np.repeat(np.arange(first, stop), block_events)
+    event_luminosity = luminosity[event_ls]
+    event_pileup = pileup_rng.poisson(_PILEUP_PER_LUMINOSITY * event_luminosity).astype(float)
+
+    muons = _muons(muon_rng, faults, event_ls, n_events_total)
+    photons, ecal_noise = _photons(
+        photon_rng, noise_rng, faults, event_ls, event_pileup, n_events_total
+    )
+    pf, calo_jets = _jets(
+        jet_rng, noise_rng, faults, event_ls, event_pileup, n_events_total, ecal_noise
+    )
+    objects = {"muons": muons, "photons": photons, "pf": pf, "calo_jets": calo_jets}
+    return objects, {"luminosity": event_luminosity, "pileup": event_pileup}
+
+
+class SimulatedBlocks(Sequence):
+    """The lumisections of a simulation in blocks of consecutive LS, simulated on access.
+
+    Returned as ``blocks`` by ``simulate_lumisections(..., block_size=k)``: block ``i`` is a
+    :class:`~channeldecomp.LumiSections` of the LS ``i * k`` to ``(i + 1) * k - 1`` (in the
+    order of ``keys``), whose events are drawn each time it is accessed, the same each time. Only
+    one block's events are in memory at once when they are used one by one::
+
+        features = LumiSectionPercentiles().fit(data.blocks[0])
+        X = pd.concat([features.transform(block) for block in data.blocks])
+
+    The LS, runs, faults, labels and truth tables are those of the simulation without blocks;
+    the events of every block after the first come from random streams of their own, so they
+    differ from those of one draw (with the same distributions).
+    """
+
+    def __init__(self, seed, faults, run, lumi, luminosity, n_events, block_size):
+        self._seed = seed
+        self._faults = faults
+        self._run, self._lumi = run, lumi
+        self._luminosity, self._n_events = luminosity, n_events
+        n_ls = len(run)
+        self.block_size = n_ls if block_size is None else min(block_size, n_ls)
+        self._starts = np.arange(0, n_ls, self.block_size)
+
+    def __len__(self):
+        return len(self._starts)
+
+    def __getitem__(self, index):
+        if not isinstance(index, numbers.Integral) or isinstance(index, bool):
+            raise TypeError(
+                f"Blocks are indexed by an integer (0 to {len(self) - 1}); got "
+                f"{type(index).__name__}. Iterate over the blocks to use several."
+            )
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"block {index} out of range: there are {len(self)} blocks.")
+        block = int(index) % len(self)
+        first, stop = self._bounds(block)
+        objects, event_columns = self._arrays(block)
+        from ..features import LumiSections
+
+        return LumiSections.from_arrays(
+            self._run[first:stop],
+            self._lumi[first:stop],
+            self._n_events[first:stop],
+            objects,
+            event_columns=event_columns,
+        )
+
+    def _bounds(self, block):
+        first = int(self._starts[block])
+        return first, min(first + self.block_size, len(self._run))
+
+    def _arrays(self, block):
+        """The (objects, event_columns) of one block, for ``LumiSections.from_arrays``."""
+        first, stop = self._bounds(block)
+        return _simulate_events(
+            self._seed, block, self._faults, self._luminosity, self._n_events, first, stop
+        )
+
+    def __repr__(self):
+        return (
+            f"<SimulatedBlocks: {len(self._run)} lumisections in {len(self)} blocks of up to "
+            f"{self.block_size}, simulated on access>"
+        )
+
+
 def _simulate_arrays(
     n_lumisections=1000,
     events_per_lumisection=500,
@@ -675,8 +774,14 @@ def _simulate_arrays(
     label_noise=0.0,
     random_state=None,
     histograms=False,
+    block_size=None,
 ):
-    """Simulate everything; return the arrays of ``LumiSections.from_arrays`` and the truth."""
+    """Simulate; return the arrays of ``LumiSections.from_arrays`` and the truth.
+
+    ``arrays["blocks"]`` is the :class:`SimulatedBlocks` of the events; with
+    ``block_size=None`` its one block is drawn, as ``arrays["objects"]`` and
+    ``arrays["event_columns"]``.
+    """
     n_ls = _check_positive_int("n_lumisections", n_lumisections)
     events_per_lumisection = _check_positive_int("events_per_lumisection", events_per_lumisection)
     difficulty = _check_difficulty(difficulty)
@@ -687,6 +792,8 @@ def _simulate_arrays(
         raise ValueError(f"mean_fault_length must be a number >= 1; got {mean_fault_length!r}.")
     subsystems = _check_subsystems(subsystems)
     fault_modes = _check_fault_modes(fault_modes)
+    if block_size is not None:
+        block_size = _check_positive_int("block_size", block_size)
 
     if isinstance(random_state, np.random.Generator):
         seed = int(random_state.integers(2**31 - 1))
@@ -694,16 +801,9 @@ def _simulate_arrays(
         seed = int(check_random_state(random_state).randint(2**31 - 1))
     # Independent streams: the physics draws do not depend on whether (or which) faults are
     # injected, so the same seed without faults gives the same events where nothing failed.
-    (
-        conditions_rng,
-        fault_rng,
-        noise_rng,
-        label_rng,
-        pileup_rng,
-        muon_rng,
-        photon_rng,
-        jet_rng,
-    ) = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8))
+    conditions_rng, fault_rng, label_rng = (
+        np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,))) for i in (0, 1, 3)
+    )
     # The ME histograms draw from a ninth stream (spawn(9) keeps the first eight).
     histogram_seed = np.random.SeedSequence(seed).spawn(9)[8]
 
@@ -721,19 +821,7 @@ def _simulate_arrays(
         subsystems=subsystems,
         fault_modes=fault_modes,
     )
-
-    n_events_total = int(n_events.sum())
-    event_ls = np.repeat(np.arange(n_ls), n_events)
-    event_luminosity = luminosity[event_ls]
-    event_pileup = pileup_rng.poisson(_PILEUP_PER_LUMINOSITY * event_luminosity).astype(float)
-
-    muons = _muons(muon_rng, faults, event_ls, n_events_total)
-    photons, ecal_noise = _photons(
-        photon_rng, noise_rng, faults, event_ls, event_pileup, n_events_total
-    )
-    pf, calo_jets = _jets(
-        jet_rng, noise_rng, faults, event_ls, event_pileup, n_events_total, ecal_noise
-    )
+    blocks = SimulatedBlocks(seed, faults, run, lumi, luminosity, n_events, block_size)
 
     subsystem_good = pd.DataFrame({s: (~faults.any_bad(s)).astype(np.int64) for s in _SUBSYSTEMS})
     channel_good = np.ones((n_ls, len(DETECTOR_CHANNELS)), dtype=bool)
@@ -747,21 +835,9 @@ def _simulate_arrays(
     fault_mode = pd.DataFrame({s: faults.mode[s].astype(str) for s in _SUBSYSTEMS})
     fault_strength = pd.DataFrame({s: faults.strength[s] for s in _SUBSYSTEMS})
 
-    arrays = {
-        "run": run,
-        "lumi": lumi,
-        "n_events": n_events.astype(np.int64),
-        "objects": {
-            "muons": muons,
-            "photons": photons,
-            "pf": pf,
-            "calo_jets": calo_jets,
-        },
-        "event_columns": {
-            "luminosity": event_luminosity,
-            "pileup": event_pileup,
-        },
-    }
+    arrays = {"run": run, "lumi": lumi, "n_events": n_events.astype(np.int64), "blocks": blocks}
+    if block_size is None:
+        arrays["objects"], arrays["event_columns"] = blocks._arrays(0)
     if histograms:
         from ._histograms import simulate_histograms
 
@@ -799,6 +875,7 @@ def simulate_lumisections(
     label_noise=0.0,
     random_state=None,
     histograms=False,
+    block_size=None,
 ):
     """Simulate lumisections of a CMS-like detector with injected subsystem faults.
 
@@ -878,12 +955,22 @@ def simulate_lumisections(
         fault episodes. Each ME responds to the faults of its own subsystem only; CASTOR,
         invisible in every object channel, has MEs of its own. The objects are the same with
         or without them.
+    block_size : int or None, default=None
+        Simulate the events in blocks of this many consecutive LS, each when it is used, for
+        simulations too large to hold in memory at once (a few GB per million events, mostly
+        the PF candidates): the result has ``blocks`` (a :class:`SimulatedBlocks`, a sequence
+        of :class:`~channeldecomp.LumiSections`) in place of ``lumisections``. The LS, runs,
+        faults, labels and every truth table are those of ``block_size=None``; the events of
+        the blocks after the first are drawn from random streams of their own, so they differ
+        from those of one draw, with the same distributions. A ``block_size`` of at least
+        ``n_lumisections`` gives one block, the events of ``block_size=None``.
 
     Returns
     -------
     data : sklearn.utils.Bunch
         - ``lumisections``: :class:`~channeldecomp.LumiSections` with the four channels and the
-          per-event columns ``luminosity`` and ``pileup``;
+          per-event columns ``luminosity`` and ``pileup`` (with ``block_size``: ``blocks``, the
+          same in blocks);
         - ``y`` (and its alias ``target``): global label per LS, 1 = good;
         - ``subsystems``: DataFrame, one 0/1 column per subsystem, 1 = good;
         - ``channel_truth``: DataFrame, one 0/1 column per channel, 1 = no fault visible there
@@ -929,17 +1016,23 @@ def simulate_lumisections(
         label_noise=label_noise,
         random_state=random_state,
         histograms=histograms,
+        block_size=block_size,
     )
     from ..features import LumiSections
 
-    lumisections = LumiSections.from_arrays(
-        arrays["run"],
-        arrays["lumi"],
-        arrays["n_events"],
-        arrays["objects"],
-        event_columns=arrays["event_columns"],
-    )
-    keys = lumisections.keys
+    if block_size is None:
+        lumisections = LumiSections.from_arrays(
+            arrays["run"],
+            arrays["lumi"],
+            arrays["n_events"],
+            arrays["objects"],
+            event_columns=arrays["event_columns"],
+        )
+        events, keys = {"lumisections": lumisections}, lumisections.keys
+    else:
+        events = {"blocks": arrays["blocks"]}
+        n_none = np.zeros_like(arrays["n_events"])
+        keys = LumiSections.from_arrays(arrays["run"], arrays["lumi"], n_none, {}).keys
     # The per-LS tables share the (run, lumi) index of LumiSectionPercentiles' pandas output,
     # so they line up with the features without any reindexing.
     per_lumisection = ("subsystems", "channel_truth", "fault_mode", "fault_strength")
@@ -952,7 +1045,7 @@ def simulate_lumisections(
         tables["histograms"] = arrays["histograms"]
         tables["subsystem_truth"] = tables["subsystems"].copy()
     return Bunch(
-        lumisections=lumisections,
+        **events,
         y=truth["y"],
         target=truth["y"],
         keys=keys,
