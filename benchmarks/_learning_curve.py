@@ -11,9 +11,10 @@ On the training runs alone, ``channeldecomp.model_selection.channel_reliability`
 ``cdc`` model is then compared with each channel's true decomposition AUC on the held-out
 runs: the Spearman correlation over all (cell, channel) pairs, the share of channels with a
 true AUC below 0.7 marked not reliable (target >= 90 %) and the share of channels above 0.95
-marked not reliable (target <= 10 %). Among the held-out bad lumisections, the ensemble's blame
-(its lowest channel score) is wrong more often where the networks' spread is larger: one table
-by spread quartile.
+marked not reliable (target <= 10 %). Among the held-out bad lumisections, how often the
+ensemble's blame (its lowest channel score) is wrong: one table by quartile of the blamed
+channel's spread (``predict_channel_scores(X, return_std=True)``), one by the share of the
+networks that blame the same channel (``predict_blame``'s ``agreement``).
 
     python benchmarks/bench_decomposition.py --learning-curve           # the full grid (long)
     python benchmarks/bench_decomposition.py --learning-curve --quick   # a smoke run for CI
@@ -70,15 +71,19 @@ def _fit_quietly(model, *args, **kwargs):
     return any("likely unreliable" in str(w.message) for w in caught)
 
 
-def _wrong_blame(scores, spread, truth, y):
-    """Per held-out bad LS with a visible fault: the blamed channel's spread, wrong or not."""
+def _wrong_blame(scores, spread, truth, y, agreement=None):
+    """Per held-out bad LS with a visible fault: the blamed channel's spread (and the networks'
+    agreement on it, one value per LS), wrong or not."""
     scores, spread, truth = (np.asarray(frame, dtype=float) for frame in (scores, spread, truth))
     rows = (np.asarray(y) == 0) & (truth == 0).any(axis=1)
     blamed = scores[rows].argmin(axis=1)
     position = np.arange(rows.sum())
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {"spread": spread[rows][position, blamed], "wrong": truth[rows][position, blamed] == 1}
     )
+    if agreement is not None:
+        table["agreement"] = np.asarray(agreement, dtype=float)[rows]
+    return table
 
 
 def run_cell(n_ls, events, difficulty, seed, *, max_epochs, n_estimators, cv, n_repeats, methods):
@@ -128,7 +133,8 @@ def run_cell(n_ls, events, difficulty, seed, *, max_epochs, n_estimators, cv, n_
         _fit_quietly(model, X_train, y_train, groups=runs)
         scores, spread = model.predict_channel_scores(X_test, return_std=True)
         record("cdc-ensemble", predict_good_proba(model, X_test), scores.to_numpy(), tick)
-        blame = _wrong_blame(scores, spread, truth, split["y_test"]).assign(**cell)
+        agreement = model.predict_blame(X_test)["agreement"]
+        blame = _wrong_blame(scores, spread, truth, split["y_test"], agreement).assign(**cell)
     fitters = bench.make_fitters(max_epochs, max_epochs, {"max_epochs": max_epochs})
     for method in [m for m in methods if m not in ("cdc", "cdc-ensemble")]:
         tick = time.perf_counter()
@@ -239,6 +245,15 @@ def summarize_blame(blame):
     )
 
 
+def summarize_agreement(blame):
+    """Wrong-blame rate of the ensemble among held-out bad LS, by the share of its networks that
+    blame the same channel (``predict_blame``'s ``agreement``)."""
+    level = blame["agreement"].round(3).rename("agreement")
+    table = blame.groupby([blame["difficulty"], level], sort=True)
+    table = table.agg(bad_ls=("wrong", "size"), wrong_blame=("wrong", "mean"))
+    return table.sort_index(level=[0, 1], ascending=[True, False])
+
+
 def report(records, channels, blame, header):
     """Print the tables."""
     methods, paired = summarize_methods(records)
@@ -261,6 +276,8 @@ def report(records, channels, blame, header):
         if blame is not None and len(blame):
             print("\nEnsemble: wrong blame among held-out bad LS by spread quartile:\n")
             print(summarize_blame(blame).to_string(float_format=lambda v: f"{v:.3f}"))
+            print("\nEnsemble: wrong blame among held-out bad LS by the networks' agreement:\n")
+            print(summarize_agreement(blame).to_string(float_format=lambda v: f"{v:.3f}"))
 
 
 def main(argv=None, *, quick=None, seeds=None, difficulties=None, max_epochs=None,

@@ -21,6 +21,10 @@ def test_wrong_blame_takes_the_lowest_score_among_bad_ls_with_a_visible_fault(le
     # Row 0 blames a (right, spread 0.01); row 2 blames b (wrong, spread 0.07).
     assert blame["wrong"].tolist() == [False, True]
     np.testing.assert_array_equal(blame["spread"], [0.01, 0.07])
+    assert "agreement" not in blame
+    agreement = pd.Series([1.0, 0.5, 0.25, 1.0])
+    blame = learning_curve._wrong_blame(scores, spread, truth, y, agreement)
+    np.testing.assert_array_equal(blame["agreement"], [1.0, 0.25])
 
 
 def test_validation_figures(learning_curve):
@@ -44,3 +48,19 @@ def test_validation_figures(learning_curve):
     table = learning_curve.summarize_blame(blame)
     assert table["wrong_blame"].tolist() == [0.0, 0.5, 0.5, 1.0]
     assert table["bad_ls"].tolist() == [2, 2, 2, 2]
+
+
+def test_wrong_blame_by_agreement(learning_curve):
+    blame = pd.DataFrame(
+        {
+            "difficulty": ["default"] * 6 + ["hard"] * 2,
+            "agreement": [1.0, 1.0, 1.0, 0.6, 0.6, 0.2, 1.0, 0.2],
+            "wrong": [False, False, True, False, True, True, False, True],
+        }
+    )
+    table = learning_curve.summarize_agreement(blame)
+    assert table.index.tolist() == [
+        ("default", 1.0), ("default", 0.6), ("default", 0.2), ("hard", 1.0), ("hard", 0.2)
+    ]  # fmt: skip
+    assert table["bad_ls"].tolist() == [3, 2, 1, 1, 1]
+    np.testing.assert_allclose(table["wrong_blame"], [1 / 3, 0.5, 1.0, 0.0, 1.0])

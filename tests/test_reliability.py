@@ -133,6 +133,34 @@ def test_ensemble_averages_in_log_space_with_spread(ensemble_data):
     )
 
 
+@pytest.mark.numerics
+def test_blame_is_the_lowest_score_and_agreement_counts_the_networks(ensemble_data):
+    X, y, runs = ensemble_data
+    model = _fit_quietly(_small_model(max_epochs=2, n_estimators=3), X, y, groups=runs)
+    blame = model.predict_blame(X)
+    scores = model.predict_channel_scores(X)
+    assert list(blame.columns) == ["channel", "score", "agreement"] and blame.index.equals(X.index)
+    lowest = scores.to_numpy().argmin(axis=1)
+    np.testing.assert_array_equal(blame["channel"], np.asarray(scores.columns)[lowest])
+    np.testing.assert_array_equal(blame["score"], scores.to_numpy()[np.arange(len(X)), lowest])
+    members = [_member_scores(model, net, X) for net in model.nets_]
+    expected = np.mean([member.argmin(axis=1) == lowest for member in members], axis=0)
+    # Where a network's two lowest scores are equal in float64 (a saturated sigmoid), its
+    # lowest channel is a tie; compared on the other rows (nearly all).
+    ordered = [np.sort(member, axis=1) for member in members]
+    distinct = np.all([row[:, 0] < row[:, 1] for row in ordered], axis=0)
+    assert distinct.mean() > 0.9
+    np.testing.assert_array_equal(blame["agreement"][distinct], expected[distinct])
+    assert set(np.round(blame["agreement"] * 3)) <= {0, 1, 2, 3}
+    assert (blame["agreement"] < 1).any()  # the networks do disagree somewhere
+    # One network agrees with itself everywhere; a numpy input gets a default index.
+    channels = {name: list(np.flatnonzero(X.columns.str.startswith(f"{name}__"))) for name in
+                scores.columns}  # fmt: skip
+    single = _fit_quietly(_small_model(max_epochs=2).set_params(channels=channels), X.to_numpy(), y)
+    assert (single.predict_blame(X.to_numpy())["agreement"] == 1).all()
+    assert single.predict_blame(X.to_numpy()).index.equals(pd.RangeIndex(len(X)))
+
+
 def _single(model, net):
     single = ChannelDecompositionClassifier(**model.get_params())
     for name, value in vars(model).items():

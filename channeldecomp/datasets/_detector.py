@@ -708,6 +708,14 @@ class SimulatedBlocks(Sequence):
     The LS, runs, faults, labels and truth tables are those of the simulation without blocks;
     the events of every block after the first come from random streams of their own, so they
     differ from those of one draw (with the same distributions).
+
+    Made by :func:`simulate_lumisections`, not constructed directly. A block is indexed by an
+    integer (negative from the end); ``len`` is the number of blocks.
+
+    Attributes
+    ----------
+    block_size : int
+        LS per block (the last block may hold fewer).
     """
 
     def __init__(self, seed, faults, run, lumi, luminosity, n_events, block_size):

@@ -996,6 +996,61 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         spread = np.std([expit(logits) for logits in head_logits], axis=0)
         return frame, self._channel_frame(spread, X)
 
+    def predict_blame(self, X):
+        """The channel each lumisection's scores blame, and how many of the networks agree.
+
+        The blamed channel is the one with the lowest score (of
+        :meth:`predict_channel_scores`); on a bad lumisection it is where the anomaly is
+        visible. With an ensemble (``n_estimators > 1``), ``agreement`` is the share of its
+        networks whose own lowest score is that channel: where they disagree, the blame is
+        wrong more often (on the simulated detector, see :doc:`/reliability`). The spread of
+        :meth:`predict_channel_scores` does not tell that: it is largest where a channel's
+        score is low in every network, but by how much differs.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        DataFrame of shape (n_samples, 3)
+            ``channel`` (the blamed channel's name), ``score`` (its score) and ``agreement``
+            (in [0, 1]; 0 where every network puts another channel lowest but their geometric
+            mean puts this one; 1.0 with ``n_estimators=1``); the index of X when X is a
+            DataFrame.
+            Read it on the lumisections the model finds bad: on a good one every score is
+            near 1 and the lowest says little.
+
+        Examples
+        --------
+        >>> from channeldecomp import ChannelDecompositionClassifier
+        >>> from channeldecomp.datasets import make_channel_anomalies
+        >>> data = make_channel_anomalies(n_samples=300, n_features_per_channel=3,
+        ...                               random_state=0)
+        >>> model = ChannelDecompositionClassifier(hidden_layer_sizes=(8,), max_epochs=3,
+        ...                                        n_estimators=3, random_state=0)
+        >>> blame = model.fit(data.data, data.target).predict_blame(data.data)
+        >>> list(blame.columns), sorted(set(blame["agreement"]) - {0.0, 1 / 3, 2 / 3, 1.0})
+        (['channel', 'score', 'agreement'], [])
+        """
+        import pandas as pd
+
+        check_is_fitted(self)
+        head_logits = [member[2] for member in self._member_outputs(X)]
+        log_scores = np.mean([_log_sigmoid(logits) for logits in head_logits], axis=0)
+        blamed = log_scores.argmin(axis=1)
+        rows = np.arange(len(blamed))
+        agreement = np.mean([logits.argmin(axis=1) == blamed for logits in head_logits], axis=0)
+        index = X.index if isinstance(X, (pd.DataFrame, pd.Series)) else None
+        return pd.DataFrame(
+            {
+                "channel": np.asarray(self.channel_names_, dtype=object)[blamed],
+                "score": np.maximum(np.exp(log_scores[rows, blamed]), np.finfo(np.float64).tiny),
+                "agreement": agreement,
+            },
+            index=index,
+        )
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
