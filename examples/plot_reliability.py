@@ -9,8 +9,8 @@ seeds, and asks whether the bad lumisections a channel flags in one cross-fit ar
 in the other. Here, on the simulated detector, the reliability measured on the training runs is
 set next to what it tries to predict: each channel's true decomposition AUC on held-out runs,
 known only because the simulation knows which channel sees each fault. An ensemble of networks
-(``n_estimators``) adds a per-lumisection answer: the spread of a channel's score over the
-networks. See :doc:`/reliability`.
+(``n_estimators``) adds a per-lumisection answer: how many of the networks blame the same
+channel. See :doc:`/reliability`.
 """
 
 # %%
@@ -110,35 +110,30 @@ table = reliability[["reliability", "reliable", "claimed"]].assign(true_auc=true
 print(table.round(3))
 
 # %%
-# An ensemble's spread, per lumisection
-# -------------------------------------
+# An ensemble's agreement, per lumisection
+# ----------------------------------------
 # With ``n_estimators`` networks, each trained on a bootstrap resample of the training runs
 # (``groups``), ``predict_channel_scores(X, return_std=True)`` also returns each score's spread
-# over the networks. Among the held-out bad lumisections with a visible fault, the blame (the
-# channel with the lowest score) is wrong when the truth says that channel sees nothing; a small
-# spread of the blamed channel's score should mark the blames that are right.
+# over the networks, and ``predict_blame`` the blamed channel (the lowest score) with the share
+# of the networks that blame it too. Among the held-out bad lumisections with a visible fault,
+# the blame is wrong when the truth says that channel sees nothing; it is wrong more often where
+# the networks disagree.
 ensemble = make_model(n_estimators=3 if QUICK else 5)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # the same warning as above
     ensemble.fit(X_train, y_train, clf__groups=runs_train)
 scaled = ensemble[:-1].transform(X.iloc[test])
 ensemble_scores, spread = ensemble[-1].predict_channel_scores(scaled, return_std=True)
+blame = ensemble[-1].predict_blame(scaled)
 
 visible = (y.iloc[test].to_numpy() == 0) & (truth.to_numpy() == 0).any(axis=1)
-blamed = ensemble_scores.to_numpy()[visible].argmin(axis=1)
-rows = np.arange(visible.sum())
-blame = pd.DataFrame(
-    {
-        "spread": spread.to_numpy()[visible][rows, blamed],
-        "wrong": truth.to_numpy()[visible][rows, blamed] == 1,
-    }
-)
-blame["spread half"] = np.where(
-    blame["spread"] <= blame["spread"].median(), "low spread", "high spread"
-)
-by_spread = blame.groupby("spread half", sort=False)["wrong"].agg(["size", "mean"])
-by_spread = by_spread.rename(columns={"size": "bad LS", "mean": "wrong blame"})
-print(by_spread.loc[["low spread", "high spread"]].round(3))
+blame = blame[visible]
+blamed = ensemble_scores.columns.get_indexer(blame["channel"])
+blame["wrong"] = truth.to_numpy()[visible][np.arange(len(blame)), blamed] == 1
+blame["networks"] = np.where(blame["agreement"] == 1, "all agree", "some disagree")
+by_agreement = blame.groupby("networks")["wrong"].agg(["size", "mean"])
+by_agreement = by_agreement.rename(columns={"size": "bad LS", "mean": "wrong blame"})
+print(by_agreement.reindex(["all agree", "some disagree"]).round(3))
 
 # %%
 # The figure
@@ -176,7 +171,7 @@ left.invert_yaxis()
 # decomposition is poor is not marked reliable, but a channel that claims few bad lumisections
 # (a bar near zero above, with few ``claimed``) is not marked reliable either, even when its true
 # AUC is good. Read ``reliable=False`` as "not shown to be trustworthy on these runs", not as
-# "shown to be wrong": more lumisections and more runs with faults raise it. The spread table
+# "shown to be wrong": more lumisections and more runs with faults raise it. The agreement table
 # asks the ensemble the same question per lumisection; with a few dozen bad lumisections and
 # few wrong blames, it says little here (the learning curve of the decomposition benchmark,
 # ``--learning-curve``, measures it on larger simulations).
