@@ -72,14 +72,18 @@ def _fit_quietly(model, *args, **kwargs):
 
 
 def _wrong_blame(scores, spread, truth, y, agreement=None):
-    """Per held-out bad LS with a visible fault: the blamed channel's spread (and the networks'
-    agreement on it, one value per LS), wrong or not."""
+    """Per held-out bad LS with a visible fault: the blamed channel's score and spread (and the
+    networks' agreement on it, one value per LS), wrong or not."""
     scores, spread, truth = (np.asarray(frame, dtype=float) for frame in (scores, spread, truth))
     rows = (np.asarray(y) == 0) & (truth == 0).any(axis=1)
     blamed = scores[rows].argmin(axis=1)
     position = np.arange(rows.sum())
     table = pd.DataFrame(
-        {"spread": spread[rows][position, blamed], "wrong": truth[rows][position, blamed] == 1}
+        {
+            "score": scores[rows][position, blamed],
+            "spread": spread[rows][position, blamed],
+            "wrong": truth[rows][position, blamed] == 1,
+        }
     )
     if agreement is not None:
         table["agreement"] = np.asarray(agreement, dtype=float)[rows]
@@ -234,14 +238,15 @@ def validate_reliability(channels):
     return pd.Series(figures, name="value")
 
 
-def summarize_blame(blame):
-    """Wrong-blame rate of the ensemble among held-out bad LS, by quartile of the spread."""
-    quartile = blame.groupby("difficulty")["spread"].transform(
+def summarize_blame(blame, by="spread"):
+    """Wrong-blame rate of the ensemble among held-out bad LS, by quartile of the blamed
+    channel's ``by`` (``"spread"`` or ``"score"``)."""
+    quartile = blame.groupby("difficulty")[by].transform(
         lambda s: pd.qcut(s.rank(method="first"), 4, labels=["Q1 (low)", "Q2", "Q3", "Q4 (high)"])
     )
-    table = blame.assign(spread_quartile=quartile).groupby(["difficulty", "spread_quartile"])
+    table = blame.assign(**{f"{by}_quartile": quartile}).groupby(["difficulty", f"{by}_quartile"])
     return table.agg(
-        bad_ls=("wrong", "size"), wrong_blame=("wrong", "mean"), median_spread=("spread", "median")
+        bad_ls=("wrong", "size"), wrong_blame=("wrong", "mean"), **{f"median_{by}": (by, "median")}
     )
 
 
@@ -278,6 +283,8 @@ def report(records, channels, blame, header):
             print(summarize_blame(blame).to_string(float_format=lambda v: f"{v:.3f}"))
             print("\nEnsemble: wrong blame among held-out bad LS by the networks' agreement:\n")
             print(summarize_agreement(blame).to_string(float_format=lambda v: f"{v:.3f}"))
+            print("\nEnsemble: wrong blame among held-out bad LS by the blamed score's quartile:\n")
+            print(summarize_blame(blame, by="score").to_string(float_format=lambda v: f"{v:.3g}"))
 
 
 def main(argv=None, *, quick=None, seeds=None, difficulties=None, max_epochs=None,

@@ -21,6 +21,7 @@ def test_wrong_blame_takes_the_lowest_score_among_bad_ls_with_a_visible_fault(le
     # Row 0 blames a (right, spread 0.01); row 2 blames b (wrong, spread 0.07).
     assert blame["wrong"].tolist() == [False, True]
     np.testing.assert_array_equal(blame["spread"], [0.01, 0.07])
+    np.testing.assert_array_equal(blame["score"], [0.1, 0.1])
     assert "agreement" not in blame
     agreement = pd.Series([1.0, 0.5, 0.25, 1.0])
     blame = learning_curve._wrong_blame(scores, spread, truth, y, agreement)
@@ -48,6 +49,9 @@ def test_validation_figures(learning_curve):
     table = learning_curve.summarize_blame(blame)
     assert table["wrong_blame"].tolist() == [0.0, 0.5, 0.5, 1.0]
     assert table["bad_ls"].tolist() == [2, 2, 2, 2]
+    by_score = learning_curve.summarize_blame(blame.assign(score=-blame["spread"]), by="score")
+    assert by_score["wrong_blame"].tolist() == [1.0, 0.5, 0.5, 0.0]
+    assert by_score.index.names == ["difficulty", "score_quartile"]
 
 
 def test_wrong_blame_by_agreement(learning_curve):
