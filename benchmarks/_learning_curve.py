@@ -20,6 +20,7 @@ networks that blame the same channel (``predict_blame``'s ``agreement``).
     python benchmarks/bench_decomposition.py --learning-curve --quick   # a smoke run for CI
     python benchmarks/_learning_curve.py --sizes 1000 2000 --events 200 --seeds 0 1 2 \\
         --difficulties default hard --jobs 2                             # a reduced grid
+    python benchmarks/_learning_curve.py --summarize a.csv b.csv         # runs' --records, pooled
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import itertools
 import logging
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -287,6 +289,42 @@ def report(records, channels, blame, header):
             print(summarize_blame(blame, by="score").to_string(float_format=lambda v: f"{v:.3g}"))
 
 
+CELL = ["n_ls", "events", "difficulty", "seed"]
+
+
+def summarize_records(paths):
+    """Pool the records of earlier runs (``--records`` files, with their ``_channels`` and
+    ``_blame`` companions where they exist), print the tables, return the three tables.
+
+    A cell's method (or channel, or blame table) found in several files counts once: from the
+    file given last.
+    """
+    tables = {"records": [], "channels": [], "blame": []}
+    for order, path in enumerate(paths):
+        stem = str(path).removesuffix(".csv")
+        if not Path(path).is_file():
+            raise SystemExit(f"--summarize: no records file {path!r} (written by --records).")
+        tables["records"].append(pd.read_csv(path).assign(_file=order))
+        for name in ("channels", "blame"):
+            if Path(f"{stem}_{name}.csv").is_file():
+                tables[name].append(pd.read_csv(f"{stem}_{name}.csv").assign(_file=order))
+    records, channels, blame = (
+        pd.concat(frames, ignore_index=True) if frames else None for frames in tables.values()
+    )
+    records = records.drop_duplicates([*CELL, "method"], keep="last")
+    if channels is not None:
+        channels = channels.drop_duplicates([*CELL, "channel"], keep="last")
+    if blame is not None:
+        last = blame.groupby(CELL)["_file"].transform("max")
+        blame = blame[blame["_file"] == last]
+    records, channels, blame = (
+        None if frame is None else frame.drop(columns="_file").reset_index(drop=True)
+        for frame in (records, channels, blame)
+    )
+    report(records, channels, blame, f"pooled records of {len(paths)} run(s)")
+    return records, channels, blame
+
+
 def main(argv=None, *, quick=None, seeds=None, difficulties=None, max_epochs=None,
          records_path=None):  # fmt: skip
     """Run the grid (``--quick``: a smoke grid) and print the tables; return the records."""
@@ -302,9 +340,18 @@ def main(argv=None, *, quick=None, seeds=None, difficulties=None, max_epochs=Non
     add("--cv", type=int, help="folds of channel_reliability (default 3; quick 2)")
     add("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     add("--jobs", type=int, default=1, help="cells run in parallel")
-    add("--records", metavar="CSV", help="write the records (and <stem>_channels.csv)")
+    add(
+        "--records",
+        metavar="CSV",
+        help="write the records (and <stem>_channels.csv, <stem>_blame.csv)",
+    )
+    add("--summarize", nargs="+", metavar="CSV",
+        help="print the tables of the records of earlier runs (--records; parts of the grid "
+             "run apart), pooled, without running anything")  # fmt: skip
     add("--quiet", action="store_true")
     args = parser.parse_args(argv or [])
+    if args.summarize:
+        return summarize_records(args.summarize)
     quick = args.quick or bool(quick)
     grid = QUICK_GRID if quick else FULL_GRID
     sizes, events = args.sizes or grid["sizes"], args.events or grid["events"]
@@ -322,9 +369,11 @@ def main(argv=None, *, quick=None, seeds=None, difficulties=None, max_epochs=Non
     )  # fmt: skip
     if records_path is not None:
         records.to_csv(records_path, index=False)
+        stem = str(records_path).removesuffix(".csv")
         if channels is not None:
-            stem = str(records_path).removesuffix(".csv")
             channels.to_csv(f"{stem}_channels.csv", index=False)
+        if blame is not None:
+            blame.to_csv(f"{stem}_blame.csv", index=False)
     header = (
         f"sizes {list(sizes)} LS x events {list(events)} x seeds {list(seeds)} x "
         f"{list(difficulties)}; held-out runs; {max_epochs} epochs; ensemble of {n_estimators}; "

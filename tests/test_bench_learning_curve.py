@@ -68,3 +68,30 @@ def test_wrong_blame_by_agreement(learning_curve):
     ]  # fmt: skip
     assert table["bad_ls"].tolist() == [3, 2, 1, 1, 1]
     np.testing.assert_allclose(table["wrong_blame"], [1 / 3, 0.5, 1.0, 0.0, 1.0])
+
+
+def test_records_of_several_runs_are_pooled_once_per_cell(learning_curve, tmp_path, capsys):
+    def cell(seed, method, auc):
+        return {"n_ls": 1000, "events": 200, "difficulty": "default", "seed": seed,
+                "method": method, "fit_s": 1.0, "global_auc": auc, "mean_channel_auc": auc,
+                "worst_channel_auc": auc, "bad_only_channel_auc": auc}  # fmt: skip
+
+    first = pd.DataFrame([cell(0, "cdc", 0.8), cell(0, "cdc-ensemble", 0.5)])
+    second = pd.DataFrame([cell(0, "cdc-ensemble", 0.9), cell(1, "cdc", 0.7)])
+    first.to_csv(tmp_path / "a.csv", index=False)
+    second.to_csv(tmp_path / "b.csv", index=False)
+    keys = {"n_ls": 1000, "events": 200, "difficulty": "default"}
+    blame = pd.DataFrame({"score": [0.1, 0.2], "spread": 0.0, "wrong": [True, False]})
+    blame.assign(**keys, seed=0, agreement=0.6).to_csv(tmp_path / "a_blame.csv", index=False)
+    blame.assign(**keys, seed=0, agreement=1.0).to_csv(tmp_path / "b_blame.csv", index=False)
+    records, channels, pooled = learning_curve.main(
+        ["--summarize", str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
+    )
+    # seed 0's ensemble from the file given last; the blame of seed 0 once, from that file
+    assert sorted(zip(records["seed"], records["method"], records["mean_channel_auc"])) == [
+        (0, "cdc", 0.8), (0, "cdc-ensemble", 0.9), (1, "cdc", 0.7)
+    ]  # fmt: skip
+    assert channels is None and pooled["agreement"].tolist() == [1.0, 1.0]
+    assert "pooled records of 2 run(s)" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no records file"):
+        learning_curve.main(["--summarize", str(tmp_path / "missing.csv")])
