@@ -9,8 +9,9 @@ global ROC AUC of P(good); per channel, the ROC AUC of its score against the cha
 (mean and worst channel); and that AUC among the globally bad LS only
 (``bad_only_channel_auc``), where a global detector that flags every channel scores 0.5.
 
-Methods (``make_fitters``): ``cdc`` (``ChannelDecompositionClassifier``), ``cdc-paper`` (its
-paper preset), ``cdc-random`` (the paper's control: random groups of the channels' sizes, each
+Methods (``make_fitters``): ``cdc`` (``ChannelDecompositionClassifier``), ``cdc-ensemble``
+(``n_estimators=5`` networks, each on a bootstrap resample of the training runs), ``cdc-paper``
+(its paper preset), ``cdc-random`` (the paper's control: random groups of the channels' sizes, each
 matched to the channel it finds best); from ``channeldecomp.baselines``: ``per-channel`` /
 ``per-channel-hgb`` (``PerChannelClassifier``, MLP / boosting), ``iforest``
 (``PerChannelOneClassDetector``), ``mlp-attr`` (``MLPAttributionClassifier``),
@@ -62,8 +63,10 @@ sys.path.insert(0, str(Path(__file__).parent))  # run as a script or loaded by f
 from _records import constant_channels, json_params, print_tables, records_path, short
 
 logger = logging.getLogger("bench_decomposition")
-METHODS = ("cdc", "cdc-paper", "cdc-random", "per-channel", "per-channel-hgb", "iforest")
-METHODS += ("mlp-attr", "hgb-additive", "hgb", "oracle")
+METHODS = ("cdc", "cdc-ensemble", "cdc-paper", "cdc-random", "per-channel", "per-channel-hgb")
+METHODS += ("iforest", "mlp-attr", "hgb-additive", "hgb", "oracle")
+#: What runs without --methods: all but the ensemble (five fits of cdc).
+DEFAULT_METHODS = tuple(m for m in METHODS if m != "cdc-ensemble")
 
 
 # Cells of at least this many events (mean per LS x LS; 8,000 x 500 and 16,000 x 500) are
@@ -143,6 +146,15 @@ def fit_cdc(split, seed, **params):
     return fit_and_score(model, split)
 
 
+def fit_cdc_ensemble(split, seed, **params):
+    """``n_estimators=5`` (unless ``params`` say otherwise), with the training runs as groups:
+    each network on a bootstrap resample of the runs."""
+    params = {"n_estimators": 5, **params}
+    model = ChannelDecompositionClassifier(channels="prefix", random_state=seed, **params)
+    runs = split["X_train"].index.get_level_values("run")
+    return fit_and_score(model, split, groups=runs)
+
+
 def fit_cdc_random(split, seed, **params):
     """The classifier on random groups of the channels' sizes (column positions, plain arrays)."""
     X, X_test = split["X_train"], split["X_test"]
@@ -185,6 +197,7 @@ def make_fitters(max_epochs, paper_epochs, cdc_params):
     }
     return fitters | {
         "cdc": lambda split, seed: fit_cdc(split, seed, **cdc_params),
+        "cdc-ensemble": lambda split, seed: fit_cdc_ensemble(split, seed, **cdc_params),
         "cdc-random": lambda split, seed: fit_cdc_random(split, seed, **cdc_params),
         # Per-channel boosting on the training runs' channel truth: the channel AUCs' ceiling.
         "oracle": lambda split, seed: fit_and_score(
@@ -209,9 +222,10 @@ def run_benchmark(
 ):
     """Fit every method on every (difficulty, seed) split; one record per fit.
 
-    ``cdc_params``: extra classifier parameters for ``cdc`` and ``cdc-random``. ``by_fault``:
-    each record also holds, per fault of the test's bad LS (``metrics.fault_labels``), the
-    global AUC over them and the good LS (``auc[DT:dead_region]``) and their number (``n[...]``).
+    ``cdc_params``: extra classifier parameters for ``cdc``, ``cdc-ensemble`` and
+    ``cdc-random``. ``by_fault``: each record also holds, per fault of the test's bad LS
+    (``metrics.fault_labels``), the global AUC over them and the good LS
+    (``auc[DT:dead_region]``) and their number (``n[...]``).
     """
     cdc_params = {"max_epochs": max_epochs, **(cdc_params or {})}
     fitters, records = make_fitters(max_epochs, paper_epochs, cdc_params), []
@@ -258,8 +272,8 @@ HELP = {
     "--sample-weight": "training weights of every method (default: none; the scores weigh LS "
     "equally)",
     "--split": "held-out runs stratified by fault mode (default), or runs at random",
-    "--cdc-params": "extra ChannelDecompositionClassifier parameters for cdc and cdc-random, "
-    "e.g. '{\"squared_inputs\": false}'",
+    "--cdc-params": "extra ChannelDecompositionClassifier parameters for cdc, cdc-ensemble and "
+    "cdc-random, e.g. '{\"squared_inputs\": false}'",
     "--records": "also write one row per fit (difficulty, seed, method, fit time, every metric "
     "at full precision) to this CSV file",
     "--by-fault": "also break the global AUC down by fault mode, and each method's global - hgb "
@@ -277,7 +291,8 @@ def main(argv=None):
     add("--difficulties", nargs="+")
     for flag in ("--n-lumisections", "--events-per-lumisection", "--max-epochs", "--paper-epochs"):
         add(flag, type=int)
-    add("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    add("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS,
+        help="default: all but cdc-ensemble")  # fmt: skip
     for flag, choices in CHOICES.items():  # the first choice is the default
         add(flag, choices=choices, default=choices[0], help=HELP.get(flag))
     add("--cdc-params", type=json_params, default={}, metavar="JSON", help=HELP["--cdc-params"])

@@ -218,11 +218,35 @@ def test_cdc_params_reach_cdc_and_its_random_control(bench, monkeypatch):
     monkeypatch.setattr(bench, "make_split", lambda *args, **kwargs: split)
     monkeypatch.setattr(bench, "fit_cdc", fake_fit("cdc"))
     monkeypatch.setattr(bench, "fit_cdc_random", fake_fit("cdc-random"))
+    monkeypatch.setattr(bench, "fit_cdc_ensemble", fake_fit("cdc-ensemble"))
+    methods = ["cdc", "cdc-ensemble", "cdc-random"]
     bench.run_benchmark(
-        [0], ["default"], 10, 10, 3, 3, ["cdc", "cdc-random"], cdc_params={"squared_inputs": False}
+        [0], ["default"], 10, 10, 3, 3, methods, cdc_params={"squared_inputs": False}
     )
     expected = {"max_epochs": 3, "squared_inputs": False}
-    assert seen == {"cdc": expected, "cdc-random": expected}
+    assert seen == {"cdc": expected, "cdc-ensemble": expected, "cdc-random": expected}
+
+
+def test_the_ensemble_trains_each_network_on_a_bootstrap_of_the_training_runs(bench, monkeypatch):
+    split = _feature_split(n_train=240, n_test=60)
+    runs = np.arange(240) // 20
+    split["X_train"].index = pd.MultiIndex.from_arrays(
+        [runs, np.arange(240)], names=["run", "lumi"]
+    )
+    fitted = []
+    original = bench.fit_and_score
+
+    def spy(model, split, **fit_params):
+        fitted.append((model, fit_params))
+        return original(model, split, **fit_params)
+
+    monkeypatch.setattr(bench, "fit_and_score", spy)
+    p_good, scores = bench.fit_cdc_ensemble(split, 0, max_epochs=2, n_estimators=2)
+    ((model, fit_params),) = fitted
+    assert model.n_estimators == 2 and len(model.nets_) == 2
+    np.testing.assert_array_equal(fit_params["groups"], runs)
+    assert p_good.shape == (60,) and scores.shape == (60, 4)
+    assert "cdc-ensemble" in bench.METHODS and "cdc-ensemble" not in bench.DEFAULT_METHODS
 
 
 @pytest.mark.parametrize("text", ["{squared_inputs: false}", "[1, 2]", '{"random_state": 1}'])
