@@ -1001,11 +1001,12 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
 
         The blamed channel is the one with the lowest score (of
         :meth:`predict_channel_scores`); on a bad lumisection it is where the anomaly is
-        visible. With an ensemble (``n_estimators > 1``), ``agreement`` is the share of its
-        networks whose own lowest score is that channel: where they disagree, the blame is
-        wrong more often (on the simulated detector, see :doc:`/reliability`). The spread of
-        :meth:`predict_channel_scores` does not tell that: it is largest where a channel's
-        score is low in every network, but by how much differs.
+        visible. Two things mark a doubtful blame (measured on the simulated detector, see
+        :doc:`/reliability`): a high ``score`` (the lumisection is bad but no channel looks
+        clearly bad), for one network as for an ensemble; and, with an ensemble
+        (``n_estimators > 1``), a low ``agreement``, the share of its networks whose own lowest
+        score is that channel. The spread of :meth:`predict_channel_scores` does not tell it:
+        it is largest where a channel's score is low in every network, but by how much differs.
 
         Parameters
         ----------
