@@ -95,3 +95,19 @@ def test_records_of_several_runs_are_pooled_once_per_cell(learning_curve, tmp_pa
     assert "pooled records of 2 run(s)" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no records file"):
         learning_curve.main(["--summarize", str(tmp_path / "missing.csv")])
+
+
+def test_quick_grid_end_to_end_and_its_records_summarised(learning_curve, tmp_path, capsys):
+    path = tmp_path / "grid.csv"
+    records, channels, blame = learning_curve.main(
+        ["--quick", "--quiet", "--methods", "cdc", "cdc-ensemble", "--records", str(path)]
+    )
+    assert sorted(set(records["method"])) == ["cdc", "cdc-ensemble"]
+    assert len(records) == 4 and records["n_ls"].tolist().count(300) == 2  # 2 cells x 2 methods
+    assert len(channels) == 8 and channels["reliability"].between(0, 1).all()  # 2 cells x 4
+    assert set(blame["agreement"]) <= {0.0, 0.5, 1.0} and blame["wrong"].dtype == bool
+    assert "by the networks' agreement" in capsys.readouterr().out
+    # The files it wrote give the same tables back.
+    again = learning_curve.main(["--summarize", str(path)])
+    pd.testing.assert_frame_equal(again[0], records, check_exact=False, rtol=1e-9)
+    assert len(again[1]) == 8 and len(again[2]) == len(blame)
