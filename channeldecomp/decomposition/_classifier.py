@@ -1018,9 +1018,8 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
             ``channel`` (the blamed channel's name), ``score`` (its score) and ``agreement``
             (in [0, 1]; 0 where every network puts another channel lowest but their geometric
             mean puts this one; 1.0 with ``n_estimators=1``); the index of X when X is a
-            DataFrame.
-            Read it on the lumisections the model finds bad: on a good one every score is
-            near 1 and the lowest says little.
+            DataFrame. Read it on the lumisections the model finds bad: on a good one every
+            score is near 1 and the lowest says little.
 
         Examples
         --------
