@@ -274,7 +274,7 @@ def report(records, channels, blame, header):
             print("\nchannel_reliability of cdc (on the training runs) against its true ")
             print("per-channel decomposition AUC on the held-out runs:\n")
             print(validate_reliability(channels).to_string(float_format=lambda v: f"{v:.3f}"))
-            by_size = channels.groupby(["difficulty", "n_ls", "channel"], sort=False).agg(
+            by_size = channels.groupby(["difficulty", "n_ls", "events", "channel"], sort=False).agg(
                 true_auc=("true_auc", "mean"), reliability=("reliability", "mean"),
                 reliable=("reliable", "mean"),
             )  # fmt: skip
