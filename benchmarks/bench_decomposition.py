@@ -84,12 +84,10 @@ def simulated_features(n_ls, events, *, difficulty, seed):
     features = LumiSectionPercentiles(lumisection_columns=False).set_output(transform="pandas")
     if block_size is None:
         return data, features.fit_transform(data.lumisections)
-    first = data.blocks[0]
-    parts = [features.fit_transform(first)]
-    del first
-    for i in range(1, len(data.blocks)):
-        parts.append(features.transform(data.blocks[i]))
-    return data, pd.concat(parts)
+    # One block's events at a time: each block is simulated, featurised and dropped in turn.
+    first = features.fit_transform(data.blocks[0])
+    rest = [features.transform(data.blocks[i]) for i in range(1, len(data.blocks))]
+    return data, pd.concat([first, *rest])
 
 
 def make_split(

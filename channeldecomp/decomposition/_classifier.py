@@ -79,6 +79,16 @@ def _log_sigmoid(logits):
     return -np.logaddexp(0.0, -logits)
 
 
+def _channel_scores(head_logits):
+    """Channel scores from each network's head logits: one network's sigmoid, or the geometric
+    mean over the ensemble (the mean in log space); at least the smallest normal float."""
+    if len(head_logits) == 1:
+        scores = expit(head_logits[0])
+    else:
+        scores = np.exp(np.mean([_log_sigmoid(logits) for logits in head_logits], axis=0))
+    return np.maximum(scores, np.finfo(np.float64).tiny)
+
+
 def _log1mexp(log_p):
     """``log(1 - exp(log_p))`` for ``log_p <= 0``, accurate at both ends (Maechler, 2012)."""
     log_p = np.minimum(log_p, -np.finfo(np.float64).tiny)
@@ -983,14 +993,8 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
             uncertain.
         """
         check_is_fitted(self)
-        tiny = np.finfo(np.float64).tiny
         head_logits = [member[2] for member in self._member_outputs(X)]
-        if len(head_logits) == 1:
-            scores = np.maximum(expit(head_logits[0]), tiny)
-        else:
-            log_scores = np.mean([_log_sigmoid(logits) for logits in head_logits], axis=0)
-            scores = np.maximum(np.exp(log_scores), tiny)
-        frame = self._channel_frame(scores, X)
+        frame = self._channel_frame(_channel_scores(head_logits), X)
         if not return_std:
             return frame
         spread = np.std([expit(logits) for logits in head_logits], axis=0)
@@ -1037,18 +1041,16 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
 
         check_is_fitted(self)
         head_logits = [member[2] for member in self._member_outputs(X)]
-        log_scores = np.mean([_log_sigmoid(logits) for logits in head_logits], axis=0)
-        blamed = log_scores.argmin(axis=1)
-        rows = np.arange(len(blamed))
+        scores = self._channel_frame(_channel_scores(head_logits), X)
+        blamed = scores.to_numpy().argmin(axis=1)
         agreement = np.mean([logits.argmin(axis=1) == blamed for logits in head_logits], axis=0)
-        index = X.index if isinstance(X, (pd.DataFrame, pd.Series)) else None
         return pd.DataFrame(
             {
-                "channel": np.asarray(self.channel_names_, dtype=object)[blamed],
-                "score": np.maximum(np.exp(log_scores[rows, blamed]), np.finfo(np.float64).tiny),
+                "channel": scores.columns.to_numpy(dtype=object)[blamed],
+                "score": scores.to_numpy()[np.arange(len(blamed)), blamed],
                 "agreement": agreement,
             },
-            index=index,
+            index=scores.index,
         )
 
     def __sklearn_tags__(self):
