@@ -23,6 +23,7 @@ from ._validation import _describe
 
 __all__ = [
     "ChannelModelMixin",
+    "get_channel_blame",
     "get_channel_model",
     "get_channel_scores",
     "predict_good_proba",
@@ -223,6 +224,21 @@ def resolve_channels(channels, n_features, feature_names=None, *, remainder="err
     return resolved
 
 
+def _blame_frame(scores, agreement):
+    """``predict_blame``'s frame: per row the lowest-scored channel of ``scores``, its score,
+    and ``agreement`` (one value per row), on the index of ``scores``."""
+    values = scores.to_numpy()
+    blamed = values.argmin(axis=1)
+    return pd.DataFrame(
+        {
+            "channel": scores.columns.to_numpy(dtype=object)[blamed],
+            "score": values[np.arange(len(blamed)), blamed],
+            "agreement": np.asarray(agreement, dtype=np.float64),
+        },
+        index=scores.index,
+    )
+
+
 class ChannelModelMixin(TransformerMixin):
     """Mixin of every channel model: one score per channel and row, and ``transform`` to get them.
 
@@ -357,6 +373,32 @@ class ChannelModelMixin(TransformerMixin):
             "predict_channel_scores(X); a channel model must return its channel scores there."
         )
 
+    def predict_blame(self, X):
+        """The channel each row's scores blame: the channel with the lowest score.
+
+        On a bad lumisection the blamed channel is where the anomaly is visible; a high
+        ``score`` (the row is bad but no channel looks clearly bad) marks a doubtful blame.
+        Models of several fits override it to say how many of them agree
+        (:meth:`ChannelDecompositionClassifier.predict_blame
+        <channeldecomp.ChannelDecompositionClassifier.predict_blame>`); here there is one, so
+        ``agreement`` is 1.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Rows to score, with the columns seen in fit.
+
+        Returns
+        -------
+        DataFrame of shape (n_samples, 3)
+            ``channel`` (the blamed channel's name; the first of equal lowest scores),
+            ``score`` (its score) and ``agreement`` (1.0); the index of X when X is a
+            DataFrame. Read it on the rows the model finds bad: on a good one every score is
+            near 1 and the lowest says little.
+        """
+        scores = self.predict_channel_scores(X)
+        return _blame_frame(scores, np.ones(len(scores)))
+
     def transform(self, X):
         """The channel scores, so that a Pipeline ending in the model transforms X into them.
 
@@ -482,6 +524,52 @@ def get_channel_scores(model, X):
     if isinstance(X, (pd.DataFrame, pd.Series)):
         scores.index = X.index
     return scores
+
+
+def get_channel_blame(model, X):
+    """The blamed channel of each row, of a fitted channel model or of a Pipeline ending in one.
+
+    The Pipeline's steps before the last transform X; the last step's ``predict_blame`` (every
+    :class:`ChannelModelMixin` has it) gives the blame. A channel model without it (one that
+    implements ``predict_channel_scores`` alone) blames its lowest score, with ``agreement`` 1.
+
+    Parameters
+    ----------
+    model : estimator or Pipeline
+        Fitted; see :func:`get_channel_model`.
+    X : array-like or DataFrame of shape (n_samples, n_features)
+        Rows to score.
+
+    Returns
+    -------
+    DataFrame of shape (n_samples, 3)
+        ``channel``, ``score`` and ``agreement`` (see
+        :meth:`ChannelDecompositionClassifier.predict_blame
+        <channeldecomp.ChannelDecompositionClassifier.predict_blame>`); the index of X when X
+        is a DataFrame or Series.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from channeldecomp.baselines import PerChannelClassifier
+    >>> from channeldecomp.datasets import make_channel_anomalies
+    >>> data = make_channel_anomalies(n_samples=200, random_state=0)
+    >>> scaler = StandardScaler().set_output(transform="pandas")
+    >>> model = make_pipeline(scaler, PerChannelClassifier()).fit(data.data, data.target)
+    >>> list(get_channel_blame(model, data.data).columns)
+    ['channel', 'score', 'agreement']
+    """
+    final = get_channel_model(model)
+    if not hasattr(final, "predict_blame"):
+        scores = get_channel_scores(model, X)
+        return _blame_frame(scores, np.ones(len(scores)))
+    steps = getattr(model, "steps", None)
+    transformed = model[:-1].transform(X) if steps and len(steps) > 1 else X
+    blame = final.predict_blame(transformed)
+    if isinstance(X, (pd.DataFrame, pd.Series)):
+        blame.index = X.index
+    return blame
 
 
 def predict_good_proba(model, X, good_label=1):

@@ -12,6 +12,7 @@ from sklearn.utils.validation import validate_data
 
 from channeldecomp.base import (
     ChannelModelMixin,
+    get_channel_blame,
     get_channel_model,
     get_channel_scores,
     predict_good_proba,
@@ -143,3 +144,36 @@ def test_helpers_read_a_pipeline_ending_in_a_channel_model():
         predict_good_proba(model, X, good_label=2)
     with pytest.raises(TypeError, match="LogisticRegression has no predict_channel_scores"):
         get_channel_model(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y))
+
+
+class _ScoresOnly:
+    """A channel model by duck typing: predict_channel_scores, no predict_blame."""
+
+    channel_names_ = ["a", "b"]
+
+    def predict_channel_scores(self, X):
+        values = np.asarray(X, dtype=float)
+        return pd.DataFrame(values[:, :2], columns=self.channel_names_)
+
+
+def test_blame_is_the_lowest_channel_score():
+    X, y = _frame()
+    model = make_pipeline(
+        StandardScaler().set_output(transform="pandas"), LogisticChannelClassifier()
+    ).fit(X, y)
+    scores = get_channel_scores(model, X)
+    blame = get_channel_blame(model, X)
+    assert list(blame.columns) == ["channel", "score", "agreement"]
+    assert blame.index.equals(X.index)
+    lowest = scores.to_numpy().argmin(axis=1)
+    assert {"muons", "jets"} == set(blame["channel"])  # both blamed somewhere
+    np.testing.assert_array_equal(blame["channel"], np.asarray(scores.columns)[lowest])
+    np.testing.assert_array_equal(blame["score"], scores.min(axis=1))
+    assert (blame["agreement"] == 1.0).all()  # one fit agrees with itself
+    # The model's own method, on the transformed rows, is the same table.
+    pd.testing.assert_frame_equal(model[-1].predict_blame(model[0].transform(X)), blame)
+    # Without predict_blame, the lowest score is blamed all the same; ties go to the first.
+    duck = get_channel_blame(_ScoresOnly(), [[0.2, 0.5], [0.9, 0.1], [0.3, 0.3]])
+    assert duck["channel"].tolist() == ["a", "b", "a"]
+    assert duck["score"].tolist() == [0.2, 0.1, 0.3]
+    assert duck.index.equals(pd.RangeIndex(3))

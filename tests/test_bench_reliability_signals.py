@@ -29,6 +29,7 @@ def _cell(seed=0, n=600):
         "y": y,
         "names": np.asarray(["seeing", "other", "blind"]),
         "true_auc": np.asarray([0.99, 0.98, 0.5]),
+        "refit_true_auc": np.asarray([0.98, 0.99, 0.55]),
         "truth_train": np.where(faulty, 0, 1),
     }
 
@@ -41,6 +42,7 @@ def test_signals_tell_a_seeing_channel_from_a_blind_one(signals_module):
     assert seeing["added_auc"] > 0.1 and blind["added_auc"] < 0.05
     assert seeing["rho_bad"] > abs(blind["rho_bad"])
     assert seeing["train_true_auc"] == pytest.approx(1.0)
+    assert [rows[c]["refit_true_auc"] for c in ("seeing", "other", "blind")] == [0.98, 0.99, 0.55]
 
 
 def test_report_prints_every_signal_and_the_bands(signals_module, capsys):
@@ -50,7 +52,7 @@ def test_report_prints_every_signal_and_the_bands(signals_module, capsys):
     signals_module.report(pd.DataFrame(rows))
     out = capsys.readouterr().out
     assert "(cell, channel) pairs with a true AUC: 9" in out
-    for signal in (*signals_module.SIGNALS, "train_true_auc"):
+    for signal in (*signals_module.SIGNALS, *signals_module.CEILINGS):
         assert f"  {signal}" in out
     assert "true AUC < 0.7 marked not reliable 3 of 3" in out
     assert "true AUC > 0.95 marked not reliable 0 of 6" in out

@@ -234,6 +234,31 @@ def test_report_shows_reliability_and_warns_about_an_unreliable_channel(ensemble
         reliability_warnings(reliability[["reliability"]])
 
 
+def test_report_shows_the_ensembles_agreement_on_the_blame(ensemble_data):
+    from channeldecomp.report import channel_report
+
+    X, y, runs = ensemble_data
+    model = _fit_quietly(
+        _small_model(max_epochs=2, n_estimators=3), X.iloc[:200], y[:200], groups=runs[:200]
+    )
+    report = channel_report(model, X.iloc[200:], y[200:])
+    assert report.blame.columns.tolist() == [
+        "bad LS blamed",
+        "share of bad",
+        "median blamed score",
+        "networks agree",
+    ]
+    blame = model.predict_blame(X.iloc[200:])
+    bad = y[200:] == 0
+    for channel, row in report.blame.iterrows():
+        mine = bad & (blame["channel"] == channel).to_numpy()
+        assert row["bad LS blamed"] == mine.sum()
+        if mine.any():
+            assert row["networks agree"] == (blame["agreement"][mine] == 1).mean()
+    assert report.blame["bad LS blamed"].sum() == bad.sum()
+    assert "<th>networks agree</th>" in report.to_html()
+
+
 def test_cli_report_measures_reliability(ensemble_data, tmp_path, capsys):
     from channeldecomp.cli import main
 

@@ -227,6 +227,32 @@ def test_channel_report_computes_tables_and_figures_and_writes_nothing(fitted, c
     assert all(isinstance(figure, Figure) for figure in report.figures.values())
     assert report.settings["false_alarm_rate"] == 0.01
     assert report.model_name == "Pipeline"
+    # The blame: each bad LS counted once, under its lowest-scored channel.
+    bad = y.to_numpy() == 0
+    lowest = np.asarray(channels)[scores.to_numpy().argmin(axis=1)]
+    assert report.blame.index.tolist() == channels
+    assert report.blame.columns.tolist() == [
+        "bad LS blamed",
+        "share of bad",
+        "median blamed score",
+        "wrong blame",  # one model: no "networks agree"; channel truth given
+    ]
+    assert report.blame["bad LS blamed"].tolist() == [
+        int((lowest[bad] == c).sum()) for c in channels
+    ]
+    assert report.blame["share of bad"].sum() == pytest.approx(1.0)
+    muons = bad & (lowest == "muons")
+    assert report.blame.loc["muons", "share of bad"] == pytest.approx(
+        weight[muons].sum() / weight[bad].sum()
+    )
+    assert report.blame.loc["muons", "median blamed score"] == pytest.approx(
+        np.median(scores["muons"].to_numpy()[muons])
+    )
+    visible = (truth.to_numpy() == 0).any(axis=1)
+    judged = muons & visible
+    assert report.blame.loc["muons", "wrong blame"] == pytest.approx(
+        (truth["muons"].to_numpy()[judged] == 1).mean()
+    )
 
 
 def test_golden_jsons_from_the_report_certification(computed, tmp_path):
@@ -244,6 +270,7 @@ def test_render_html_shows_the_tables_and_figures(computed):
     assert len(_images(document)) == len(report.figures)
     for table in (
         report.channels,
+        report.blame,
         report.decomposition,
         report.channel_subsystem_auc,
         report.certification,

@@ -21,7 +21,7 @@ from skorch.history import History
 
 from .._device import check_device, inference_device, module_on, private_torch_rng
 from .._torch_state import module_from_state, module_to_state
-from ..base import ChannelModelMixin
+from ..base import ChannelModelMixin, _blame_frame
 from ._combiners import COMBINERS, get_combiner
 from ._network import ACTIVATIONS, ChannelDecompositionLoss, ChannelDecompositionModule
 from ._training import ChannelDecompositionNet, SoftPretrainingSchedule, TensorData
@@ -1037,21 +1037,12 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         >>> list(blame.columns), sorted(set(blame["agreement"]) - {0.0, 1 / 3, 2 / 3, 1.0})
         (['channel', 'score', 'agreement'], [])
         """
-        import pandas as pd
-
         check_is_fitted(self)
         head_logits = [member[2] for member in self._member_outputs(X)]
         scores = self._channel_frame(_channel_scores(head_logits), X)
         blamed = scores.to_numpy().argmin(axis=1)
         agreement = np.mean([logits.argmin(axis=1) == blamed for logits in head_logits], axis=0)
-        return pd.DataFrame(
-            {
-                "channel": scores.columns.to_numpy(dtype=object)[blamed],
-                "score": scores.to_numpy()[np.arange(len(blamed)), blamed],
-                "agreement": agreement,
-            },
-            index=scores.index,
-        )
+        return _blame_frame(scores, agreement)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

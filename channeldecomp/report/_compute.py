@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from .. import certification, metrics, model_selection, plotting
 from .._validation import as_frame, check_sample_weight
-from ..base import get_channel_model, get_channel_scores, predict_good_proba
+from ..base import get_channel_blame, get_channel_model, get_channel_scores, predict_good_proba
 from ._render import render_html
 
 __all__ = ["ChannelReport", "channel_report"]
@@ -41,6 +41,13 @@ class ChannelReport:
         given, ``"reliability"`` and ``"reliable"``.
     reliability_warnings : list of str
         One sentence per channel marked not reliable (empty without a reliability table).
+    blame : DataFrame or None
+        Among the bad lumisections, per channel, those whose lowest score is that channel's
+        (the channel they blame; see :func:`~channeldecomp.base.get_channel_blame`):
+        ``"bad LS blamed"``, ``"share of bad"`` (weighted), ``"median blamed score"``, for an
+        ensemble (``n_estimators > 1``) ``"networks agree"`` (the share of them on which every
+        network blames that channel) and, with channel truth, ``"wrong blame"`` (the share on
+        which the truth says the channel sees nothing, among those with a visible fault).
     certification : DataFrame
         Per channel and ``"global"``: ``"threshold"``, ``"certified LS"``, ``"flagged LS"``,
         ``"flagged among good"`` and ``"flagged among bad"`` (weighted fractions).
@@ -91,6 +98,7 @@ class ChannelReport:
     settings: dict = field(default_factory=dict)
     model_name: str = ""
     reliability_warnings: list = field(default_factory=list)
+    blame: pd.DataFrame | None = None
 
     def to_html(self):
         """The report as one self-contained HTML page (figures embedded as PNG).
@@ -154,6 +162,32 @@ def _triage(y_good, p_good, weight, *, max_pollution, max_loss, random_state):
         }
     )
     return table, (result.reject_at, result.accept_at), None
+
+
+def _blame_table(blame, channel_names, y_good, weight, *, ensemble, channel_truth):
+    """Per channel, the bad lumisections that blame it (see :attr:`ChannelReport.blame`)."""
+    bad = y_good == 0
+    blamed = blame["channel"].to_numpy()
+    rows = {}
+    for name in channel_names:
+        mine = bad & (blamed == name)
+        row = {
+            "bad LS blamed": int(mine.sum()),
+            "share of bad": float(weight[mine].sum() / weight[bad].sum()),
+            "median blamed score": float(np.median(blame["score"][mine])) if mine.any() else np.nan,
+        }
+        if ensemble:
+            agree = blame["agreement"].to_numpy()[mine] == 1
+            row["networks agree"] = float(agree.mean()) if mine.any() else np.nan
+        if channel_truth is not None and name in channel_truth.columns:
+            visible = (channel_truth.to_numpy() == 0).any(axis=1)
+            judged = mine & visible
+            wrong = channel_truth[name].to_numpy()[judged] == 1
+            row["wrong blame"] = float(wrong.mean()) if judged.any() else np.nan
+        rows[name] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "channel"
+    return table
 
 
 def _subsystem_tables(scores, subsystem_labels, weight, exclusive_threshold):
@@ -343,6 +377,14 @@ def channel_report(
             scores, channel_truth.reset_index(drop=True), sample_weight=weight
         )
         report.decomposition = decomposition.to_frame("ROC AUC vs channel truth")
+    report.blame = _blame_table(
+        get_channel_blame(model, X).reset_index(drop=True),
+        list(scores.columns),
+        y_good,
+        weight,
+        ensemble=getattr(get_channel_model(model), "n_estimators", 1) > 1,
+        channel_truth=None if channel_truth is None else channel_truth.reset_index(drop=True),
+    )
     if subsystem_labels is not None:
         subsystem_labels = as_frame(subsystem_labels, "subsystem_labels", "subsystem")
         auc, exclusive, figures = _subsystem_tables(

@@ -67,6 +67,23 @@ def _channels(report):
     ]
 
 
+def _blame(report):
+    if report.blame is None:
+        return []
+    text = (
+        "Among the bad lumisections, the channel each one blames: its lowest score, where the "
+        "model sees the anomaly. A blame whose score is high (the lumisection is bad but no "
+        "channel looks clearly bad) is more often wrong"
+    )
+    if "networks agree" in report.blame.columns:
+        text += ", and so is one on which the ensemble's networks disagree ('networks agree': "
+        text += "the share blamed by every network)"
+    if "wrong blame" in report.blame.columns:
+        text += "; 'wrong blame': the share of those with a visible fault that the known "
+        text += "truth says the channel does not see"
+    return ["<h2>Blame</h2>", _paragraph(text + "."), _table_html(report.blame)]
+
+
 def _decomposition(report):
     if report.decomposition is None:
         return []
@@ -180,6 +197,7 @@ def _training(report):
 _SECTIONS = (
     _summary,
     _channels,
+    _blame,
     _decomposition,
     _subsystems,
     _distributions,
