@@ -92,8 +92,15 @@ def _wrong_blame(scores, spread, truth, y, agreement=None):
     return table
 
 
-def run_cell(n_ls, events, difficulty, seed, *, max_epochs, n_estimators, cv, n_repeats, methods):
-    """One cell: every method's metrics, per-channel reliability vs truth, the blame table."""
+def run_cell(
+    n_ls, events, difficulty, seed, *, max_epochs, n_estimators, cv, n_repeats, methods,
+    truth_ls=None,
+):  # fmt: skip
+    """One cell: every method's metrics, per-channel reliability vs truth, the blame table.
+
+    ``truth_ls``: also the cdc model's true per-channel AUC on a fresh simulation of that many
+    lumisections (``bench_decomposition.fresh_test_set``), ``true_auc_fresh``.
+    """
     if not logging.getLogger().handlers:  # a worker process of --jobs: log to its stderr too
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     bench = _bench()
@@ -132,6 +139,13 @@ def run_cell(n_ls, events, difficulty, seed, *, max_epochs, n_estimators, cv, n_
             )  # fmt: skip
         logger.info("    reliability %.0f s", time.perf_counter() - tick)
         channels = reliability.assign(true_auc=true_auc, fit_warned=warned)
+        if truth_ls:
+            fresh = bench.fresh_test_set(split, truth_ls, events, difficulty=difficulty, seed=seed)
+            fresh_scores = model.predict_channel_scores(fresh["X"]).set_axis(fresh["truth"].index)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UndefinedMetricWarning)
+                fresh_auc = metrics.decomposition_auc(fresh_scores, fresh["truth"])
+            channels = channels.assign(true_auc_fresh=fresh_auc)
         channels = channels.reset_index().assign(**cell)
     if "cdc-ensemble" in methods:
         tick = time.perf_counter()
@@ -161,13 +175,13 @@ def run_cell(n_ls, events, difficulty, seed, *, max_epochs, n_estimators, cv, n_
 
 def run_learning_curve(
     sizes, events, seeds, difficulties, *, max_epochs=40, n_estimators=5, cv=3, n_repeats=2,
-    methods=METHODS, n_jobs=1,
+    methods=METHODS, n_jobs=1, truth_ls=None,
 ):  # fmt: skip
     """Every cell of the grid; three record tables (methods, channels, blame)."""
     cells = list(itertools.product(sizes, events, difficulties, seeds))
     options = {
         "max_epochs": max_epochs, "n_estimators": n_estimators, "cv": cv,
-        "n_repeats": n_repeats, "methods": tuple(methods),
+        "n_repeats": n_repeats, "methods": tuple(methods), "truth_ls": truth_ls,
     }  # fmt: skip
     results = Parallel(n_jobs=n_jobs)(delayed(run_cell)(*cell, **options) for cell in cells)
     records, channels, blame = zip(*results)
@@ -224,13 +238,15 @@ def summarize_methods(records):
     return table, pd.DataFrame(paired)
 
 
-def validate_reliability(channels):
-    """The reliability's validation figures over all (cell, channel) pairs with a true AUC."""
-    rows = channels.dropna(subset=["true_auc"])
-    low, high = rows[rows["true_auc"] < LOW_AUC], rows[rows["true_auc"] > HIGH_AUC]
+def validate_reliability(channels, truth="true_auc"):
+    """The reliability's validation figures over all (cell, channel) pairs with a true AUC
+    (column ``truth``: ``"true_auc"`` on the held-out runs, ``"true_auc_fresh"`` on a fresh
+    simulation)."""
+    rows = channels.dropna(subset=[truth])
+    low, high = rows[rows[truth] < LOW_AUC], rows[rows[truth] > HIGH_AUC]
     figures = {
         "cells (cell x channel)": len(rows),
-        "Spearman(reliability, true AUC)": spearmanr(rows["reliability"], rows["true_auc"])[0],
+        "Spearman(reliability, true AUC)": spearmanr(rows["reliability"], rows[truth])[0],
         f"true AUC < {LOW_AUC}: cells": len(low),
         f"true AUC < {LOW_AUC}: marked not reliable": (~low["reliable"]).mean(),
         f"true AUC > {HIGH_AUC}: cells": len(high),
@@ -274,9 +290,16 @@ def report(records, channels, blame, header):
             print("\nchannel_reliability of cdc (on the training runs) against its true ")
             print("per-channel decomposition AUC on the held-out runs:\n")
             print(validate_reliability(channels).to_string(float_format=lambda v: f"{v:.3f}"))
+            fresh = "true_auc_fresh" in channels and channels["true_auc_fresh"].notna().any()
+            if fresh:
+                print("\n... and on a fresh simulation of the same detector (--truth-ls):\n")
+                table = validate_reliability(channels, truth="true_auc_fresh")
+                print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+            columns = {"true_auc": ("true_auc", "mean")}
+            if fresh:
+                columns["true_auc_fresh"] = ("true_auc_fresh", "mean")
             by_size = channels.groupby(["difficulty", "n_ls", "events", "channel"], sort=False).agg(
-                true_auc=("true_auc", "mean"), reliability=("reliability", "mean"),
-                reliable=("reliable", "mean"),
+                **columns, reliability=("reliability", "mean"), reliable=("reliable", "mean"),
             )  # fmt: skip
             print("\nPer channel (mean over seeds; reliable: share of seeds):\n")
             print(by_size.unstack("channel").to_string(float_format=lambda v: f"{v:.2f}"))
@@ -338,6 +361,13 @@ def main(argv=None, *, quick=None, seeds=None, difficulties=None, max_epochs=Non
     add("--max-epochs", type=int)
     add("--n-estimators", type=int, help="networks of cdc-ensemble (default 5; quick 2)")
     add("--cv", type=int, help="folds of channel_reliability (default 3; quick 2)")
+    add(
+        "--truth-ls",
+        type=int,
+        metavar="N",
+        help="validate the reliability also against the cdc model's true AUC on a fresh "
+        "simulation of N lumisections (the held-out runs are one run at 1,000 LS)",
+    )
     add("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     add("--jobs", type=int, default=1, help="cells run in parallel")
     add(
@@ -365,7 +395,7 @@ def main(argv=None, *, quick=None, seeds=None, difficulties=None, max_epochs=Non
     start = time.perf_counter()
     records, channels, blame = run_learning_curve(
         sizes, events, seeds, difficulties, max_epochs=max_epochs, n_estimators=n_estimators,
-        cv=cv, methods=args.methods, n_jobs=args.jobs,
+        cv=cv, methods=args.methods, n_jobs=args.jobs, truth_ls=args.truth_ls,
     )  # fmt: skip
     if records_path is not None:
         records.to_csv(records_path, index=False)

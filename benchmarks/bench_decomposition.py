@@ -114,6 +114,32 @@ def make_split(
         "mode_coverage": pd.DataFrame(coverage),
         "fault_test": metrics.fault_labels(data.fault_mode.iloc[test], y[test]),
         "weight_train": np.asarray(data.luminosity)[train] if weights == "luminosity" else None,
+        "scaler": scale,
+    }
+
+
+#: A cell's fresh simulation (``fresh_test_set``) draws from the seed plus this.
+FRESH_SEED_OFFSET = 500_009
+
+
+def fresh_test_set(split, n_ls, events, *, difficulty, seed):
+    """A fresh simulation of the same detector (seed ``seed + FRESH_SEED_OFFSET``), scaled as
+    the training runs of ``split``: held-out data of any size.
+
+    A cell's own held-out runs are few at small sizes (one run of about 260 LS at 1,000 LS), so
+    a model's true decomposition AUC on them rests on the faults of that run; on ``n_ls``
+    fresh lumisections it is the model's, over every fault mode.
+
+    Returns
+    -------
+    dict
+        ``X`` (scaled features), ``y`` and ``truth`` (the channel truth, index ``0..n-1``).
+    """
+    data, X = simulated_features(n_ls, events, difficulty=difficulty, seed=seed + FRESH_SEED_OFFSET)
+    return {
+        "X": split["scaler"].transform(X),
+        "y": np.asarray(data.y),
+        "truth": data.channel_truth.reset_index(drop=True),
     }
 
 

@@ -297,3 +297,16 @@ def test_large_cells_are_simulated_and_featurised_block_by_block(bench, monkeypa
     # Below the threshold: one draw, as before.
     data, X = bench.simulated_features(29, 20, difficulty=1.0, seed=4)
     assert "blocks" not in data and X.index.equals(data["keys"])
+
+
+def test_fresh_test_set_is_another_simulation_scaled_as_the_training_runs(bench):
+    split = bench.make_split(1.0, 3, 600, 10)
+    fresh = bench.fresh_test_set(split, 90, 10, difficulty=1.0, seed=3)
+    assert list(fresh["X"].columns) == list(split["X_train"].columns)
+    assert len(fresh["X"]) == len(fresh["y"]) == len(fresh["truth"]) == 90
+    data, raw = bench.simulated_features(90, 10, difficulty=1.0, seed=3 + bench.FRESH_SEED_OFFSET)
+    pd.testing.assert_frame_equal(fresh["X"], split["scaler"].transform(raw))
+    np.testing.assert_array_equal(fresh["y"], data.y)
+    # Not the cell's own simulation: other features for the same number of lumisections.
+    _, own = bench.simulated_features(90, 10, difficulty=1.0, seed=3)
+    assert not np.allclose(raw.to_numpy(), own.to_numpy())

@@ -43,6 +43,12 @@ def test_validation_figures(learning_curve):
     assert figures["true AUC > 0.95: marked not reliable"] == 0.0
     # Ranks 1-5 against 1, 3, 2, 4, 5: 1 - 6 * 2 / (5 * 24) = 0.9.
     assert figures["Spearman(reliability, true AUC)"] == pytest.approx(0.9)
+    fresh = learning_curve.validate_reliability(
+        channels.assign(true_auc_fresh=[0.6, 0.99, 0.9, 0.5, 0.99, 0.9]), truth="true_auc_fresh"
+    )
+    assert fresh["cells (cell x channel)"] == 6
+    assert fresh["true AUC < 0.7: marked not reliable"] == 0.5  # rows 0 (marked) and 3 (not)
+    assert fresh["true AUC > 0.95: marked not reliable"] == 0.0  # rows 1 and 4
     blame = pd.DataFrame(
         {"difficulty": "default", "spread": np.arange(8.0), "wrong": [0, 0, 0, 1, 0, 1, 1, 1]}
     ).astype({"wrong": bool})
@@ -100,13 +106,19 @@ def test_records_of_several_runs_are_pooled_once_per_cell(learning_curve, tmp_pa
 def test_quick_grid_end_to_end_and_its_records_summarised(learning_curve, tmp_path, capsys):
     path = tmp_path / "grid.csv"
     records, channels, blame = learning_curve.main(
-        ["--quick", "--quiet", "--methods", "cdc", "cdc-ensemble", "--records", str(path)]
-    )
+        ["--quick", "--quiet", "--methods", "cdc", "cdc-ensemble", "--records", str(path),
+         "--truth-ls", "300"]
+    )  # fmt: skip
     assert sorted(set(records["method"])) == ["cdc", "cdc-ensemble"]
     assert len(records) == 4 and records["n_ls"].tolist().count(300) == 2  # 2 cells x 2 methods
     assert len(channels) == 8 and channels["reliability"].between(0, 1).all()  # 2 cells x 4
     assert set(blame["agreement"]) <= {0.0, 0.5, 1.0} and blame["wrong"].dtype == bool
-    assert "by the networks' agreement" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "by the networks' agreement" in out
+    # The truth on a fresh simulation too: another number than on the cell's held-out runs.
+    assert channels["true_auc_fresh"].between(0, 1).all()
+    assert not np.allclose(channels["true_auc_fresh"], channels["true_auc"], equal_nan=True)
+    assert "on a fresh simulation of the same detector" in out
     # The files it wrote give the same tables back.
     again = learning_curve.main(["--summarize", str(path)])
     pd.testing.assert_frame_equal(again[0], records, check_exact=False, rtol=1e-9)

@@ -102,6 +102,16 @@ def test_decomposition_auc_errors_and_nan():
     with pytest.warns(UndefinedMetricWarning):
         auc = decomposition_auc(scores, truth)
     assert np.isnan(auc["c1"]) and not np.isnan(auc["c0"])
+    # A channel whose every score is NaN, or no row at all (e.g. a subset of runs without
+    # lumisections): undefined, NaN with the warning, as for an absent class.
+    scores["c0"] = np.nan
+    with pytest.warns(UndefinedMetricWarning):
+        auc = decomposition_auc(scores, truth)
+    assert np.isnan(auc["c0"]) and not np.isnan(auc["c2"])
+    with pytest.warns(UndefinedMetricWarning):
+        assert decomposition_auc(scores.iloc[:0], truth.iloc[:0]).isna().all()
+    with pytest.warns(UndefinedMetricWarning):
+        assert channel_subsystem_auc(scores.iloc[:0], truth.iloc[:0]).isna().all().all()
 
 
 @settings(max_examples=25, deadline=None)

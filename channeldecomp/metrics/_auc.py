@@ -29,11 +29,11 @@ def _auc_matrix(score_values, flags, weight):
     for c in range(n_scores):
         scores = score_values[:, c]
         present = ~np.isnan(scores)
+        if not present.any():  # no row, or every score NaN: undefined, as for one class absent
+            continue
         order = np.argsort(scores[present], kind="stable")
         sorted_scores = scores[present][order]
         starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-        if starts.size == 0:
-            continue
         good = np.add.reduceat(good_weight[present][order], starts, axis=0)
         bad = np.add.reduceat(bad_weight[present][order], starts, axis=0)
         bad_below = np.cumsum(bad, axis=0) - bad
