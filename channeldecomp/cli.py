@@ -330,7 +330,9 @@ def _add_score(subparsers):
             "columns). Writes a table (.csv or .parquet, by the extension of --output) with "
             "run, lumi, p_good (the model's probability of good; global_score, higher = more "
             "normal, for a detector without predict_proba), one column per channel (channel "
-            "score, 1 = the channel looks good) and, when the model carries thresholds (set "
+            "score, 1 = the channel looks good), with --blame the blamed channel and the "
+            "share of an ensemble's networks that blame it, and, when the model carries "
+            "thresholds (set "
             "with channeldecomp.certification.set_channel_thresholds before saving), "
             "certified_<channel> per channel (score at or above its threshold) and "
             "certified_all (every channel certified). The output is written whole or not at "
@@ -365,6 +367,13 @@ def _add_score(subparsers):
         type=int,
         default=10_000,
         help="lumisections scored at once (default 10000)",
+    )
+    parser.add_argument(
+        "--blame",
+        action="store_true",
+        help="also write blamed (the channel with the lowest score, where a bad lumisection's "
+        "anomaly is seen) and blame_agreement (the share of an ensemble's networks that blame "
+        "it too; 1 for one network): read them on the lumisections you find bad",
     )
     parser.add_argument(
         "--progress",
@@ -445,10 +454,13 @@ def _good_column(final, good_label):
     return classes.index(_coerce_label(good_label, np.asarray(classes)))
 
 
-def _score_batches(model, features, good_label, batch_size, progress):
-    """P(good) (or the global score) and the channel scores, batch by batch."""
+def _score_batches(model, features, good_label, batch_size, progress, blame=False):
+    """P(good) (or the global score), the channel scores and (``blame``) the blame frame of
+    ``get_channel_blame`` (else None), batch by batch."""
     import numpy as np
     import pandas as pd
+
+    from .base import _blame_frame
 
     steps = getattr(model, "steps", None)
     final = model[-1] if steps else model
@@ -461,18 +473,23 @@ def _score_batches(model, features, good_label, batch_size, progress):
     has_proba = hasattr(final, "predict_proba") and hasattr(final, "classes_")
     global_name = "p_good" if has_proba else "global_score"
     channels = [str(channel) for channel in final.channel_names_]
-    clashes = [channel for channel in channels if channel in ("run", "lumi", global_name)]
+    others = ("run", "lumi", global_name, *(("blamed", "blame_agreement") if blame else ()))
+    clashes = [channel for channel in channels if channel in others]
     if clashes:
         raise ValueError(f"Channel name(s) {clashes} clash with the output's other columns.")
     good = _good_column(final, good_label) if has_proba else None
-    global_scores, channel_scores = [], []
+    global_scores, channel_scores, blames = [], [], []
     for start in range(0, len(features), batch_size):
         batch = features.iloc[start : start + batch_size]
         X = preprocessing.transform(batch) if preprocessing is not None else batch
         scores = final.predict_channel_scores(X)
-        channel_scores.append(
-            np.asarray(scores.to_numpy() if isinstance(scores, pd.DataFrame) else scores)
-        )
+        values = np.asarray(scores.to_numpy() if isinstance(scores, pd.DataFrame) else scores)
+        channel_scores.append(values)
+        if blame and hasattr(final, "predict_blame"):
+            blames.append(final.predict_blame(X).reset_index(drop=True))
+        elif blame:
+            frame = pd.DataFrame(values, columns=channels)
+            blames.append(_blame_frame(frame, np.ones(len(frame))))
         if has_proba:
             global_scores.append(final.predict_proba(X)[:, good])
         else:
@@ -483,6 +500,7 @@ def _score_batches(model, features, good_label, batch_size, progress):
         np.concatenate(global_scores),
         pd.DataFrame(np.concatenate(channel_scores), columns=channels),
         getattr(final, "channel_thresholds_", None),
+        pd.concat(blames, ignore_index=True) if blame else None,
     )
 
 
@@ -546,8 +564,8 @@ def _run_score(args):
     with tqdm(
         total=len(table), desc="scoring", unit="LS", file=sys.stderr, disable=not show
     ) as progress:
-        global_name, global_scores, channel_scores, thresholds = _score_batches(
-            model, table[features], args.good_label, args.batch_size, progress
+        global_name, global_scores, channel_scores, thresholds, blame = _score_batches(
+            model, table[features], args.good_label, args.batch_size, progress, args.blame
         )
 
     output = pd.DataFrame(index=pd.RangeIndex(len(table)))
@@ -556,6 +574,9 @@ def _run_score(args):
         output["lumi"] = table[args.lumi_column].to_numpy()
     output[global_name] = global_scores
     output = pd.concat([output, channel_scores], axis=1)
+    if blame is not None:
+        output["blamed"] = blame["channel"].astype(str).to_numpy()
+        output["blame_agreement"] = blame["agreement"].to_numpy()
     if thresholds is not None:
         # The decision needs no keys: rows are numbered, the output keeps their order.
         row_keys = np.column_stack([np.zeros(len(table), dtype=np.int64), np.arange(len(table))])

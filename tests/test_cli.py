@@ -105,6 +105,28 @@ def test_score_writes_keys_p_good_and_channel_scores(suffix, scoring, tmp_path, 
     _assert_written(scores[list(CHANNELS)], channel_scores.to_numpy(), suffix)
 
 
+def test_score_writes_the_blame_with_the_ensembles_agreement(tmp_path):
+    data = make_channel_anomalies(n_samples=300, random_state=1)
+    runs = 355100 + np.arange(len(data.data)) // 30
+    ensemble = ChannelDecompositionClassifier(max_epochs=2, n_estimators=3, random_state=0)
+    with pytest.warns(UserWarning):  # few bad LS and runs with faults per channel
+        ensemble.fit(data.data, data.target, groups=runs)
+    model_path = channeldecomp.save(ensemble, tmp_path / "ensemble.skops")
+    data.data.assign(run=runs, lumi=np.arange(len(runs))).to_csv(tmp_path / "new.csv", index=False)
+    output = tmp_path / "scores.csv"
+    argv = ["score", "--model", str(model_path), "--data", str(tmp_path / "new.csv")]
+    assert main([*argv, "-o", str(output), "--blame", "--batch-size", "100"]) == 0
+    scores = pd.read_csv(output)
+    assert list(scores.columns) == ["run", "lumi", "p_good", *CHANNELS, "blamed", "blame_agreement"]
+    blame = ensemble.predict_blame(data.data)
+    np.testing.assert_array_equal(scores["blamed"], blame["channel"])
+    np.testing.assert_array_equal(scores["blame_agreement"], blame["agreement"])
+    assert (scores["blame_agreement"] < 1).any()
+    # Without --blame, the columns of before.
+    assert main([*argv, "-o", str(output)]) == 0
+    assert list(pd.read_csv(output).columns) == ["run", "lumi", "p_good", *CHANNELS]
+
+
 def test_score_writes_the_decisions_of_thresholds_saved_in_the_model(scoring, tmp_path):
     model, table, target, _ = scoring
     X = table.drop(columns=["run", "lumi"])
