@@ -168,12 +168,13 @@ def _blame_table(blame, channel_names, y_good, weight, *, ensemble, channel_trut
     """Per channel, the bad lumisections that blame it (see :attr:`ChannelReport.blame`)."""
     bad = y_good == 0
     blamed = blame["channel"].to_numpy()
+    bad_weight = weight[bad].sum()
     rows = {}
     for name in channel_names:
         mine = bad & (blamed == name)
         row = {
             "bad LS blamed": int(mine.sum()),
-            "share of bad": float(weight[mine].sum() / weight[bad].sum()),
+            "share of bad": float(weight[mine].sum() / bad_weight) if bad_weight > 0 else np.nan,
             "median blamed score": float(np.median(blame["score"][mine])) if mine.any() else np.nan,
         }
         if ensemble:
