@@ -295,6 +295,12 @@ def report(records, channels, blame, header):
                 print("\n... and on a fresh simulation of the same detector (--truth-ls):\n")
                 table = validate_reliability(channels, truth="true_auc_fresh")
                 print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+                both = channels.dropna(subset=["true_auc", "true_auc_fresh"])
+                rho = spearmanr(both["true_auc"], both["true_auc_fresh"])[0]
+                print(
+                    f"\nSpearman(true AUC on the held-out runs, on the fresh simulation): "
+                    f"{rho:.3f} ({len(both)} pairs)"
+                )
             columns = {"true_auc": ("true_auc", "mean")}
             if fresh:
                 columns["true_auc_fresh"] = ("true_auc_fresh", "mean")

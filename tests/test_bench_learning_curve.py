@@ -119,6 +119,7 @@ def test_quick_grid_end_to_end_and_its_records_summarised(learning_curve, tmp_pa
     assert channels["true_auc_fresh"].between(0, 1).all()
     assert not np.allclose(channels["true_auc_fresh"], channels["true_auc"], equal_nan=True)
     assert "on a fresh simulation of the same detector" in out
+    assert "Spearman(true AUC on the held-out runs, on the fresh simulation)" in out
     # The files it wrote give the same tables back.
     again = learning_curve.main(["--summarize", str(path)])
     pd.testing.assert_frame_equal(again[0], records, check_exact=False, rtol=1e-9)
