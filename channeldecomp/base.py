@@ -224,21 +224,6 @@ def resolve_channels(channels, n_features, feature_names=None, *, remainder="err
     return resolved
 
 
-def _blame_frame(scores, agreement):
-    """``predict_blame``'s frame: per row the lowest-scored channel of ``scores``, its score,
-    and ``agreement`` (one value per row), on the index of ``scores``."""
-    values = scores.to_numpy()
-    blamed = values.argmin(axis=1)
-    return pd.DataFrame(
-        {
-            "channel": scores.columns.to_numpy(dtype=object)[blamed],
-            "score": values[np.arange(len(blamed)), blamed],
-            "agreement": np.asarray(agreement, dtype=np.float64),
-        },
-        index=scores.index,
-    )
-
-
 class ChannelModelMixin(TransformerMixin):
     """Mixin of every channel model: one score per channel and row, and ``transform`` to get them.
 
@@ -373,6 +358,22 @@ class ChannelModelMixin(TransformerMixin):
             "predict_channel_scores(X); a channel model must return its channel scores there."
         )
 
+    @staticmethod
+    def _blame_frame(scores, agreement):
+        """``predict_blame``'s frame: per row the lowest-scored channel of the DataFrame
+        ``scores``, its score, and ``agreement`` (one value per row), on the index of
+        ``scores``."""
+        values = scores.to_numpy()
+        blamed = values.argmin(axis=1)
+        return pd.DataFrame(
+            {
+                "channel": scores.columns.to_numpy(dtype=object)[blamed],
+                "score": values[np.arange(len(blamed)), blamed],
+                "agreement": np.asarray(agreement, dtype=np.float64),
+            },
+            index=scores.index,
+        )
+
     def predict_blame(self, X):
         """The channel each row's scores blame: the channel with the lowest score.
 
@@ -397,7 +398,7 @@ class ChannelModelMixin(TransformerMixin):
             near 1 and the lowest says little.
         """
         scores = self.predict_channel_scores(X)
-        return _blame_frame(scores, np.ones(len(scores)))
+        return self._blame_frame(scores, np.ones(len(scores)))
 
     def transform(self, X):
         """The channel scores, so that a Pipeline ending in the model transforms X into them.
@@ -563,7 +564,7 @@ def get_channel_blame(model, X):
     final = get_channel_model(model)
     if not hasattr(final, "predict_blame"):
         scores = get_channel_scores(model, X)
-        return _blame_frame(scores, np.ones(len(scores)))
+        return ChannelModelMixin._blame_frame(scores, np.ones(len(scores)))
     steps = getattr(model, "steps", None)
     transformed = model[:-1].transform(X) if steps and len(steps) > 1 else X
     blame = final.predict_blame(transformed)

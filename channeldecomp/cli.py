@@ -455,12 +455,12 @@ def _good_column(final, good_label):
 
 
 def _score_batches(model, features, good_label, batch_size, progress, blame=False):
-    """P(good) (or the global score), the channel scores and (``blame``) the blame frame of
+    """P(good) (or the global score), the channel scores and (``blame``) the frame of
     ``get_channel_blame`` (else None), batch by batch."""
     import numpy as np
     import pandas as pd
 
-    from .base import _blame_frame
+    from .base import get_channel_blame
 
     steps = getattr(model, "steps", None)
     final = model[-1] if steps else model
@@ -485,11 +485,8 @@ def _score_batches(model, features, good_label, batch_size, progress, blame=Fals
         scores = final.predict_channel_scores(X)
         values = np.asarray(scores.to_numpy() if isinstance(scores, pd.DataFrame) else scores)
         channel_scores.append(values)
-        if blame and hasattr(final, "predict_blame"):
-            blames.append(final.predict_blame(X).reset_index(drop=True))
-        elif blame:
-            frame = pd.DataFrame(values, columns=channels)
-            blames.append(_blame_frame(frame, np.ones(len(frame))))
+        if blame:
+            blames.append(get_channel_blame(final, X).reset_index(drop=True))
         if has_proba:
             global_scores.append(final.predict_proba(X)[:, good])
         else:

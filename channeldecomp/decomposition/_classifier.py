@@ -21,7 +21,7 @@ from skorch.history import History
 
 from .._device import check_device, inference_device, module_on, private_torch_rng
 from .._torch_state import module_from_state, module_to_state
-from ..base import ChannelModelMixin, _blame_frame
+from ..base import ChannelModelMixin
 from ._combiners import COMBINERS, get_combiner
 from ._network import ACTIVATIONS, ChannelDecompositionLoss, ChannelDecompositionModule
 from ._training import ChannelDecompositionNet, SoftPretrainingSchedule, TensorData
@@ -1042,7 +1042,7 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         scores = self._channel_frame(_channel_scores(head_logits), X)
         blamed = scores.to_numpy().argmin(axis=1)
         agreement = np.mean([logits.argmin(axis=1) == blamed for logits in head_logits], axis=0)
-        return _blame_frame(scores, agreement)
+        return self._blame_frame(scores, agreement)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
