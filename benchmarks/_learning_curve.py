@@ -372,7 +372,7 @@ def main(argv=None, *, quick=None, seeds=None, difficulties=None, max_epochs=Non
         type=int,
         metavar="N",
         help="validate the reliability also against the cdc model's true AUC on a fresh "
-        "simulation of N lumisections (the held-out runs are one run at 1,000 LS)",
+        "simulation of N lumisections (the held-out runs are two or three at 1,000 LS)",
     )
     add("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     add("--jobs", type=int, default=1, help="cells run in parallel")

@@ -126,9 +126,9 @@ def fresh_test_set(split, n_ls, events, *, difficulty, seed):
     """A fresh simulation of the same detector (seed ``seed + FRESH_SEED_OFFSET``), scaled as
     the training runs of ``split``: held-out data of any size.
 
-    A cell's own held-out runs are few at small sizes (one run of about 260 LS at 1,000 LS), so
-    a model's true decomposition AUC on them rests on the faults of that run; on ``n_ls``
-    fresh lumisections it is the model's, over every fault mode.
+    A cell's own held-out runs are few at small sizes (two or three runs, 260-380 LS, at
+    1,000 LS), so a model's true decomposition AUC on them rests on the faults of those runs;
+    on ``n_ls`` fresh lumisections it is the model's, over every fault mode.
 
     Returns
     -------

@@ -29,7 +29,7 @@ the true AUC, and the reliability's validation bands at ``RELIABILITY_THRESHOLD`
 
 - ``fresh_true_auc``: the true AUC of the cell's model on a fresh simulation of the same
   detector (``bench_decomposition.fresh_test_set``, ``--fresh-ls`` lumisections). A cell's
-  held-out runs are few (one run of about 260 lumisections at 1,000), so its true AUC there
+  held-out runs are few (two or three, 260-380 lumisections, at 1,000), so its true AUC there
   rests on the faults of those runs; on the fresh simulation it is the model's, over every
   fault mode. The signals are compared with both.
 
