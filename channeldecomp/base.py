@@ -517,14 +517,23 @@ def get_channel_scores(model, X):
     (200, 4)
     """
     final = get_channel_model(model)
-    steps = getattr(model, "steps", None)
-    transformed = model[:-1].transform(X) if steps and len(steps) > 1 else X
-    scores = final.predict_channel_scores(transformed)
+    scores = final.predict_channel_scores(_transform_for_final_step(model, X))
     if not isinstance(scores, pd.DataFrame):
         scores = pd.DataFrame(np.asarray(scores), columns=list(final.channel_names_))
+    return _on_index_of(scores, X)
+
+
+def _transform_for_final_step(model, X):
+    """X through a Pipeline's steps before the last (X itself for a lone estimator)."""
+    steps = getattr(model, "steps", None)
+    return model[:-1].transform(X) if steps and len(steps) > 1 else X
+
+
+def _on_index_of(frame, X):
+    """``frame`` with the index of X when X is a DataFrame or Series."""
     if isinstance(X, (pd.DataFrame, pd.Series)):
-        scores.index = X.index
-    return scores
+        frame.index = X.index
+    return frame
 
 
 def get_channel_blame(model, X):
@@ -565,12 +574,7 @@ def get_channel_blame(model, X):
     if not hasattr(final, "predict_blame"):
         scores = get_channel_scores(model, X)
         return ChannelModelMixin._blame_frame(scores, np.ones(len(scores)))
-    steps = getattr(model, "steps", None)
-    transformed = model[:-1].transform(X) if steps and len(steps) > 1 else X
-    blame = final.predict_blame(transformed)
-    if isinstance(X, (pd.DataFrame, pd.Series)):
-        blame.index = X.index
-    return blame
+    return _on_index_of(final.predict_blame(_transform_for_final_step(model, X)), X)
 
 
 def predict_good_proba(model, X, good_label=1):
