@@ -43,9 +43,9 @@ def _model(max_epochs, random_state):
             # deviations"): mapping each feature to normal scores trains better than scaling.
             (
                 "scale",
-                QuantileTransformer(output_distribution="normal", n_quantiles=200).set_output(
-                    transform="pandas"
-                ),
+                QuantileTransformer(
+                    output_distribution="normal", n_quantiles=200, random_state=random_state
+                ).set_output(transform="pandas"),
             ),
             (
                 "clf",

@@ -310,3 +310,9 @@ def test_fresh_test_set_is_another_simulation_scaled_as_the_training_runs(bench)
     # Not the cell's own simulation: other features for the same number of lumisections.
     _, own = bench.simulated_features(90, 10, difficulty=1.0, seed=3)
     assert not np.allclose(raw.to_numpy(), own.to_numpy())
+
+
+def test_the_split_scaler_is_seeded(bench):
+    # Above 10,000 training rows the quantiles come from a random subsample: seeded by the cell.
+    split = bench.make_split(1.0, 5, 600, 10)
+    assert split["scaler"].random_state == 5
