@@ -14,7 +14,9 @@ true AUC below 0.7 marked not reliable (target >= 90 %) and the share of channel
 marked not reliable (target <= 10 %). Among the held-out bad lumisections, how often the
 ensemble's blame (its lowest channel score) is wrong: one table by quartile of the blamed
 channel's spread (``predict_channel_scores(X, return_std=True)``), one by the share of the
-networks that blame the same channel (``predict_blame``'s ``agreement``).
+networks that blame the same channel (``predict_blame``'s ``agreement``). With ``--truth-ls N``
+the reliability is validated also against the cdc model's true AUC on a fresh simulation of N
+lumisections of the same detector (a cell's held-out runs are few at 1,000-2,000 LS).
 
     python benchmarks/bench_decomposition.py --learning-curve           # the full grid (long)
     python benchmarks/bench_decomposition.py --learning-curve --quick   # a smoke run for CI
