@@ -83,12 +83,12 @@ def _fit(split, seed, max_epochs):
     return model.fit(X, y, groups=runs)
 
 
-def _ceilings(split, difficulty, n_ls, events, seed, names, *, max_epochs, fresh_ls):
-    """``refit_true_auc`` and ``fresh_true_auc`` of a cell (see the module's docstring)."""
+def _ceilings(split, model, difficulty, events, seed, names, *, max_epochs, fresh_ls):
+    """``refit_true_auc`` and ``fresh_true_auc`` of a cell whose fitted cdc is ``model`` (see
+    the module's docstring)."""
     fresh = bench.fresh_test_set(split, fresh_ls, events, difficulty=difficulty, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = _fit(split, seed, max_epochs)
         refit = _fit(split, seed + REFIT_SEED_OFFSET, max_epochs)
     return {
         "refit_true_auc": _true_auc(refit, split["X_test"], split["truth_test"], names),
@@ -101,8 +101,11 @@ def add_ceilings(path, difficulty, n_ls, events, seed, *, max_epochs=40, fresh_l
     cell = dict(np.load(path))
     split = bench.make_split(difficulty, seed, n_ls, events)
     names = [str(n) for n in cell["names"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _fit(split, seed, max_epochs)
     cell |= _ceilings(
-        split, difficulty, n_ls, events, seed, names, max_epochs=max_epochs, fresh_ls=fresh_ls
+        split, model, difficulty, events, seed, names, max_epochs=max_epochs, fresh_ls=fresh_ls
     )
     np.savez(path, **cell)
 
@@ -141,7 +144,14 @@ def collect(path, difficulty, n_ls, events, seed, *, cv=3, max_epochs=40, fresh_
         names=np.asarray(names),
         true_auc=true_auc,
         **_ceilings(
-            split, difficulty, n_ls, events, seed, names, max_epochs=max_epochs, fresh_ls=fresh_ls
+            split,
+            fitted,
+            difficulty,
+            events,
+            seed,
+            names,
+            max_epochs=max_epochs,
+            fresh_ls=fresh_ls,
         ),  # fmt: skip
         truth_train=split["truth_train"][names].to_numpy(),
     )
