@@ -31,7 +31,10 @@ def summarize(records):
 
     ``global - hgb``: the mean ± std over seeds of each seed's difference from ``hgb`` on the
     same split (paired: is a gap larger than seed-to-seed noise?); ``time / hgb``: the mean
-    ratio of fit times.
+    ratio of fit times. When ``cdc`` and another method with channel scores ran,
+    ``channel - cdc``: the same for the mean channel AUC against ``cdc``'s. Records with
+    ``fresh_*`` figures (``--fresh-ls``) add the mean and worst channel AUC on the fresh
+    simulation and, with ``cdc``, ``fresh: channel - cdc``.
     """
     reference = records[records["method"] == "hgb"].set_index(["difficulty", "seed"])
     if compare := not reference.empty:
@@ -39,6 +42,14 @@ def summarize(records):
         records = records.join(hgb, on=["difficulty", "seed"])
         records["global_vs_hgb"] = records["global_auc"] - records["hgb_global_auc"]
         records["time_vs_hgb"] = records["fit_s"] / records["hgb_fit_s"]
+    fresh = "fresh_mean_channel_auc" in records and records["fresh_mean_channel_auc"].notna().any()
+    cdc = records[records["method"] == "cdc"].set_index(["difficulty", "seed"])
+    others = records.loc[records["method"] != "cdc", "mean_channel_auc"]
+    if paired_cdc := not cdc.empty and others.notna().any():  # another method's channels
+        names = ["mean_channel_auc"] + (["fresh_mean_channel_auc"] if fresh else [])
+        records = records.join(cdc[names].add_prefix("cdc_"), on=["difficulty", "seed"])
+        for name in names:
+            records[f"{name}_vs_cdc"] = records[name] - records[f"cdc_{name}"]
     grouped = records.groupby(["difficulty", "method"], sort=False)
 
     def mean_std(column, sign=""):
@@ -47,6 +58,13 @@ def summarize(records):
 
     names = ["global_auc", "mean_channel_auc", "worst_channel_auc", "bad_only_channel_auc"]
     table = pd.DataFrame({name: mean_std(name) for name in names}, index=grouped.size().index)
+    if paired_cdc:
+        table["channel - cdc"] = mean_std("mean_channel_auc_vs_cdc", sign="+")
+    if fresh:
+        table["fresh: mean channel"] = mean_std("fresh_mean_channel_auc")
+        table["fresh: worst"] = mean_std("fresh_worst_channel_auc")
+        if paired_cdc:
+            table["fresh: channel - cdc"] = mean_std("fresh_mean_channel_auc_vs_cdc", sign="+")
     if compare:
         table["global - hgb"] = mean_std("global_vs_hgb", sign="+")
         table["time / hgb"] = grouped["time_vs_hgb"].mean().map(lambda v: f"{v:.1f}x")
@@ -114,7 +132,7 @@ def records_path(text):
 
 def print_tables(records, *, by_fault=False):
     """Print :func:`summarize`'s table and, with ``by_fault``, :func:`summarize_by_fault`'s."""
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(summarize(records).to_string())
         if not by_fault:
             return

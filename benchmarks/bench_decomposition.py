@@ -26,6 +26,7 @@ One table over seeds and difficulty levels gives the mean ± std over seeds, ``g
     python benchmarks/bench_decomposition.py --quick    # a fast smoke run
     python benchmarks/bench_decomposition.py --records fits.csv  # also every fit, in full
     python benchmarks/bench_decomposition.py --by-fault  # where does each method lose to hgb?
+    python benchmarks/bench_decomposition.py --fresh-ls 8000  # also on 8,000 fresh LS
     python benchmarks/bench_decomposition.py --learning-curve [--quick]  # see _learning_curve.py
     python benchmarks/bench_decomposition.py --methods cdc hgb \
         --cdc-params '{"squared_inputs": false}'         # a setting against the defaults
@@ -168,6 +169,24 @@ def fit_and_score(model, split, **fit_params):
     return p_good, (scores[list(DETECTOR_CHANNELS)] if named else scores).to_numpy()
 
 
+def _fit_and_score_both(fitter, split, seed, fresh, *, match_channels=False):
+    """``fitter(split, seed)``, and with a ``fresh`` set also its figures there (``fresh_*``).
+
+    One fit: the model predicts the held-out runs and the fresh lumisections as one test set,
+    cut apart again after.
+    """
+    if fresh is None:
+        return *fitter(split, seed), {}
+    n_test = len(split["y_test"])
+    X_both = pd.concat([split["X_test"], fresh["X"]])
+    p_good, channel_scores = fitter(split | {"X_test": X_both}, seed)
+    held_out = None if channel_scores is None else channel_scores[:n_test]
+    fresh_scores = None if channel_scores is None else channel_scores[n_test:]
+    fresh_split = {"y_test": fresh["y"], "truth_test": fresh["truth"]}
+    result = score_method(fresh_split, p_good[n_test:], fresh_scores, match_channels=match_channels)
+    return p_good[:n_test], held_out, {f"fresh_{key}": value for key, value in result.items()}
+
+
 def fit_cdc(split, seed, **params):
     model = ChannelDecompositionClassifier(channels="prefix", random_state=seed, **params)
     return fit_and_score(model, split)
@@ -246,19 +265,22 @@ def run_benchmark(
     split_kind="stratified",
     cdc_params=None,
     by_fault=False,
+    fresh_ls=None,
 ):
     """Fit every method on every (difficulty, seed) split; one record per fit.
 
     ``cdc_params``: extra classifier parameters for ``cdc``, ``cdc-ensemble`` and
     ``cdc-random``. ``by_fault``: each record also holds, per fault of the test's bad LS
     (``metrics.fault_labels``), the global AUC over them and the good LS
-    (``auc[DT:dead_region]``) and their number (``n[...]``).
+    (``auc[DT:dead_region]``) and their number (``n[...]``). ``fresh_ls``: each model is also
+    scored on a fresh simulation of that many LS (``fresh_test_set``), the figures prefixed
+    ``fresh_``.
     """
     cdc_params = {"max_epochs": max_epochs, **(cdc_params or {})}
     fitters, records = make_fitters(max_epochs, paper_epochs, cdc_params), []
     sizes = (n_lumisections, events_per_lumisection, scaler, sample_weight, split_kind)
     for difficulty, seed in itertools.product(difficulties, seeds):
-        start = time.perf_counter()
+        start, cell = time.perf_counter(), {"difficulty": difficulty, "seed": seed}
         split = make_split(difficulty, seed, *sizes)
         shape = (len(split["y_train"]), len(split["y_test"]), split["X_train"].shape[1])
         info = "difficulty %s seed %d: %d train / %d test LS, %d features (%.1f s)"
@@ -268,16 +290,22 @@ def run_benchmark(
         if scarce := [f"{m} ({r.train} of {r.train + r.test})" for m, r in scarce]:
             info = "  fault modes with under 10%% of their LS in training: %s"
             logger.info(info, ", ".join(scarce))
+        fresh = None
+        if fresh_ls:
+            fresh = fresh_test_set(split, fresh_ls, events_per_lumisection, **cell)
+            logger.info("  fresh simulation: %d LS", len(fresh["y"]))
         for method in methods:
             random_groups = method == "cdc-random"  # scored by matching groups to channels
             start = time.perf_counter()
             with warnings.catch_warnings():  # per-channel MLPs stop at their epoch cap
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                p_good, channel_scores = fitters[method](split, seed)
+                p_good, channel_scores, fresh_result = _fit_and_score_both(
+                    fitters[method], split, seed, fresh, match_channels=random_groups
+                )
             elapsed = time.perf_counter() - start
             result = score_method(split, p_good, channel_scores, match_channels=random_groups)
             record = {"difficulty": difficulty, "seed": seed, "method": method, "fit_s": elapsed}
-            records.append(record | result)
+            records.append(record | result | fresh_result)
             if by_fault:
                 faults = metrics.global_auc_by_fault(split["y_test"], p_good, split["fault_test"])
                 for label, (auc, n) in faults.iterrows():
@@ -305,6 +333,8 @@ HELP = {
     "at full precision) to this CSV file",
     "--by-fault": "also break the global AUC down by fault mode, and each method's global - hgb "
     "into one term per fault mode (where does a method lose to hgb?)",
+    "--fresh-ls": "also score every model on a fresh simulation of N lumisections of the same "
+    "detector (columns fresh_*; the held-out runs are a few at small sizes)",
     "--learning-curve": "sizes x events x seeds x difficulties, and channel_reliability against "
     "truth (_learning_curve.py; --quick: a smoke grid)",
 }
@@ -326,6 +356,7 @@ def main(argv=None):
     add("--records", type=records_path, metavar="CSV", help=HELP["--records"])
     add("--by-fault", action="store_true", help=HELP["--by-fault"])
     add("--quiet", action="store_true", help="print only the table(s)")
+    add("--fresh-ls", type=int, metavar="N", help=HELP["--fresh-ls"])
     add("--learning-curve", action="store_true", help=HELP["--learning-curve"])
     args = parser.parse_args(argv)
     if args.learning_curve:
@@ -344,7 +375,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     start, settings = time.perf_counter(), (args.scaler, args.sample_weight, args.split)
     sizes = (seeds, difficulties, n_ls, events, max_epochs, paper_epochs, args.methods)
-    records = run_benchmark(*sizes, *settings, args.cdc_params, by_fault=args.by_fault)
+    options = {"by_fault": args.by_fault, "fresh_ls": args.fresh_ls}
+    records = run_benchmark(*sizes, *settings, args.cdc_params, **options)
     if args.records is not None:
         records.to_csv(args.records, index=False)
     held_out = "stratified by fault mode" if args.split == "stratified" else "at random"
@@ -353,7 +385,9 @@ def main(argv=None):
         f"\nDecomposition benchmark: {len(seeds)} seed(s) x {len(difficulties)} difficulty "
         f"level(s); {n_ls} LS x {events} events; held-out runs ({held_out}); {args.scaler} "
         f"scaling; sample weights: {args.sample_weight}; cdc/cdc-random {max_epochs} "
-        f"epochs{cdc_params}, cdc-paper {paper_epochs} epochs; mean ± std over seeds; "
+        f"epochs{cdc_params}, cdc-paper {paper_epochs} epochs; "
+        + (f"fresh_*: on {args.fresh_ls} fresh LS; " if args.fresh_ls else "")
+        + "mean ± std over seeds; "
         f"total {time.perf_counter() - start:.0f} s\n"
     )
     print_tables(records, by_fault=args.by_fault)

@@ -316,3 +316,69 @@ def test_the_split_scaler_is_seeded(bench):
     # Above 10,000 training rows the quantiles come from a random subsample: seeded by the cell.
     split = bench.make_split(1.0, 5, 600, 10)
     assert split["scaler"].random_state == 5
+
+
+def test_fresh_figures_come_from_the_same_fit_as_the_held_out_ones(bench):
+    split = _feature_split(seed=1)
+    other = _feature_split(n_train=0, n_test=150, seed=2)
+    fresh = {"X": other["X_test"], "y": other["y_test"], "truth": other["truth_test"]}
+    fitter = bench.make_fitters(2, 2, {})["per-channel-hgb"]
+    p_good, scores, result = bench._fit_and_score_both(fitter, split, 0, fresh)
+    # The held-out predictions are those of a fit scored on the held-out runs alone...
+    alone_p, alone_scores = fitter(split, 0)
+    np.testing.assert_array_equal(p_good, alone_p)
+    np.testing.assert_array_equal(scores, alone_scores)
+    # ... and the fresh figures those of the same model on the fresh rows.
+    model = bench.PerChannelClassifier(bench.HistGradientBoostingClassifier(random_state=0))
+    model.fit(split["X_train"], split["y_train"])
+    direct = bench.score_method(
+        {"y_test": fresh["y"], "truth_test": fresh["truth"]},
+        bench.predict_good_proba(model, fresh["X"]),
+        model.predict_channel_scores(fresh["X"]).to_numpy(),
+    )
+    assert result == {f"fresh_{key}": value for key, value in direct.items()}
+    assert bench._fit_and_score_both(fitter, split, 0, None)[2] == {}
+    # A global method has no channel scores: its fresh channel figures are NaN.
+    hgb = bench.make_fitters(2, 2, {})["hgb"]
+    _, none, result = bench._fit_and_score_both(hgb, split, 0, fresh)
+    assert none is None and np.isnan(result["fresh_mean_channel_auc"])
+    assert 0.5 < result["fresh_global_auc"] <= 1
+
+
+def test_summary_pairs_each_method_with_cdc_on_held_out_and_fresh_data(tables):
+    records = pd.DataFrame(
+        {
+            "difficulty": ["default"] * 4,
+            "seed": [0, 0, 1, 1],
+            "method": ["cdc", "oracle", "cdc", "oracle"],
+            "global_auc": [0.96, 0.98, 0.94, 0.99],
+            "mean_channel_auc": [0.90, 0.93, 0.80, 0.82],
+            "worst_channel_auc": [0.8, 0.9, 0.7, 0.75],
+            "bad_only_channel_auc": [0.85, 0.9, 0.75, 0.8],
+            "fresh_mean_channel_auc": [0.91, 0.95, 0.85, 0.86],
+            "fresh_worst_channel_auc": [0.8, 0.9, 0.7, 0.8],
+            "fit_s": [4.0, 2.0, 6.0, 2.0],
+        }
+    )
+    table = tables.summarize(records)
+    assert table.loc[("default", "oracle"), "channel - cdc"] == "+0.025 ± 0.005"
+    assert table.loc[("default", "oracle"), "fresh: channel - cdc"] == "+0.025 ± 0.015"
+    assert table.loc[("default", "cdc"), "fresh: mean channel"] == "0.880 ± 0.030"
+    assert table.loc[("default", "oracle"), "fresh: worst"] == "0.850 ± 0.050"
+    # Without cdc, or without fresh figures, those columns are left out.
+    no_cdc = tables.summarize(records[records["method"] == "oracle"])
+    assert "channel - cdc" not in no_cdc and "fresh: mean channel" in no_cdc
+    held_out = tables.summarize(records.drop(columns=["fresh_mean_channel_auc"]))
+    assert "fresh: mean channel" not in held_out and "channel - cdc" in held_out
+
+
+def test_quick_run_scores_on_a_fresh_simulation_too(bench):
+    argv = ["--quick", "--quiet", "--methods", "per-channel-hgb", "hgb"]
+    records = bench.main([*argv, "--n-lumisections", "150", "--fresh-ls", "120"])
+    fresh = records.filter(like="fresh_")
+    names = ["global_auc", "mean_channel_auc", "worst_channel_auc", "bad_only_channel_auc"]
+    assert set(fresh.columns) == {f"fresh_{name}" for name in names}
+    assert fresh["fresh_global_auc"].between(0, 1).all()
+    by_method = records.set_index("method")
+    assert 0 <= by_method.loc["per-channel-hgb", "fresh_mean_channel_auc"] <= 1
+    assert np.isnan(by_method.loc["hgb", "fresh_mean_channel_auc"])
