@@ -3,8 +3,9 @@
 For each cell (lumisections x events per lumisection x difficulty x seed) of the simulated
 detector, the split, features and scaling of ``bench_decomposition.make_split`` (held-out runs,
 stratified by fault mode) and these methods: ``cdc`` (one network), ``cdc-ensemble``
-(``n_estimators`` networks on bootstrap resamples of the training runs), ``cdc-random`` (the
-random-partition control), ``per-channel-hgb`` (per-channel boosting), ``oracle`` (per-channel
+(``n_estimators`` networks on bootstrap resamples of the training runs), ``cdc-distilled``
+(``DistilledChannelClassifier``: cdc's network distilled into per-channel boosting), ``cdc-random``
+(the random-partition control), ``per-channel-hgb`` (per-channel boosting), ``oracle`` (per-channel
 boosting on the channel truth) and ``hgb`` (global boosting: the global AUC's reference).
 
 On the training runs alone, ``channeldecomp.model_selection.channel_reliability`` of the
@@ -54,7 +55,8 @@ FULL_GRID = {
     "difficulties": ("default", "hard"),
 }
 QUICK_GRID = {"sizes": (300, 600), "events": (100,), "seeds": (0,), "difficulties": ("default",)}
-METHODS = ("cdc", "cdc-ensemble", "cdc-random", "per-channel-hgb", "oracle", "hgb")
+METHODS = ("cdc", "cdc-ensemble", "cdc-distilled", "cdc-random", "per-channel-hgb", "oracle")
+METHODS += ("hgb",)
 #: Truth bands of the reliability's validation targets.
 LOW_AUC, HIGH_AUC = 0.7, 0.95
 
@@ -205,7 +207,8 @@ def _mean_std(row, sign=""):
 
 def summarize_methods(records):
     """Mean ± std over seeds of each method's channel and global AUCs, per size and difficulty;
-    paired differences of cdc against per-channel boosting and the oracle."""
+    paired differences of cdc (and its ensemble and distilled model) against per-channel
+    boosting and the oracle."""
     keys = ["difficulty", "n_ls", "events"]
     grouped = records.groupby([*keys, "method"], sort=False)
 
@@ -226,14 +229,16 @@ def summarize_methods(records):
     paired = {}
     channel = wide["mean_channel_auc"]
     for method, reference in (("cdc", "per-channel-hgb"), ("cdc", "oracle"),
-                              ("cdc-ensemble", "cdc"), ("cdc-ensemble", "oracle")):  # fmt: skip
+                              ("cdc-ensemble", "cdc"), ("cdc-ensemble", "oracle"),
+                              ("cdc-distilled", "per-channel-hgb"),
+                              ("cdc-distilled", "oracle")):  # fmt: skip
         if {method, reference} <= set(channel.columns):
             difference = (channel[method] - channel[reference]).groupby(level=keys, sort=False)
             summary = difference.agg(["mean", "std"])
             paired[f"{method} - {reference}"] = summary.apply(_mean_std, axis=1, sign="+")
     if "hgb" in wide["global_auc"].columns:
         globals_ = wide["global_auc"]
-        for method in ("cdc", "cdc-ensemble"):
+        for method in ("cdc", "cdc-ensemble", "cdc-distilled"):
             if method in globals_.columns:
                 difference = (globals_[method] - globals_["hgb"]).groupby(level=keys, sort=False)
                 paired[f"global {method} - hgb"] = difference.mean().map(lambda v: f"{v:+.3f}")

@@ -10,7 +10,9 @@ global ROC AUC of P(good); per channel, the ROC AUC of its score against the cha
 (``bad_only_channel_auc``), where a global detector that flags every channel scores 0.5.
 
 Methods (``make_fitters``): ``cdc`` (``ChannelDecompositionClassifier``), ``cdc-ensemble``
-(``n_estimators=5`` networks, each on a bootstrap resample of the training runs), ``cdc-paper``
+(``n_estimators=5`` networks, each on a bootstrap resample of the training runs),
+``cdc-distilled`` (``DistilledChannelClassifier``: cdc's network, its blame distilled into
+per-channel boosting, the two blended), ``cdc-paper``
 (its paper preset), ``cdc-random`` (the paper's control: random groups of the channels' sizes, each
 matched to the channel it finds best); from ``channeldecomp.baselines``: ``per-channel`` /
 ``per-channel-hgb`` (``PerChannelClassifier``, MLP / boosting), ``iforest``
@@ -49,7 +51,12 @@ from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
-from channeldecomp import ChannelDecompositionClassifier, LumiSectionPercentiles, metrics
+from channeldecomp import (
+    ChannelDecompositionClassifier,
+    DistilledChannelClassifier,
+    LumiSectionPercentiles,
+    metrics,
+)
 from channeldecomp.base import predict_good_proba, resolve_channels
 from channeldecomp.baselines import (
     AdditiveBoostingClassifier,
@@ -64,7 +71,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # run as a script or loaded by f
 from _records import constant_channels, json_params, print_tables, records_path, short
 
 logger = logging.getLogger("bench_decomposition")
-METHODS = ("cdc", "cdc-ensemble", "cdc-paper", "cdc-random", "per-channel", "per-channel-hgb")
+METHODS = ("cdc", "cdc-ensemble", "cdc-distilled", "cdc-paper", "cdc-random", "per-channel")
+METHODS += ("per-channel-hgb",)
 METHODS += ("iforest", "mlp-attr", "hgb-additive", "hgb", "oracle")
 #: What runs without --methods: all but the ensemble (five fits of cdc).
 DEFAULT_METHODS = tuple(m for m in METHODS if m != "cdc-ensemble")
@@ -201,6 +209,19 @@ def fit_cdc_ensemble(split, seed, **params):
     return fit_and_score(model, split, groups=runs)
 
 
+def fit_cdc_distilled(split, seed, distill_params=None, **params):
+    """``DistilledChannelClassifier`` on cdc's network (the same seed: the same network as
+    ``cdc``) and seeded per-channel boosting; ``distill_params``: its own (``blend``, ...)."""
+    network = ChannelDecompositionClassifier(random_state=seed, **params)
+    model = DistilledChannelClassifier(
+        network,
+        HistGradientBoostingClassifier(random_state=seed),
+        channels="prefix",
+        **(distill_params or {}),
+    )
+    return fit_and_score(model, split)
+
+
 def fit_cdc_random(split, seed, **params):
     """The classifier on random groups of the channels' sizes (column positions, plain arrays)."""
     X, X_test = split["X_train"], split["X_test"]
@@ -212,7 +233,7 @@ def fit_cdc_random(split, seed, **params):
     return fit_and_score(model, split | {"X_train": X.to_numpy(), "X_test": X_test.to_numpy()})
 
 
-def make_fitters(max_epochs, paper_epochs, cdc_params):
+def make_fitters(max_epochs, paper_epochs, cdc_params, distill_params=None):
     """Each method: ``(split, seed) -> (P(good), channel scores or None)`` on the test runs."""
 
     def hgb(seed):  # on all features: the accuracy ceiling (global AUC only)
@@ -245,6 +266,9 @@ def make_fitters(max_epochs, paper_epochs, cdc_params):
         "cdc": lambda split, seed: fit_cdc(split, seed, **cdc_params),
         "cdc-ensemble": lambda split, seed: fit_cdc_ensemble(split, seed, **cdc_params),
         "cdc-random": lambda split, seed: fit_cdc_random(split, seed, **cdc_params),
+        "cdc-distilled": lambda split, seed: fit_cdc_distilled(
+            split, seed, distill_params, **cdc_params
+        ),
         # Per-channel boosting on the training runs' channel truth: the channel AUCs' ceiling.
         "oracle": lambda split, seed: fit_and_score(
             PerChannelClassifier(hgb(seed)), split, channel_truth=split["truth_train"]
@@ -266,6 +290,7 @@ def run_benchmark(
     cdc_params=None,
     by_fault=False,
     fresh_ls=None,
+    distill_params=None,
 ):
     """Fit every method on every (difficulty, seed) split; one record per fit.
 
@@ -274,10 +299,12 @@ def run_benchmark(
     (``metrics.fault_labels``), the global AUC over them and the good LS
     (``auc[DT:dead_region]``) and their number (``n[...]``). ``fresh_ls``: each model is also
     scored on a fresh simulation of that many LS (``fresh_test_set``), the figures prefixed
-    ``fresh_``.
+    ``fresh_``. ``distill_params``: parameters of ``cdc-distilled``'s
+    ``DistilledChannelClassifier`` (``blend``, ``threshold``).
     """
     cdc_params = {"max_epochs": max_epochs, **(cdc_params or {})}
-    fitters, records = make_fitters(max_epochs, paper_epochs, cdc_params), []
+    fitters = make_fitters(max_epochs, paper_epochs, cdc_params, distill_params)
+    records = []
     sizes = (n_lumisections, events_per_lumisection, scaler, sample_weight, split_kind)
     for difficulty, seed in itertools.product(difficulties, seeds):
         start, cell = time.perf_counter(), {"difficulty": difficulty, "seed": seed}
@@ -327,8 +354,10 @@ HELP = {
     "--sample-weight": "training weights of every method (default: none; the scores weigh LS "
     "equally)",
     "--split": "held-out runs stratified by fault mode (default), or runs at random",
-    "--cdc-params": "extra ChannelDecompositionClassifier parameters for cdc, cdc-ensemble and "
-    "cdc-random, e.g. '{\"squared_inputs\": false}'",
+    "--cdc-params": "extra ChannelDecompositionClassifier parameters for cdc, cdc-ensemble, "
+    "cdc-distilled's network and cdc-random, e.g. '{\"squared_inputs\": false}'",
+    "--distill-params": "DistilledChannelClassifier parameters of cdc-distilled, e.g. "
+    "'{\"blend\": 0.3}'",
     "--records": "also write one row per fit (difficulty, seed, method, fit time, every metric "
     "at full precision) to this CSV file",
     "--by-fault": "also break the global AUC down by fault mode, and each method's global - hgb "
@@ -353,6 +382,8 @@ def main(argv=None):
     for flag, choices in CHOICES.items():  # the first choice is the default
         add(flag, choices=choices, default=choices[0], help=HELP.get(flag))
     add("--cdc-params", type=json_params, default={}, metavar="JSON", help=HELP["--cdc-params"])
+    add("--distill-params", type=json_params, default={}, metavar="JSON",
+        help=HELP["--distill-params"])  # fmt: skip
     add("--records", type=records_path, metavar="CSV", help=HELP["--records"])
     add("--by-fault", action="store_true", help=HELP["--by-fault"])
     add("--quiet", action="store_true", help="print only the table(s)")
@@ -376,6 +407,7 @@ def main(argv=None):
     start, settings = time.perf_counter(), (args.scaler, args.sample_weight, args.split)
     sizes = (seeds, difficulties, n_ls, events, max_epochs, paper_epochs, args.methods)
     options = {"by_fault": args.by_fault, "fresh_ls": args.fresh_ls}
+    options["distill_params"] = args.distill_params
     records = run_benchmark(*sizes, *settings, args.cdc_params, **options)
     if args.records is not None:
         records.to_csv(args.records, index=False)
@@ -386,6 +418,7 @@ def main(argv=None):
         f"level(s); {n_ls} LS x {events} events; held-out runs ({held_out}); {args.scaler} "
         f"scaling; sample weights: {args.sample_weight}; cdc/cdc-random {max_epochs} "
         f"epochs{cdc_params}, cdc-paper {paper_epochs} epochs; "
+        + (f"cdc-distilled {args.distill_params}; " if args.distill_params else "")
         + (f"fresh_*: on {args.fresh_ls} fresh LS; " if args.fresh_ls else "")
         + "mean ± std over seeds; "
         f"total {time.perf_counter() - start:.0f} s\n"

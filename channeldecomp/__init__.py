@@ -4,7 +4,7 @@ Channel decomposition of a global data-quality flag, as scikit-learn estimators.
 """
 
 from ._version import __version__
-from .decomposition import PRESETS, ChannelDecompositionClassifier
+from .decomposition import PRESETS, ChannelDecompositionClassifier, DistilledChannelClassifier
 from .features import (
     HistogramFeatures,
     LumiSectionHistograms,
@@ -16,6 +16,7 @@ from .report import write_report
 
 __all__ = [
     "ChannelDecompositionClassifier",
+    "DistilledChannelClassifier",
     "HistogramFeatures",
     "LumiSectionHistograms",
     "LumiSectionPercentiles",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupShuffleSplit
@@ -23,7 +24,7 @@ from sklearn.preprocessing import QuantileTransformer
 
 from . import certification, metrics
 from .datasets import simulate_lumisections
-from .decomposition import ChannelDecompositionClassifier
+from .decomposition import ChannelDecompositionClassifier, DistilledChannelClassifier
 from .features import HistogramFeatures, LumiSectionPercentiles
 from .model_selection import channel_reliability, random_partition_control, reliability_warnings
 
@@ -36,7 +37,14 @@ _SIZES = {
 }
 
 
-def _model(max_epochs, random_state):
+def _model(max_epochs, random_state, *, distilled=False):
+    network = ChannelDecompositionClassifier(
+        channels="prefix", max_epochs=max_epochs, random_state=random_state
+    )
+    if distilled:  # the same network, its blame distilled into per-channel boosting
+        network = DistilledChannelClassifier(
+            network, HistGradientBoostingClassifier(random_state=random_state), channels="prefix"
+        )
     return Pipeline(
         [
             # Per-LS statistics are heavy-tailed (a fault moves a p99 by many "standard
@@ -47,12 +55,7 @@ def _model(max_epochs, random_state):
                     output_distribution="normal", n_quantiles=200, random_state=random_state
                 ).set_output(transform="pandas"),
             ),
-            (
-                "clf",
-                ChannelDecompositionClassifier(
-                    channels="prefix", max_epochs=max_epochs, random_state=random_state
-                ),
-            ),
+            ("clf", network),
         ]
     )
 
@@ -64,10 +67,12 @@ def run_demo(*, quick=False, output=None, random_state=0, log=None, input="objec
     :class:`~channeldecomp.LumiSectionPercentiles` -> ``QuantileTransformer`` ->
     :class:`~channeldecomp.ChannelDecompositionClassifier`, trained on the global label of the
     lumisections of 75 % of the runs (luminosity-weighted) and evaluated on the other runs against
-    the simulation's truth; the channels' reliability from the training runs' global label
-    alone (:func:`~channeldecomp.model_selection.channel_reliability`, six refits), with a
-    warning for each unreliable channel; then the same model with the features split into
-    random channels of the same sizes (the paper's control).
+    the simulation's truth; the same network's blame distilled into per-channel boosting
+    (:class:`~channeldecomp.DistilledChannelClassifier`); the channels' reliability from the
+    training runs' global label alone
+    (:func:`~channeldecomp.model_selection.channel_reliability`, six refits), with a warning
+    for each unreliable channel; then the same model with the features split into random
+    channels of the same sizes (the paper's control).
 
     Parameters
     ----------
@@ -97,8 +102,9 @@ def run_demo(*, quick=False, output=None, random_state=0, log=None, input="objec
         ``1 - score`` against "a fault is visible in this channel", for the model and for the
         random-partition control, over all held-out lumisections and over the globally bad
         ones only, and the channel's reliability from the training runs alone: columns
-        ``channel_decomposition``, ``random_partition``, ``bad_only``, ``random_bad_only``,
-        ``reliability``, ``reliable``), ``channel_subsystem_auc`` (DataFrame),
+        ``channel_decomposition``, ``distilled`` (the distilled model's AUC),
+        ``random_partition``, ``bad_only``, ``random_bad_only``, ``reliability``,
+        ``reliable``), ``channel_subsystem_auc`` (DataFrame),
         ``reliability`` (the table of
         :func:`~channeldecomp.model_selection.channel_reliability`), ``files`` (list of
         written paths).
@@ -166,6 +172,13 @@ def _run(*, sizes, output, random_state, log, histograms=False):
     decomposition = metrics.decomposition_auc(scores, truth.iloc[test])
     subsystem_auc = metrics.channel_subsystem_auc(scores, subsystems.iloc[test])
 
+    step("the network's blame distilled into per-channel boosting (DistilledChannelClassifier) ...")
+    distilled = _model(sizes["max_epochs"], random_state, distilled=True)
+    distilled.fit(
+        X.iloc[train], y.iloc[train], clf__sample_weight=luminosity.iloc[train].to_numpy()
+    )
+    distilled_scores = distilled.transform(X_test)
+
     # Folds of whole training runs: three, or as many as there are runs (a tiny simulation).
     folds = min(3, len(np.unique(runs[train])))
     step(f"channel reliability: the model refitted on {folds} folds of the training runs, twice")
@@ -192,6 +205,7 @@ def _run(*, sizes, output, random_state, log, histograms=False):
     table = pd.DataFrame(
         {
             "channel_decomposition": decomposition,
+            "distilled": metrics.decomposition_auc(distilled_scores, truth.iloc[test]),
             "random_partition": control.random[0].decomposition_auc,
             "bad_only": metrics.bad_only_decomposition_auc(scores, truth.iloc[test], y_test),
             "random_bad_only": control.random[0].bad_only_decomposition_auc,
@@ -204,10 +218,12 @@ def _run(*, sizes, output, random_state, log, histograms=False):
     log(f"\nGlobal ROC AUC (held-out {len(test)} lumisections): {global_auc:.4f}")
     log("\nPer-channel ROC AUC of (1 - channel score) against 'fault visible in this channel'")
     log("(bad_only: among globally bad lumisections only, i.e. which channel is bad; a global")
-    log("detector scores 0.5 there however well it scores over all lumisections):")
+    log("detector scores 0.5 there however well it scores over all lumisections; distilled:")
+    log("the network's blame distilled into per-channel boosting, DistilledChannelClassifier):")
     log(table.round(4).to_string())
     log(
-        f"mean: {table['channel_decomposition'].mean():.4f} (random partition "
+        f"mean: {table['channel_decomposition'].mean():.4f} (distilled "
+        f"{table['distilled'].mean():.4f}; random partition "
         f"{table['random_partition'].mean():.4f}); among bad lumisections: "
         f"{table['bad_only'].mean():.4f} (random partition "
         f"{table['random_bad_only'].mean():.4f}); worst: "

@@ -112,7 +112,7 @@ def _package_types():
         PerChannelClassifier,
         PerChannelOneClassDetector,
     )
-    from .decomposition import ChannelDecompositionClassifier
+    from .decomposition import ChannelDecompositionClassifier, DistilledChannelClassifier
     from .detectors import (
         AnomalyCLR,
         AutoencoderDetector,
@@ -123,6 +123,7 @@ def _package_types():
 
     estimators = (
         ChannelDecompositionClassifier,
+        DistilledChannelClassifier,
         LumiSectionPercentiles,
         AnomalyCLR,
         AutoencoderDetector,

@@ -382,3 +382,30 @@ def test_quick_run_scores_on_a_fresh_simulation_too(bench):
     by_method = records.set_index("method")
     assert 0 <= by_method.loc["per-channel-hgb", "fresh_mean_channel_auc"] <= 1
     assert np.isnan(by_method.loc["hgb", "fresh_mean_channel_auc"])
+
+
+def test_the_distilled_method_distils_cdcs_own_network(bench, monkeypatch):
+    split = _feature_split(n_train=240, n_test=60)
+    fitted = []
+    original = bench.fit_and_score
+
+    def spy(model, split, **fit_params):
+        fitted.append(model)
+        return original(model, split, **fit_params)
+
+    monkeypatch.setattr(bench, "fit_and_score", spy)
+    fitter = bench.make_fitters(2, 2, {"max_epochs": 2}, {"blend": 0.3})["cdc-distilled"]
+    p_good, scores = fitter(split, 4)
+    assert p_good.shape == (60,) and scores.shape == (60, 4)
+    fitter = bench.make_fitters(2, 2, {"max_epochs": 2})["cdc"]
+    fitter(split, 4)
+    distilled, cdc = fitted
+    assert distilled.blend == 0.3 and distilled.estimator.random_state == 4
+    # The same network as cdc's: its parameters and seed (its channels are the distilled model's).
+    assert distilled.decomposer.get_params() | {"channels": "prefix"} == cdc.get_params()
+    np.testing.assert_allclose(
+        distilled.decomposer_.predict_channel_scores(split["X_test"].to_numpy()).to_numpy(),
+        cdc.predict_channel_scores(split["X_test"]).to_numpy(),
+        rtol=0,
+        atol=1e-12,
+    )

@@ -124,3 +124,19 @@ def test_quick_grid_end_to_end_and_its_records_summarised(learning_curve, tmp_pa
     again = learning_curve.main(["--summarize", str(path)])
     pd.testing.assert_frame_equal(again[0], records, check_exact=False, rtol=1e-9)
     assert len(again[1]) == 8 and len(again[2]) == len(blame)
+
+
+def test_the_distilled_model_is_paired_with_boosting_and_the_oracle(learning_curve):
+    cell = {"difficulty": "default", "n_ls": 1000, "events": 200}
+    rows = [
+        cell | {"seed": seed, "method": method, "mean_channel_auc": auc, "global_auc": auc,
+                "worst_channel_auc": auc, "bad_only_channel_auc": auc}
+        for seed, values in enumerate([(0.90, 0.85, 0.95, 0.96), (0.92, 0.89, 0.93, 0.95)])
+        for method, auc in zip(["cdc-distilled", "per-channel-hgb", "oracle", "hgb"], values)
+    ]  # fmt: skip
+    _, paired = learning_curve.summarize_methods(pd.DataFrame(rows))
+    row = paired.loc[("default", 1000, 200)]
+    assert row["cdc-distilled - per-channel-hgb"].startswith("+0.040")
+    assert row["cdc-distilled - oracle"].startswith("-0.030")
+    assert row["global cdc-distilled - hgb"] == "-0.045"
+    assert "cdc-distilled" in learning_curve.METHODS

@@ -29,6 +29,7 @@ def test_demo_quick_prints_the_table_and_writes_its_files(capsys, tmp_path):
     assert "Global ROC AUC" in out
     assert "random_partition" in out
     assert "random_bad_only" in out and "among bad lumisections:" in out
+    assert "(distilled " in out and "DistilledChannelClassifier" in out
     assert "Channel x subsystem ROC AUC" in out
     assert "reliability: from the training runs' global label alone" in out
     for channel in CHANNELS:

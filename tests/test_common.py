@@ -1,9 +1,9 @@
 """scikit-learn's common estimator checks: the test suite of record for every estimator.
 
-Every estimator of the package is listed here. The channel models (the classifier, the
-per-channel detector, the baselines) are checked as constructed by default, with only their
-number of epochs cut for speed: their default ``channels="auto"`` works on the checks' plain
-arrays. So is FluxMutability, and a second FluxMutability with its other scoring options.
+Every estimator of the package is listed here. The channel models (the classifier, the distilled
+classifier, the per-channel detector, the baselines) are checked as constructed by default, with
+only their number of epochs cut for speed: their default ``channels="auto"`` works on the checks'
+plain arrays. So is FluxMutability, and a second FluxMutability with its other scoring options.
 
 AnomalyCLR and AutoencoderDetector are checked twice. As constructed by default (epochs cut),
 their input is events in the CMS ADC2021 layout, 19 objects of (pT, eta, phi) flattened into 57
@@ -22,7 +22,7 @@ get/set_params, pickling, fitted state) run in ``tests/test_features_percentiles
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from channeldecomp import ChannelDecompositionClassifier
+from channeldecomp import ChannelDecompositionClassifier, DistilledChannelClassifier
 from channeldecomp.baselines import (
     AdditiveBoostingClassifier,
     MLPAttributionClassifier,
@@ -98,6 +98,13 @@ EXPECTED_FAILED_CHECKS = {
             "row, because the batches differ. Zero weights are exact (rows are removed)."
         ),
     },
+    "DistilledChannelClassifier": {
+        "check_classifiers_classes": _GOOD_LABEL,
+        "check_sample_weight_equivalence_on_dense_data": (
+            "its network trains in minibatches (see ChannelDecompositionClassifier above); the "
+            "weights reach the network and every per-channel classifier"
+        ),
+    },
     "AnomalyCLR": {
         "check_outliers_train": _NEGATIVE_PT,
         "check_outliers_fit_predict": _NEGATIVE_PT,
@@ -139,6 +146,7 @@ def _estimators():
     return [
         # As constructed by default, fewer epochs.
         ChannelDecompositionClassifier(max_epochs=20),
+        DistilledChannelClassifier(ChannelDecompositionClassifier(max_epochs=20)),
         PerChannelOutlierDetector(),
         PerChannelClassifier(),
         PerChannelOneClassDetector(),

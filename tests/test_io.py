@@ -18,7 +18,12 @@ from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from skorch.history import History
 
 import channeldecomp
-from channeldecomp import ChannelDecompositionClassifier, LumiSectionPercentiles, LumiSections
+from channeldecomp import (
+    ChannelDecompositionClassifier,
+    DistilledChannelClassifier,
+    LumiSectionPercentiles,
+    LumiSections,
+)
 from channeldecomp.baselines import (
     AdditiveBoostingClassifier,
     MLPAttributionClassifier,
@@ -154,6 +159,17 @@ CASES = {
         lambda f: _baseline(MLPAttributionClassifier(max_epochs=2, random_state=0), f["tabular"]),
         ["predict_proba", "predict_channel_scores"],
         [],
+    ),
+    "distilled": (
+        lambda f: _baseline(
+            DistilledChannelClassifier(
+                ChannelDecompositionClassifier(max_epochs=2, random_state=0),
+                HistGradientBoostingClassifier(max_iter=5),
+            ),
+            f["tabular"],
+        ),
+        ["predict_proba", "predict_channel_scores", "predict_blame"],
+        [HGB_TREE],
     ),
     "additive_boosting": (
         lambda f: _baseline(
