@@ -294,10 +294,10 @@ def run_benchmark(
 ):
     """Fit every method on every (difficulty, seed) split; one record per fit.
 
-    ``cdc_params``: extra classifier parameters for ``cdc``, ``cdc-ensemble`` and
-    ``cdc-random``. ``by_fault``: each record also holds, per fault of the test's bad LS
-    (``metrics.fault_labels``), the global AUC over them and the good LS
-    (``auc[DT:dead_region]``) and their number (``n[...]``). ``fresh_ls``: each model is also
+    ``cdc_params``: extra classifier parameters for ``cdc``, ``cdc-ensemble``,
+    ``cdc-distilled``'s network and ``cdc-random``. ``by_fault``: each record also holds, per
+    fault of the test's bad LS (``metrics.fault_labels``), the global AUC over them and the good
+    LS (``auc[DT:dead_region]``) and their number (``n[...]``). ``fresh_ls``: each model is also
     scored on a fresh simulation of that many LS (``fresh_test_set``), the figures prefixed
     ``fresh_``. ``distill_params``: parameters of ``cdc-distilled``'s
     ``DistilledChannelClassifier`` (``blend``, ``threshold``).
