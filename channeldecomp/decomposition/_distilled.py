@@ -210,7 +210,9 @@ class DistilledChannelClassifier(ClassifierMixin, ChannelModelMixin, BaseEstimat
             fit_params["groups"] = groups
         self.decomposer_ = decomposer.fit(X, y, **fit_params)
         self.classes_ = self.decomposer_.classes_
-        is_good = y == self._good_class()
+        good_class = self.classes_[-1] if self.good_label is None else self.good_label
+        self._good_index = list(self.classes_).index(good_class)
+        is_good = y == good_class
         scores = self.decomposer_.predict_channel_scores(X)[self.channel_names_].to_numpy()
         labels = np.where(is_good[:, None] | (scores >= self.threshold), 1, 0)
         self.blamed_counts_ = dict(zip(self.channel_names_, (1 - labels).sum(axis=0).tolist()))
@@ -222,11 +224,6 @@ class DistilledChannelClassifier(ClassifierMixin, ChannelModelMixin, BaseEstimat
             X, is_good.astype(np.int64), sample_weight=sample_weight, channel_truth=labels
         )
         return self
-
-    def _good_class(self):
-        if self.good_label is None:
-            return self.classes_[-1]
-        return self.good_label
 
     def _network_and_distilled(self, X):
         values = validate_data(self, X, reset=False, dtype=np.float64)
@@ -256,8 +253,9 @@ class DistilledChannelClassifier(ClassifierMixin, ChannelModelMixin, BaseEstimat
             + (1 - self.blend) * logit(np.clip(distilled, _EPS, 1 - _EPS))
         )
         # A channel never blamed in training has no classifier: the network's score alone.
-        alone = [i for i, name in enumerate(self.channel_names_) if self.blamed_counts_[name] == 0]
-        blended[:, alone] = network[:, alone]
+        for position, name in enumerate(self.channel_names_):
+            if self.distilled_.estimators_[name] is None:
+                blended[:, position] = network[:, position]
         return self._channel_frame(np.maximum(blended, np.finfo(np.float64).tiny), X)
 
     def predict_proba(self, X):
@@ -277,8 +275,7 @@ class DistilledChannelClassifier(ClassifierMixin, ChannelModelMixin, BaseEstimat
         check_is_fitted(self)
         scores = self.predict_channel_scores(X).to_numpy()
         p_good = np.exp((scores - 1.0).sum(axis=1))
-        good = list(self.classes_).index(self._good_class())
-        columns = [1.0 - p_good, p_good] if good == 1 else [p_good, 1.0 - p_good]
+        columns = [1.0 - p_good, p_good] if self._good_index == 1 else [p_good, 1.0 - p_good]
         return np.column_stack(columns)
 
     def predict(self, X):
