@@ -17,7 +17,10 @@ ensemble's blame (its lowest channel score) is wrong: one table by quartile of t
 channel's spread (``predict_channel_scores(X, return_std=True)``), one by the share of the
 networks that blame the same channel (``predict_blame``'s ``agreement``). With ``--truth-ls N``
 the reliability is validated also against the cdc model's true AUC on a fresh simulation of N
-lumisections of the same detector (a cell's held-out runs are few at 1,000-2,000 LS).
+lumisections of the same detector (a cell's held-out runs are few at 1,000-2,000 LS). With
+``--reliability-of cdc-distilled`` the reliability validated is the distilled model's instead;
+either way the report also counts the low channels (a mean true AUC over seeds below 0.6, one
+seed's below 0.5) and how many of them were marked reliable.
 
     python benchmarks/bench_decomposition.py --learning-curve           # the full grid (long)
     python benchmarks/bench_decomposition.py --learning-curve --quick   # a smoke run for CI
@@ -57,8 +60,12 @@ FULL_GRID = {
 QUICK_GRID = {"sizes": (300, 600), "events": (100,), "seeds": (0,), "difficulties": ("default",)}
 METHODS = ("cdc", "cdc-ensemble", "cdc-distilled", "cdc-random", "per-channel-hgb", "oracle")
 METHODS += ("hgb",)
+#: The methods whose reliability can be validated (``--reliability-of``).
+RELIABILITY_OF = ("cdc", "cdc-distilled")
 #: Truth bands of the reliability's validation targets.
 LOW_AUC, HIGH_AUC = 0.7, 0.95
+#: Item 5's floors at small sizes: a channel's mean true AUC over seeds, one seed's channel.
+MEAN_FLOOR, SEED_FLOOR = 0.6, 0.5
 
 
 def _bench():
@@ -98,13 +105,17 @@ def _wrong_blame(scores, spread, truth, y, agreement=None):
 
 def run_cell(
     n_ls, events, difficulty, seed, *, max_epochs, n_estimators, cv, n_repeats, methods,
-    truth_ls=None,
+    truth_ls=None, reliability_of="cdc",
 ):  # fmt: skip
     """One cell: every method's metrics, per-channel reliability vs truth, the blame table.
 
-    ``truth_ls``: also the cdc model's true per-channel AUC on a fresh simulation of that many
-    lumisections (``bench_decomposition.fresh_test_set``), ``true_auc_fresh``.
+    ``reliability_of``: the method (``"cdc"`` or ``"cdc-distilled"``) whose
+    ``channel_reliability`` is compared with its true per-channel AUC, when it is in
+    ``methods``. ``truth_ls``: also that model's true per-channel AUC on a fresh simulation of
+    that many lumisections (``bench_decomposition.fresh_test_set``), ``true_auc_fresh``.
     """
+    if reliability_of not in RELIABILITY_OF:
+        raise ValueError(f"reliability_of must be one of {RELIABILITY_OF}; got {reliability_of!r}")
     if not logging.getLogger().handlers:  # a worker process of --jobs: log to its stderr too
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     bench = _bench()
@@ -125,12 +136,17 @@ def run_cell(
         params = {"channels": "prefix", "max_epochs": max_epochs, "random_state": seed, **params}
         return ChannelDecompositionClassifier(**params)
 
-    if "cdc" in methods:
+    def reliable_model():  # the model whose reliability is validated, unfitted
+        if reliability_of == "cdc":
+            return cdc()
+        return bench.make_cdc_distilled(seed, max_epochs=max_epochs)
+
+    if reliability_of in methods:
         tick = time.perf_counter()
-        model = cdc()
+        model = reliable_model()
         warned = _fit_quietly(model, X_train, y_train, groups=runs)
         scores = model.predict_channel_scores(X_test)
-        record("cdc", predict_good_proba(model, X_test), scores.to_numpy(), tick)
+        record(reliability_of, predict_good_proba(model, X_test), scores.to_numpy(), tick)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
             true_auc = metrics.decomposition_auc(scores.set_axis(truth.index), truth)
@@ -138,11 +154,11 @@ def run_cell(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             reliability = channel_reliability(
-                cdc(), X_train, y_train, groups=runs, cv=cv, n_repeats=n_repeats,
+                reliable_model(), X_train, y_train, groups=runs, cv=cv, n_repeats=n_repeats,
                 random_state=seed,
             )  # fmt: skip
         logger.info("    reliability %.0f s", time.perf_counter() - tick)
-        channels = reliability.assign(true_auc=true_auc, fit_warned=warned)
+        channels = reliability.assign(true_auc=true_auc, fit_warned=warned, method=reliability_of)
         if truth_ls:
             fresh = bench.fresh_test_set(split, truth_ls, events, difficulty=difficulty, seed=seed)
             fresh_scores = model.predict_channel_scores(fresh["X"]).set_axis(fresh["truth"].index)
@@ -160,7 +176,7 @@ def run_cell(
         agreement = model.predict_blame(X_test)["agreement"]
         blame = _wrong_blame(scores, spread, truth, split["y_test"], agreement).assign(**cell)
     fitters = bench.make_fitters(max_epochs, max_epochs, {"max_epochs": max_epochs})
-    for method in [m for m in methods if m not in ("cdc", "cdc-ensemble")]:
+    for method in [m for m in methods if m not in ("cdc-ensemble", reliability_of)]:
         tick = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -179,13 +195,14 @@ def run_cell(
 
 def run_learning_curve(
     sizes, events, seeds, difficulties, *, max_epochs=40, n_estimators=5, cv=3, n_repeats=2,
-    methods=METHODS, n_jobs=1, truth_ls=None,
+    methods=METHODS, n_jobs=1, truth_ls=None, reliability_of="cdc",
 ):  # fmt: skip
     """Every cell of the grid; three record tables (methods, channels, blame)."""
     cells = list(itertools.product(sizes, events, difficulties, seeds))
     options = {
         "max_epochs": max_epochs, "n_estimators": n_estimators, "cv": cv,
         "n_repeats": n_repeats, "methods": tuple(methods), "truth_ls": truth_ls,
+        "reliability_of": reliability_of,
     }  # fmt: skip
     results = Parallel(n_jobs=n_jobs)(delayed(run_cell)(*cell, **options) for cell in cells)
     records, channels, blame = zip(*results)
@@ -284,6 +301,64 @@ def summarize_agreement(blame):
     return table.sort_index(level=[0, 1], ascending=[True, False])
 
 
+def _with_method(channels):
+    """The channels' table with its ``method`` (records written before it was kept: cdc's)."""
+    return channels.assign(method=channels.get("method", "cdc")).fillna({"method": "cdc"})
+
+
+def unmarked_failures(channels, truth="true_auc"):
+    """Item 5's small-size target, per (difficulty, n_ls, events): the channels whose mean true
+    AUC over seeds is below ``MEAN_FLOOR`` and the (seed, channel) pairs below ``SEED_FLOOR``,
+    and how many of each were marked reliable (a pair: on its seed; a channel: on any seed)."""
+    keys = ["difficulty", "n_ls", "events"]
+    rows = channels.dropna(subset=[truth])
+    means = rows.groupby([*keys, "channel"], sort=False).agg(
+        mean=(truth, "mean"), reliable_on_a_seed=("reliable", "any")
+    )
+    low_mean = means[means["mean"] < MEAN_FLOOR].groupby(level=keys, sort=False)
+    low_seed = rows[rows[truth] < SEED_FLOOR].groupby(keys, sort=False)
+    table = pd.DataFrame(
+        {
+            f"channels with mean < {MEAN_FLOOR}": low_mean.size(),
+            "... marked reliable on a seed": low_mean["reliable_on_a_seed"].sum(),
+            f"(seed, channel) < {SEED_FLOOR}": low_seed.size(),
+            "... marked reliable": low_seed["reliable"].sum(),
+        }
+    )
+    cells = rows.groupby(keys, sort=False).size().index
+    return table.reindex(cells).fillna(0).astype(int)
+
+
+def report_reliability(channels, method):
+    """Print the validation of ``method``'s reliability (the channels' rows of that method)."""
+    print(f"\nchannel_reliability of {method} (on the training runs) against its true ")
+    print("per-channel decomposition AUC on the held-out runs:\n")
+    print(validate_reliability(channels).to_string(float_format=lambda v: f"{v:.3f}"))
+    fresh = "true_auc_fresh" in channels and channels["true_auc_fresh"].notna().any()
+    if fresh:
+        print("\n... and on a fresh simulation of the same detector (--truth-ls):\n")
+        table = validate_reliability(channels, truth="true_auc_fresh")
+        print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+        both = channels.dropna(subset=["true_auc", "true_auc_fresh"])
+        rho = spearmanr(both["true_auc"], both["true_auc_fresh"])[0]
+        print(
+            f"\nSpearman(true AUC on the held-out runs, on the fresh simulation): "
+            f"{rho:.3f} ({len(both)} pairs)"
+        )
+    columns = {"true_auc": ("true_auc", "mean")}
+    if fresh:
+        columns["true_auc_fresh"] = ("true_auc_fresh", "mean")
+    by_size = channels.groupby(["difficulty", "n_ls", "events", "channel"], sort=False).agg(
+        **columns, reliability=("reliability", "mean"), reliable=("reliable", "mean"),
+    )  # fmt: skip
+    print("\nPer channel (mean over seeds; reliable: share of seeds):\n")
+    print(by_size.unstack("channel").to_string(float_format=lambda v: f"{v:.2f}"))
+    for truth in ["true_auc", "true_auc_fresh"] if fresh else ["true_auc"]:
+        where = "the fresh simulation" if truth == "true_auc_fresh" else "the held-out runs"
+        print(f"\nLow channels on {where}, and how many were marked reliable:\n")
+        print(unmarked_failures(channels, truth).to_string())
+
+
 def report(records, channels, blame, header):
     """Print the tables."""
     methods, paired = summarize_methods(records)
@@ -294,28 +369,9 @@ def report(records, channels, blame, header):
             print("\nPaired over seeds (mean channel AUC; global AUC against hgb):\n")
             print(paired.to_string())
         if channels is not None:
-            print("\nchannel_reliability of cdc (on the training runs) against its true ")
-            print("per-channel decomposition AUC on the held-out runs:\n")
-            print(validate_reliability(channels).to_string(float_format=lambda v: f"{v:.3f}"))
-            fresh = "true_auc_fresh" in channels and channels["true_auc_fresh"].notna().any()
-            if fresh:
-                print("\n... and on a fresh simulation of the same detector (--truth-ls):\n")
-                table = validate_reliability(channels, truth="true_auc_fresh")
-                print(table.to_string(float_format=lambda v: f"{v:.3f}"))
-                both = channels.dropna(subset=["true_auc", "true_auc_fresh"])
-                rho = spearmanr(both["true_auc"], both["true_auc_fresh"])[0]
-                print(
-                    f"\nSpearman(true AUC on the held-out runs, on the fresh simulation): "
-                    f"{rho:.3f} ({len(both)} pairs)"
-                )
-            columns = {"true_auc": ("true_auc", "mean")}
-            if fresh:
-                columns["true_auc_fresh"] = ("true_auc_fresh", "mean")
-            by_size = channels.groupby(["difficulty", "n_ls", "events", "channel"], sort=False).agg(
-                **columns, reliability=("reliability", "mean"), reliable=("reliable", "mean"),
-            )  # fmt: skip
-            print("\nPer channel (mean over seeds; reliable: share of seeds):\n")
-            print(by_size.unstack("channel").to_string(float_format=lambda v: f"{v:.2f}"))
+            channels = _with_method(channels)
+            for method, rows in channels.groupby("method", sort=False):
+                report_reliability(rows, method)
         if blame is not None and len(blame):
             print("\nEnsemble: wrong blame among held-out bad LS by spread quartile:\n")
             print(summarize_blame(blame).to_string(float_format=lambda v: f"{v:.3f}"))
@@ -349,7 +405,8 @@ def summarize_records(paths):
     )
     records = records.drop_duplicates([*CELL, "method"], keep="last")
     if channels is not None:
-        channels = channels.drop_duplicates([*CELL, "channel"], keep="last")
+        channels = _with_method(channels)
+        channels = channels.drop_duplicates([*CELL, "method", "channel"], keep="last")
     if blame is not None:
         last = blame.groupby(CELL)["_file"].transform("max")
         blame = blame[blame["_file"] == last]
@@ -382,6 +439,9 @@ def main(argv=None, *, quick=None, seeds=None, difficulties=None, max_epochs=Non
         "simulation of N lumisections (the held-out runs are two or three at 1,000 LS)",
     )
     add("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    add("--reliability-of", choices=RELIABILITY_OF, default="cdc",
+        help="the method whose channel_reliability is validated against truth (default cdc; "
+             "it must be among --methods)")  # fmt: skip
     add("--jobs", type=int, default=1, help="cells run in parallel")
     add(
         "--records",
@@ -393,6 +453,8 @@ def main(argv=None, *, quick=None, seeds=None, difficulties=None, max_epochs=Non
              "run apart), pooled, without running anything")  # fmt: skip
     add("--quiet", action="store_true")
     args = parser.parse_args(argv or [])
+    if args.reliability_of not in args.methods and not args.summarize:
+        parser.error(f"--reliability-of {args.reliability_of}: add it to --methods")
     if args.summarize:
         return summarize_records(args.summarize)
     quick = args.quick or bool(quick)
@@ -409,6 +471,7 @@ def main(argv=None, *, quick=None, seeds=None, difficulties=None, max_epochs=Non
     records, channels, blame = run_learning_curve(
         sizes, events, seeds, difficulties, max_epochs=max_epochs, n_estimators=n_estimators,
         cv=cv, methods=args.methods, n_jobs=args.jobs, truth_ls=args.truth_ls,
+        reliability_of=args.reliability_of,
     )  # fmt: skip
     if records_path is not None:
         records.to_csv(records_path, index=False)

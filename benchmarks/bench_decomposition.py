@@ -12,7 +12,8 @@ global ROC AUC of P(good); per channel, the ROC AUC of its score against the cha
 Methods (``make_fitters``): ``cdc`` (``ChannelDecompositionClassifier``), ``cdc-ensemble``
 (``n_estimators=5`` networks, each on a bootstrap resample of the training runs),
 ``cdc-distilled`` (``DistilledChannelClassifier``: cdc's network, its blame distilled into
-per-channel boosting, the two blended), ``cdc-paper``
+per-channel boosting, the two blended), ``cdc-ensemble-distilled`` (the same on
+``cdc-ensemble``'s networks), ``cdc-paper``
 (its paper preset), ``cdc-random`` (the paper's control: random groups of the channels' sizes, each
 matched to the channel it finds best); from ``channeldecomp.baselines``: ``per-channel`` /
 ``per-channel-hgb`` (``PerChannelClassifier``, MLP / boosting), ``iforest``
@@ -71,11 +72,11 @@ sys.path.insert(0, str(Path(__file__).parent))  # run as a script or loaded by f
 from _records import constant_channels, json_params, print_tables, records_path, short
 
 logger = logging.getLogger("bench_decomposition")
-METHODS = ("cdc", "cdc-ensemble", "cdc-distilled", "cdc-paper", "cdc-random", "per-channel")
-METHODS += ("per-channel-hgb",)
+METHODS = ("cdc", "cdc-ensemble", "cdc-distilled", "cdc-ensemble-distilled", "cdc-paper")
+METHODS += ("cdc-random", "per-channel", "per-channel-hgb")
 METHODS += ("iforest", "mlp-attr", "hgb-additive", "hgb", "oracle")
-#: What runs without --methods: all but the ensemble (five fits of cdc).
-DEFAULT_METHODS = tuple(m for m in METHODS if m != "cdc-ensemble")
+#: What runs without --methods: all but the ensembles (five fits of cdc each).
+DEFAULT_METHODS = tuple(m for m in METHODS if m not in ("cdc-ensemble", "cdc-ensemble-distilled"))
 
 
 # Cells of at least this many events (mean per LS x LS; 8,000 x 500 and 16,000 x 500) are
@@ -209,17 +210,28 @@ def fit_cdc_ensemble(split, seed, **params):
     return fit_and_score(model, split, groups=runs)
 
 
-def fit_cdc_distilled(split, seed, distill_params=None, **params):
-    """``DistilledChannelClassifier`` on cdc's network (the same seed: the same network as
-    ``cdc``) and seeded per-channel boosting; ``distill_params``: its own (``blend``, ...)."""
-    network = ChannelDecompositionClassifier(random_state=seed, **params)
-    model = DistilledChannelClassifier(
-        network,
+def make_cdc_distilled(seed, distill_params=None, **params):
+    """``cdc-distilled``'s model, unfitted: ``DistilledChannelClassifier`` on cdc's network (the
+    same seed: the same network as ``cdc``) and seeded per-channel boosting; ``distill_params``:
+    its own (``blend``, ...)."""
+    return DistilledChannelClassifier(
+        ChannelDecompositionClassifier(random_state=seed, **params),
         HistGradientBoostingClassifier(random_state=seed),
         channels="prefix",
         **(distill_params or {}),
     )
-    return fit_and_score(model, split)
+
+
+def fit_cdc_distilled(split, seed, distill_params=None, **params):
+    """``make_cdc_distilled``'s model, fitted and scored."""
+    return fit_and_score(make_cdc_distilled(seed, distill_params, **params), split)
+
+
+def fit_cdc_ensemble_distilled(split, seed, distill_params=None, **params):
+    """``cdc-distilled`` on ``cdc-ensemble``'s networks: ``n_estimators=5`` (unless ``params``
+    say otherwise), each on a bootstrap resample of the training runs, their blame distilled."""
+    model = make_cdc_distilled(seed, distill_params, **{"n_estimators": 5, **params})
+    return fit_and_score(model, split, groups=split["X_train"].index.get_level_values("run"))
 
 
 def fit_cdc_random(split, seed, **params):
@@ -269,6 +281,9 @@ def make_fitters(max_epochs, paper_epochs, cdc_params, distill_params=None):
         "cdc-distilled": lambda split, seed: fit_cdc_distilled(
             split, seed, distill_params, **cdc_params
         ),
+        "cdc-ensemble-distilled": lambda split, seed: fit_cdc_ensemble_distilled(
+            split, seed, distill_params, **cdc_params
+        ),
         # Per-channel boosting on the training runs' channel truth: the channel AUCs' ceiling.
         "oracle": lambda split, seed: fit_and_score(
             PerChannelClassifier(hgb(seed)), split, channel_truth=split["truth_train"]
@@ -294,13 +309,13 @@ def run_benchmark(
 ):
     """Fit every method on every (difficulty, seed) split; one record per fit.
 
-    ``cdc_params``: extra classifier parameters for ``cdc``, ``cdc-ensemble``,
-    ``cdc-distilled``'s network and ``cdc-random``. ``by_fault``: each record also holds, per
+    ``cdc_params``: extra classifier parameters for ``cdc``, ``cdc-ensemble``, the
+    distilled methods' networks and ``cdc-random``. ``by_fault``: each record also holds, per
     fault of the test's bad LS (``metrics.fault_labels``), the global AUC over them and the good
     LS (``auc[DT:dead_region]``) and their number (``n[...]``). ``fresh_ls``: each model is also
     scored on a fresh simulation of that many LS (``fresh_test_set``), the figures prefixed
     ``fresh_``. ``distill_params``: parameters of ``cdc-distilled``'s
-    ``DistilledChannelClassifier`` (``blend``, ``threshold``).
+    ``DistilledChannelClassifier`` and ``cdc-ensemble-distilled``'s (``blend``, ``threshold``).
     """
     cdc_params = {"max_epochs": max_epochs, **(cdc_params or {})}
     fitters = make_fitters(max_epochs, paper_epochs, cdc_params, distill_params)
@@ -355,9 +370,9 @@ HELP = {
     "equally)",
     "--split": "held-out runs stratified by fault mode (default), or runs at random",
     "--cdc-params": "extra ChannelDecompositionClassifier parameters for cdc, cdc-ensemble, "
-    "cdc-distilled's network and cdc-random, e.g. '{\"squared_inputs\": false}'",
-    "--distill-params": "DistilledChannelClassifier parameters of cdc-distilled, e.g. "
-    "'{\"blend\": 0.3}'",
+    "the distilled methods' networks and cdc-random, e.g. '{\"squared_inputs\": false}'",
+    "--distill-params": "DistilledChannelClassifier parameters of cdc-distilled and "
+    "cdc-ensemble-distilled, e.g. '{\"blend\": 0.3}'",
     "--records": "also write one row per fit (difficulty, seed, method, fit time, every metric "
     "at full precision) to this CSV file",
     "--by-fault": "also break the global AUC down by fault mode, and each method's global - hgb "
@@ -378,7 +393,7 @@ def main(argv=None):
     for flag in ("--n-lumisections", "--events-per-lumisection", "--max-epochs", "--paper-epochs"):
         add(flag, type=int)
     add("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS,
-        help="default: all but cdc-ensemble")  # fmt: skip
+        help="default: all but the ensembles")  # fmt: skip
     for flag, choices in CHOICES.items():  # the first choice is the default
         add(flag, choices=choices, default=choices[0], help=HELP.get(flag))
     add("--cdc-params", type=json_params, default={}, metavar="JSON", help=HELP["--cdc-params"])

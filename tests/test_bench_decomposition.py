@@ -409,3 +409,37 @@ def test_the_distilled_method_distils_cdcs_own_network(bench, monkeypatch):
         rtol=0,
         atol=1e-12,
     )
+
+
+def test_the_ensemble_distilled_method_distils_cdc_ensembles_networks(bench, monkeypatch):
+    split = _feature_split(n_train=240, n_test=60)
+    runs = np.arange(240) // 20
+    split["X_train"].index = pd.MultiIndex.from_arrays(
+        [runs, np.arange(240)], names=["run", "lumi"]
+    )
+    fitted = []
+    original = bench.fit_and_score
+
+    def spy(model, split, **fit_params):
+        fitted.append((model, fit_params))
+        return original(model, split, **fit_params)
+
+    monkeypatch.setattr(bench, "fit_and_score", spy)
+    params = {"max_epochs": 2, "n_estimators": 2}
+    fitters = bench.make_fitters(2, 2, params, {"blend": 0.3})
+    p_good, scores = fitters["cdc-ensemble-distilled"](split, 4)
+    assert p_good.shape == (60,) and scores.shape == (60, 4)
+    fitters["cdc-ensemble"](split, 4)
+    (distilled, distilled_params), (ensemble, ensemble_params) = fitted
+    assert distilled.blend == 0.3 and len(distilled.decomposer_.nets_) == 2
+    np.testing.assert_array_equal(distilled_params["groups"], runs)
+    np.testing.assert_array_equal(ensemble_params["groups"], runs)
+    # The same networks as cdc-ensemble's: the same parameters, seed and bootstrap of the runs.
+    assert distilled.decomposer.get_params() | {"channels": "prefix"} == ensemble.get_params()
+    np.testing.assert_allclose(
+        distilled.decomposer_.predict_channel_scores(split["X_test"].to_numpy()).to_numpy(),
+        ensemble.predict_channel_scores(split["X_test"]).to_numpy(),
+        rtol=0,
+        atol=1e-12,
+    )
+    assert "cdc-ensemble-distilled" not in bench.DEFAULT_METHODS

@@ -140,3 +140,44 @@ def test_the_distilled_model_is_paired_with_boosting_and_the_oracle(learning_cur
     assert row["cdc-distilled - oracle"].startswith("-0.030")
     assert row["global cdc-distilled - hgb"] == "-0.045"
     assert "cdc-distilled" in learning_curve.METHODS
+
+
+def test_low_channels_and_whether_they_were_marked(learning_curve):
+    cell = {"difficulty": "default", "n_ls": 1000, "events": 200}
+    rows = [  # (seed, channel, true AUC, reliable)
+        (0, "a", 0.40, False), (1, "a", 0.70, True),   # a: mean 0.55; seed 0 below 0.5, unmarked
+        (0, "b", 0.45, True), (1, "b", 0.90, True),    # b: mean 0.675; seed 0 below 0.5, marked
+        (0, "c", 0.55, False), (1, "c", 0.58, False),  # c: mean 0.565, never marked reliable
+        (0, "d", np.nan, True), (1, "d", 0.99, True),  # d: no truth on seed 0
+    ]  # fmt: skip
+    channels = pd.DataFrame(
+        [cell | {"seed": s, "channel": c, "true_auc": t, "reliable": r} for s, c, t, r in rows]
+    )
+    other = channels.assign(n_ls=2000, true_auc=0.9)
+    table = learning_curve.unmarked_failures(pd.concat([channels, other]))
+    assert table.loc[("default", 1000, 200)].tolist() == [2, 1, 2, 1]
+    assert table.loc[("default", 2000, 200)].tolist() == [0, 0, 0, 0]
+
+
+def test_the_distilled_models_reliability_is_validated(learning_curve, capsys):
+    records, channels, _ = learning_curve.main(
+        ["--quick", "--quiet", "--seeds", "1", "--methods", "cdc-distilled", "--reliability-of",
+         "cdc-distilled"]
+    )  # fmt: skip
+    assert records["method"].tolist() == ["cdc-distilled"] * 2
+    assert len(channels) == 8 and set(channels["method"]) == {"cdc-distilled"}
+    assert channels["reliability"].between(0, 1).all()
+    out = capsys.readouterr().out
+    assert "channel_reliability of cdc-distilled" in out and "Low channels on" in out
+    # The model validated is the benchmark's cdc-distilled: the same figures as its fitter's.
+    bench = learning_curve._bench()
+    split = bench.make_split("default", 1, 300, 100)
+    p_good, scores = bench.fit_cdc_distilled(split, 1, max_epochs=5)
+    figures = bench.score_method(split, p_good, scores)
+    first = records.iloc[0]
+    assert first["n_ls"] == 300
+    for name, value in figures.items():
+        assert first[name] == pytest.approx(value, abs=1e-12)
+    with pytest.raises(SystemExit):
+        learning_curve.main(["--quick", "--methods", "cdc", "--reliability-of", "cdc-distilled"])
+    assert "add it to --methods" in capsys.readouterr().err
