@@ -9,6 +9,7 @@ Shared by ``bench_decomposition.py`` and the benchmarks built on it; a record ho
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -71,6 +72,43 @@ def summarize(records):
     return table
 
 
+#: The references of :func:`paired`, in its columns' order.
+REFERENCES = ("cdc", "per-channel-hgb", "oracle")
+
+
+def paired(records):
+    """Each method's mean channel AUC paired with each reference's on the same seed (the
+    methods of ``REFERENCES`` that ran), and with ``fresh_*`` figures the same on the fresh
+    simulation: per (difficulty, method), the mean difference over seeds and its range, as
+    ``"+0.015 (+0.005 to +0.025)"``. None when no reference or no other method with channel
+    scores ran.
+    """
+    names = ["mean_channel_auc"]
+    if "fresh_mean_channel_auc" in records and records["fresh_mean_channel_auc"].notna().any():
+        names.append("fresh_mean_channel_auc")
+    wide = records.pivot_table(index=["difficulty", "seed"], columns="method", values=names)
+    channel = wide["mean_channel_auc"].dropna(axis=1, how="all")
+    references = [r for r in REFERENCES if r in channel.columns]
+    methods = [m for m in dict.fromkeys(records["method"]) if m in channel.columns]
+    rows = {}
+    prefixes = ["", "fresh: "][: len(names)]
+    columns = [f"{prefix}- {reference}" for prefix in prefixes for reference in references]
+    for name, prefix in zip(names, prefixes):
+        for method, reference in itertools.product(methods, references):
+            if method == reference:
+                continue
+            difference = (wide[name][method] - wide[name][reference]).dropna()
+            by_difficulty = difference.groupby(level="difficulty", sort=False)
+            for difficulty, values in by_difficulty:
+                text = f"{values.mean():+.3f} ({values.min():+.3f} to {values.max():+.3f})"
+                rows.setdefault((difficulty, method), {})[f"{prefix}- {reference}"] = text
+    if not rows:
+        return None
+    table = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=columns)
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["difficulty", "method"])
+    return table.fillna("-")
+
+
 def summarize_by_fault(records):
     """Two tables from the ``by_fault`` records, one row per (difficulty, fault label).
 
@@ -131,9 +169,13 @@ def records_path(text):
 
 
 def print_tables(records, *, by_fault=False):
-    """Print :func:`summarize`'s table and, with ``by_fault``, :func:`summarize_by_fault`'s."""
+    """Print :func:`summarize`'s table, :func:`paired`'s and, with ``by_fault``,
+    :func:`summarize_by_fault`'s."""
     with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(summarize(records).to_string())
+        if (pairs := paired(records)) is not None:
+            print("\nPaired over seeds: mean channel AUC minus the reference's, mean (range)\n")
+            print(pairs.to_string())
         if not by_fault:
             return
         aucs, terms = summarize_by_fault(records)

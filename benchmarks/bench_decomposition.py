@@ -23,7 +23,9 @@ interactions across channels); ``hgb`` (boosting, the accuracy ceiling) and ``or
 (``PerChannelClassifier`` fitted on the channel truth: the ceiling of the channel AUCs).
 
 One table over seeds and difficulty levels gives the mean ± std over seeds, ``global - hgb``
-(each seed's paired difference, against seed-to-seed noise) and the fit time relative to hgb.
+(each seed's paired difference, against seed-to-seed noise) and the fit time relative to hgb; a
+second pairs each method's mean channel AUC with cdc's, per-channel boosting's and the oracle's
+on the same seeds (mean and range over seeds; with ``--fresh-ls``, on the fresh simulation too).
 
     python benchmarks/bench_decomposition.py            # 3 seeds x 2 difficulties
     python benchmarks/bench_decomposition.py --quick    # a fast smoke run

@@ -443,3 +443,35 @@ def test_the_ensemble_distilled_method_distils_cdc_ensembles_networks(bench, mon
         atol=1e-12,
     )
     assert "cdc-ensemble-distilled" not in bench.DEFAULT_METHODS
+
+
+def test_paired_table_gives_the_mean_and_range_against_each_reference(tables, capsys):
+    methods = ["cdc", "cdc-distilled", "oracle", "hgb"]
+    held_out = {0: [0.90, 0.92, 0.95, np.nan], 1: [0.80, 0.86, 0.83, np.nan]}
+    fresh = {0: [0.91, 0.95, 0.96, np.nan], 1: [0.85, 0.86, 0.90, np.nan]}
+    records = pd.DataFrame(
+        [
+            {"difficulty": "default", "seed": seed, "method": method, "mean_channel_auc": auc,
+             "fresh_mean_channel_auc": fresh[seed][i], "global_auc": 0.9, "fit_s": 1.0}
+            for seed, aucs in held_out.items()
+            for i, (method, auc) in enumerate(zip(methods, aucs))
+        ]
+    )  # fmt: skip
+    table = tables.paired(records)
+    assert list(table.columns) == ["- cdc", "- oracle", "fresh: - cdc", "fresh: - oracle"]
+    assert list(table.index.get_level_values("method")) == ["cdc", "cdc-distilled", "oracle"]
+    row = table.loc[("default", "cdc-distilled")]
+    assert row["- cdc"] == "+0.040 (+0.020 to +0.060)"
+    assert row["- oracle"] == "+0.000 (-0.030 to +0.030)"
+    assert row["fresh: - cdc"] == "+0.025 (+0.010 to +0.040)"
+    assert row["fresh: - oracle"] == "-0.025 (-0.040 to -0.010)"
+    assert table.loc[("default", "cdc"), "- cdc"] == "-"
+    # Without a reference (or without another method with channel scores): no table.
+    assert tables.paired(records[records["method"].isin(["cdc-distilled", "hgb"])]) is None
+    assert tables.paired(records[records["method"].isin(["cdc", "hgb"])]) is None
+    held_out_only = tables.paired(records.drop(columns="fresh_mean_channel_auc"))
+    assert list(held_out_only.columns) == ["- cdc", "- oracle"]
+    names = ["worst_channel_auc", "bad_only_channel_auc", "fresh_worst_channel_auc"]
+    figures = dict.fromkeys(names, 0.9)
+    tables.print_tables(records.assign(**figures))
+    assert "Paired over seeds" in capsys.readouterr().out
