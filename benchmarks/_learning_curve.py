@@ -64,7 +64,8 @@ METHODS += ("hgb",)
 RELIABILITY_OF = ("cdc", "cdc-distilled")
 #: Truth bands of the reliability's validation targets.
 LOW_AUC, HIGH_AUC = 0.7, 0.95
-#: Item 5's floors at small sizes: a channel's mean true AUC over seeds, one seed's channel.
+#: The floors at small sizes: a channel's mean true AUC over seeds, one seed's channel's. Below
+#: them a channel should be marked not reliable.
 MEAN_FLOOR, SEED_FLOOR = 0.6, 0.5
 
 
@@ -307,9 +308,9 @@ def _with_method(channels):
 
 
 def unmarked_failures(channels, truth="true_auc"):
-    """Item 5's small-size target, per (difficulty, n_ls, events): the channels whose mean true
-    AUC over seeds is below ``MEAN_FLOOR`` and the (seed, channel) pairs below ``SEED_FLOOR``,
-    and how many of each were marked reliable (a pair: on its seed; a channel: on any seed)."""
+    """Per (difficulty, n_ls, events): the channels whose mean true AUC over seeds is below
+    ``MEAN_FLOOR`` and the (seed, channel) pairs below ``SEED_FLOOR``, and how many of each were
+    marked reliable (a pair: on its seed; a channel: on any seed). Both should be none."""
     keys = ["difficulty", "n_ls", "events"]
     rows = channels.dropna(subset=[truth])
     means = rows.groupby([*keys, "channel"], sort=False).agg(
