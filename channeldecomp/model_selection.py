@@ -565,11 +565,11 @@ def channel_reliability(
     ``min_claimed=20``, threshold 0.4) were chosen on simulated-detector seeds apart from
     those of the validation. There, over 1,000-16,000 lumisections, against each channel's true
     decomposition AUC on a fresh simulation of the same detector, the rank correlation was
-    0.81, 17 of the 18 channels below 0.7 were marked not reliable and none of the 32 above
-    0.95 (``docs/reliability.md``). At 1,000-2,000 lumisections, where a channel's faults sit
-    in a few runs that some refits never see, the correlation was 0.69 and the statistic is
-    conservative. Read ``reliable=False`` as "not shown to be trustworthy", not as "shown to
-    be wrong".
+    0.785, 33 of the 38 channels below 0.7 were marked not reliable and none of the 41 above
+    0.95 (``docs/reliability.md``; four of the five misses on one seed at 1,000 lumisections,
+    just above the threshold). At 1,000-2,000 lumisections, where a channel's faults sit in a few
+    runs that some refits never see, the statistic is conservative. Read ``reliable=False`` as
+    "not shown to be trustworthy", not as "shown to be wrong".
 
     Parameters
     ----------
