@@ -194,6 +194,29 @@ def _feature_split(n_train=300, n_test=200, seed=0):
     }
 
 
+def _split_with_runs(n_train=240, n_test=60):
+    """``_feature_split`` with its training rows in 12 runs of 20 (index levels run, lumi)."""
+    split = _feature_split(n_train=n_train, n_test=n_test)
+    runs = np.arange(n_train) // 20
+    split["X_train"].index = pd.MultiIndex.from_arrays(
+        [runs, np.arange(n_train)], names=["run", "lumi"]
+    )
+    return split, runs
+
+
+def _spy_on_fits(bench, monkeypatch):
+    """Every ``(model, fit_params)`` the benchmark's ``fit_and_score`` is given, in order."""
+    fitted = []
+    original = bench.fit_and_score
+
+    def spy(model, split, **fit_params):
+        fitted.append((model, fit_params))
+        return original(model, split, **fit_params)
+
+    monkeypatch.setattr(bench, "fit_and_score", spy)
+    return fitted
+
+
 def test_constant_channel_scores_are_named(bench):
     # Channels a method never used show up in the log: a constant score carries no information.
     split = _feature_split()
@@ -228,19 +251,8 @@ def test_cdc_params_reach_cdc_and_its_random_control(bench, monkeypatch):
 
 
 def test_the_ensemble_trains_each_network_on_a_bootstrap_of_the_training_runs(bench, monkeypatch):
-    split = _feature_split(n_train=240, n_test=60)
-    runs = np.arange(240) // 20
-    split["X_train"].index = pd.MultiIndex.from_arrays(
-        [runs, np.arange(240)], names=["run", "lumi"]
-    )
-    fitted = []
-    original = bench.fit_and_score
-
-    def spy(model, split, **fit_params):
-        fitted.append((model, fit_params))
-        return original(model, split, **fit_params)
-
-    monkeypatch.setattr(bench, "fit_and_score", spy)
+    split, runs = _split_with_runs()
+    fitted = _spy_on_fits(bench, monkeypatch)
     p_good, scores = bench.fit_cdc_ensemble(split, 0, max_epochs=2, n_estimators=2)
     ((model, fit_params),) = fitted
     assert model.n_estimators == 2 and len(model.nets_) == 2
@@ -386,20 +398,13 @@ def test_quick_run_scores_on_a_fresh_simulation_too(bench):
 
 def test_the_distilled_method_distils_cdcs_own_network(bench, monkeypatch):
     split = _feature_split(n_train=240, n_test=60)
-    fitted = []
-    original = bench.fit_and_score
-
-    def spy(model, split, **fit_params):
-        fitted.append(model)
-        return original(model, split, **fit_params)
-
-    monkeypatch.setattr(bench, "fit_and_score", spy)
+    fitted = _spy_on_fits(bench, monkeypatch)
     fitter = bench.make_fitters(2, 2, {"max_epochs": 2}, {"blend": 0.3})["cdc-distilled"]
     p_good, scores = fitter(split, 4)
     assert p_good.shape == (60,) and scores.shape == (60, 4)
     fitter = bench.make_fitters(2, 2, {"max_epochs": 2})["cdc"]
     fitter(split, 4)
-    distilled, cdc = fitted
+    (distilled, _), (cdc, _) = fitted
     assert distilled.blend == 0.3 and distilled.estimator.random_state == 4
     # The same network as cdc's: its parameters and seed (its channels are the distilled model's).
     assert distilled.decomposer.get_params() | {"channels": "prefix"} == cdc.get_params()
@@ -412,19 +417,8 @@ def test_the_distilled_method_distils_cdcs_own_network(bench, monkeypatch):
 
 
 def test_the_ensemble_distilled_method_distils_cdc_ensembles_networks(bench, monkeypatch):
-    split = _feature_split(n_train=240, n_test=60)
-    runs = np.arange(240) // 20
-    split["X_train"].index = pd.MultiIndex.from_arrays(
-        [runs, np.arange(240)], names=["run", "lumi"]
-    )
-    fitted = []
-    original = bench.fit_and_score
-
-    def spy(model, split, **fit_params):
-        fitted.append((model, fit_params))
-        return original(model, split, **fit_params)
-
-    monkeypatch.setattr(bench, "fit_and_score", spy)
+    split, runs = _split_with_runs()
+    fitted = _spy_on_fits(bench, monkeypatch)
     params = {"max_epochs": 2, "n_estimators": 2}
     fitters = bench.make_fitters(2, 2, params, {"blend": 0.3})
     p_good, scores = fitters["cdc-ensemble-distilled"](split, 4)
