@@ -123,7 +123,7 @@ def run_cell(
     start = time.perf_counter()
     split = bench.make_split(difficulty, seed, n_ls, events)
     X_train, X_test, y_train = split["X_train"], split["X_test"], split["y_train"]
-    runs = X_train.index.get_level_values("run")
+    runs = bench.training_runs(split)
     truth = split["truth_test"]
     cell = {"n_ls": n_ls, "events": events, "difficulty": difficulty, "seed": seed}
     records, channels, blame = [], None, None
@@ -361,7 +361,8 @@ def report_reliability(channels, method):
 
 
 def report(records, channels, blame, header):
-    """Print the tables."""
+    """Print the tables (``channels`` with its ``method`` column, as ``run_cell`` writes it and
+    ``summarize_records`` reads it)."""
     methods, paired = summarize_methods(records)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(f"\nLearning curve: {header}\n")
@@ -370,7 +371,6 @@ def report(records, channels, blame, header):
             print("\nPaired over seeds (mean channel AUC; global AUC against hgb):\n")
             print(paired.to_string())
         if channels is not None:
-            channels = _with_method(channels)
             for method, rows in channels.groupby("method", sort=False):
                 report_reliability(rows, method)
         if blame is not None and len(blame):

@@ -203,13 +203,21 @@ def fit_cdc(split, seed, **params):
     return fit_and_score(model, split)
 
 
+#: Networks of ``cdc-ensemble`` and ``cdc-ensemble-distilled`` (unless ``--cdc-params`` say).
+ENSEMBLE_SIZE = 5
+
+
+def training_runs(split):
+    """The run of each training lumisection: the ensembles' ``groups`` (bootstrap of runs)."""
+    return split["X_train"].index.get_level_values("run")
+
+
 def fit_cdc_ensemble(split, seed, **params):
-    """``n_estimators=5`` (unless ``params`` say otherwise), with the training runs as groups:
-    each network on a bootstrap resample of the runs."""
-    params = {"n_estimators": 5, **params}
+    """``ENSEMBLE_SIZE`` networks (unless ``params`` say otherwise), with the training runs as
+    groups: each network on a bootstrap resample of the runs."""
+    params = {"n_estimators": ENSEMBLE_SIZE, **params}
     model = ChannelDecompositionClassifier(channels="prefix", random_state=seed, **params)
-    runs = split["X_train"].index.get_level_values("run")
-    return fit_and_score(model, split, groups=runs)
+    return fit_and_score(model, split, groups=training_runs(split))
 
 
 def make_cdc_distilled(seed, distill_params=None, **params):
@@ -230,10 +238,10 @@ def fit_cdc_distilled(split, seed, distill_params=None, **params):
 
 
 def fit_cdc_ensemble_distilled(split, seed, distill_params=None, **params):
-    """``cdc-distilled`` on ``cdc-ensemble``'s networks: ``n_estimators=5`` (unless ``params``
+    """``cdc-distilled`` on ``cdc-ensemble``'s networks: ``ENSEMBLE_SIZE`` (unless ``params``
     say otherwise), each on a bootstrap resample of the training runs, their blame distilled."""
-    model = make_cdc_distilled(seed, distill_params, **{"n_estimators": 5, **params})
-    return fit_and_score(model, split, groups=split["X_train"].index.get_level_values("run"))
+    model = make_cdc_distilled(seed, distill_params, **{"n_estimators": ENSEMBLE_SIZE, **params})
+    return fit_and_score(model, split, groups=training_runs(split))
 
 
 def fit_cdc_random(split, seed, **params):
