@@ -7,11 +7,12 @@ cell (difficulty x lumisections x events x seed) of the simulated detector it fi
 classifier on the training runs of ``bench_decomposition.make_split``, scores its true
 per-channel decomposition AUC on the held-out runs, and saves the two repeats' held-out channel
 scores on the training runs (the same folds and seeds as ``channel_reliability(...,
-random_state=seed)``) in ``<cells-dir>/<difficulty>_<n_ls>_<events>_<seed>.npz``. Existing files
+random_state=seed)``), with the labels and runs, in
+``<cells-dir>/<difficulty>_<n_ls>_<events>_<seed>.npz``. Existing files
 are reused. Then, over every (cell, channel) pair, the Spearman correlation of each signal with
 the true AUC, and the reliability's validation bands at ``RELIABILITY_THRESHOLD``:
 
-- ``reliability``: the package's statistic (replicated claims x evidence);
+- ``reliability``: the package's statistic (replicated claims x evidence x blamed share);
 - ``blame_kappa``: agreement (Cohen's kappa) between the repeats on "this channel has the lowest
   score" among the bad lumisections;
 - ``added_auc``: the global AUC of the product of all channel scores minus that without this
@@ -33,10 +34,15 @@ the true AUC, and the reliability's validation bands at ``RELIABILITY_THRESHOLD`
   rests on the faults of those runs; on the fresh simulation it is the model's, over every
   fault mode. The signals are compared with both.
 
-Tune on seeds the benchmarks do not report (they report 0-4)::
+``--blamed-shares`` (with ``--thresholds``) also prints the validation figures of variants of
+the reliability, from the same cells: each pair's value scaled by ``min(1, s /
+min_blamed_share)``, ``s`` the share of the channel's claims it is blamed for (0: the package's
+statistic), at each threshold. Tune on seeds
+the benchmarks do not report (they report 0-4)::
 
     python benchmarks/reliability_signals.py --seeds 5 6 7 8 --sizes 1000 2000 \\
-        --difficulties default hard --cells-dir reliability_cells
+        --events 200 500 --difficulties default hard --cells-dir reliability_cells \\
+        --no-refit --blamed-shares 0 0.25 0.5 0.75 1 --thresholds 0.35 0.4 0.45 0.5
 """
 
 from __future__ import annotations
@@ -83,17 +89,17 @@ def _fit(split, seed, max_epochs):
     return model.fit(X, y, groups=runs)
 
 
-def _ceilings(split, model, difficulty, events, seed, names, *, max_epochs, fresh_ls):
-    """``refit_true_auc`` and ``fresh_true_auc`` of a cell whose fitted cdc is ``model`` (see
-    the module's docstring)."""
+def _ceilings(split, model, difficulty, events, seed, names, *, max_epochs, fresh_ls, refit=True):
+    """``fresh_true_auc`` and (``refit=True``) ``refit_true_auc`` of a cell whose fitted cdc
+    is ``model`` (see the module's docstring)."""
     fresh = bench.fresh_test_set(split, fresh_ls, events, difficulty=difficulty, seed=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        refit = _fit(split, seed + REFIT_SEED_OFFSET, max_epochs)
-    return {
-        "refit_true_auc": _true_auc(refit, split["X_test"], split["truth_test"], names),
-        "fresh_true_auc": _true_auc(model, fresh["X"], fresh["truth"], names),
-    }
+    ceilings = {"fresh_true_auc": _true_auc(model, fresh["X"], fresh["truth"], names)}
+    if refit:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            second = _fit(split, seed + REFIT_SEED_OFFSET, max_epochs)
+        ceilings["refit_true_auc"] = _true_auc(second, split["X_test"], split["truth_test"], names)
+    return ceilings
 
 
 def add_ceilings(path, difficulty, n_ls, events, seed, *, max_epochs=40, fresh_ls=8000):
@@ -110,8 +116,11 @@ def add_ceilings(path, difficulty, n_ls, events, seed, *, max_epochs=40, fresh_l
     np.savez(path, **cell)
 
 
-def collect(path, difficulty, n_ls, events, seed, *, cv=3, max_epochs=40, fresh_ls=8000):
-    """Fit one cell and save its cross-fitted repeats, labels and true AUCs to ``path``."""
+def collect(
+    path, difficulty, n_ls, events, seed, *, cv=3, max_epochs=40, fresh_ls=8000, refit=True
+):
+    """Fit one cell and save its cross-fitted repeats, labels, runs and true AUCs to ``path``
+    (``refit=False``: without ``refit_true_auc``, one fit fewer)."""
     from channeldecomp.model_selection import _cross_fitted_scores, _reseeded
 
     split = bench.make_split(difficulty, seed, n_ls, events)
@@ -137,22 +146,18 @@ def collect(path, difficulty, n_ls, events, seed, *, cv=3, max_epochs=40, fresh_
                     _reseeded(model(), repeat_seed), X, y, runs, cv, repeat_seed, lambda _: {}
                 )
             )
+        ceilings = _ceilings(
+            split, fitted, difficulty, events, seed, names, max_epochs=max_epochs,
+            fresh_ls=fresh_ls, refit=refit,
+        )  # fmt: skip
     np.savez(
         path,
         repeats=np.stack([r[names].to_numpy() for r in repeats]),
         y=y,
+        runs=runs,
         names=np.asarray(names),
         true_auc=true_auc,
-        **_ceilings(
-            split,
-            fitted,
-            difficulty,
-            events,
-            seed,
-            names,
-            max_epochs=max_epochs,
-            fresh_ls=fresh_ls,
-        ),  # fmt: skip
+        **ceilings,
         truth_train=split["truth_train"][names].to_numpy(),
     )
 
@@ -170,7 +175,7 @@ def signals(cell):
     rows = []
     for c, name in enumerate(names):
         row = {"channel": name, "true_auc": cell["true_auc"][c]}
-        row["reliability"] = _reliability(repeats[:, :, c], good)
+        row["reliability"] = _reliability(repeats, c, good)
         lowest = [r[bad].argmin(axis=1) == c for r in repeats]
         agree = (lowest[0] == lowest[1]).mean()
         chance = lowest[0].mean() * lowest[1].mean() + (1 - lowest[0].mean()) * (
@@ -197,18 +202,53 @@ def signals(cell):
     return rows
 
 
-def _reliability(channel_repeats, good):
-    """The package's statistic on one channel's repeats, with its defaults."""
+def _reliability(repeats, channel, good, min_blamed_share=0.0):
+    """The package's statistic, with its defaults, on one channel of a cell's ``repeats``
+    (repeat x row x channel). ``min_blamed_share`` > 0: a variant, each pair's value scaled by
+    ``min(1, s / min_blamed_share)``, ``s`` the share of its claims on which the channel has
+    the lowest score of all channels (the table's ``blamed_share``)."""
     from channeldecomp.model_selection import _reliability_of
 
     defaults = inspect.signature(channel_reliability).parameters
-    values, *_ = _reliability_of(
-        list(channel_repeats),
+    values, _, _, _, shares = _reliability_of(
+        list(repeats[:, :, channel]),
         good,
         defaults["false_alarm_rate"].default,
         defaults["min_claimed"].default,
+        blamed=[scores.argmin(axis=1) == channel for scores in repeats],
     )
+    if min_blamed_share > 0:
+        shares = np.nan_to_num(shares, nan=1.0)  # no claim: the value is 0 already
+        values = np.asarray(values) * np.minimum(1.0, shares / min_blamed_share)
     return float(np.mean(values))
+
+
+def variants(cells, shares, thresholds, truth="fresh_true_auc"):
+    """The reliability's validation figures on saved ``cells`` for each ``min_blamed_share``
+    in ``shares`` and each threshold in ``thresholds``, against ``truth``: a DataFrame."""
+    rows = []
+    for share in shares:
+        pairs = []
+        for cell in cells:
+            good = cell["y"] == 1
+            for c in range(len(cell["names"])):
+                reliability = _reliability(cell["repeats"], c, good, min_blamed_share=share)
+                pairs.append((reliability, cell[truth][c]))
+        reliability, true_auc = np.asarray(pairs).T
+        known = ~np.isnan(true_auc)
+        reliability, true_auc = reliability[known], true_auc[known]
+        low, high = true_auc < 0.7, true_auc > 0.95
+        for threshold in thresholds:
+            reliable = reliability >= threshold
+            rows.append({
+                "min_blamed_share": share,
+                "threshold": threshold,
+                "pairs": len(true_auc),
+                "spearman": spearmanr(reliability, true_auc)[0],
+                "low_marked": f"{int((~reliable[low]).sum())} of {int(low.sum())}",
+                "high_marked": f"{int((~reliable[high]).sum())} of {int(high.sum())}",
+            })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def report(table):
@@ -239,7 +279,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[5, 6, 7, 8])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000])
-    parser.add_argument("--events", type=int, default=200)
+    parser.add_argument("--events", type=int, nargs="+", default=[200])
     parser.add_argument("--difficulties", nargs="+", default=["default", "hard"])
     parser.add_argument("--cv", type=int, default=3)
     parser.add_argument("--max-epochs", type=int, default=40)
@@ -247,22 +287,63 @@ def main(argv=None):
         "--fresh-ls", type=int, default=8000, help="lumisections of the fresh simulation"
     )
     parser.add_argument("--cells-dir", type=Path, default=Path("reliability_cells"))
+    parser.add_argument(
+        "--no-refit",
+        action="store_true",
+        help="do not fit the second model of refit_true_auc (one fit of eight fewer per cell)",
+    )
+    parser.add_argument(
+        "--blamed-shares",
+        type=float,
+        nargs="+",
+        help="also print the validation figures of the variant with each of these "
+        "min_blamed_share values (0: the package's statistic) ...",
+    )
+    parser.add_argument(
+        "--thresholds",
+        type=float,
+        nargs="+",
+        default=[RELIABILITY_THRESHOLD],
+        help="... and each of these thresholds (default: RELIABILITY_THRESHOLD)",
+    )
+    parser.add_argument(
+        "--saved",
+        action="store_true",
+        help="report on every cell saved in --cells-dir with a seed of --seeds (any size, "
+        "events and difficulty; pools grids run apart) instead of fitting the grid",
+    )
     args = parser.parse_args(argv)
     args.cells_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for difficulty, n_ls, seed in itertools.product(args.difficulties, args.sizes, args.seeds):
-        path = args.cells_dir / f"{difficulty}_{n_ls}_{args.events}_{seed}.npz"
+    rows, cells = [], []
+    if args.saved:
+        paths = [
+            path
+            for path in sorted(args.cells_dir.glob("*.npz"))
+            if int(path.stem.rsplit("_", 1)[1]) in args.seeds
+        ]
+        if not paths:
+            parser.error(f"no saved cell of seeds {args.seeds} in {args.cells_dir}")
+        grid = [(path.stem.split("_")[0], *map(int, path.stem.split("_")[1:])) for path in paths]
+    else:
+        grid = itertools.product(args.difficulties, args.sizes, args.events, args.seeds)
+    for difficulty, n_ls, events, seed in grid:
+        path = args.cells_dir / f"{difficulty}_{n_ls}_{events}_{seed}.npz"
         if not path.exists():
             print(f"fitting {path.name} ...", flush=True)
-            collect(path, difficulty, n_ls, args.events, seed, cv=args.cv,
-                    max_epochs=args.max_epochs, fresh_ls=args.fresh_ls)  # fmt: skip
+            collect(path, difficulty, n_ls, events, seed, cv=args.cv, max_epochs=args.max_epochs,
+                    fresh_ls=args.fresh_ls, refit=not args.no_refit)  # fmt: skip
         elif "fresh_true_auc" not in np.load(path):  # saved before the ceilings were added
             print(f"refitting {path.name} ...", flush=True)
-            add_ceilings(path, difficulty, n_ls, args.events, seed, max_epochs=args.max_epochs,
+            add_ceilings(path, difficulty, n_ls, events, seed, max_epochs=args.max_epochs,
                          fresh_ls=args.fresh_ls)  # fmt: skip
-        cell_rows = signals(dict(np.load(path)))
-        rows += [row | {"cell": path.stem} for row in cell_rows]
+        cells.append(dict(np.load(path)))
+        rows += [row | {"cell": path.stem} for row in signals(cells[-1])]
     report(pd.DataFrame(rows))
+    if args.blamed_shares:
+        for truth, where in (("true_auc", "held-out runs"), ("fresh_true_auc", "fresh simulation")):
+            print(f"\nThe reliability's variants against the true AUC on the {where}:\n")
+            table = variants(cells, args.blamed_shares, args.thresholds, truth=truth)
+            print(table.to_string(index=False, float_format="%.3f"))
     return pd.DataFrame(rows)
 
 

@@ -473,48 +473,59 @@ def _cross_fitted_scores(estimator, X, y, groups, cv, seed, fit_params):
     return scores
 
 
-def _replicated_claims(claim_scores, check_scores, is_good, false_alarm_rate):
+def _replicated_claims(claim_scores, check_scores, is_good, false_alarm_rate, blamed=None):
     """Do the bad rows one refit flags stay flagged in another, more than its good flags do?
 
     A row is flagged when its ``claim_scores`` is below the ``false_alarm_rate`` quantile of
     the good rows' (the bad ones flagged are the channel's *claims*). Returns the ROC AUC, in
     ``check_scores``, of the claims against the good rows flagged alike (the false alarms: what
-    chance agreement of two fits gives), the same against all good rows, and the number of
-    claims. The AUCs are NaN with fewer than two claims or no flagged good row.
+    chance agreement of two fits gives), the same against all good rows, the number of claims
+    and the share of the claims that ``blamed`` (bool per row: the channel has the lowest score
+    of all channels in the refit of ``claim_scores``) marks; 1 without ``blamed``, NaN without
+    a claim. The AUCs are NaN with fewer than two claims or no flagged good row.
     """
     threshold = np.quantile(claim_scores[is_good], false_alarm_rate)
     flagged = claim_scores < threshold
     claimed, false_alarms = flagged & ~is_good, flagged & is_good
     n_claimed = int(claimed.sum())
+    if n_claimed == 0:
+        blamed_share = np.nan
+    else:
+        blamed_share = 1.0 if blamed is None else float(blamed[claimed].mean())
     if n_claimed < 2 or not false_alarms.any():
-        return np.nan, np.nan, n_claimed
+        return np.nan, np.nan, n_claimed, blamed_share
     against_alarms = claimed | false_alarms
     against_good = claimed | is_good
     return (
         float(roc_auc_score(claimed[against_alarms], -check_scores[against_alarms])),
         float(roc_auc_score(claimed[against_good], -check_scores[against_good])),
         n_claimed,
+        blamed_share,
     )
 
 
-def _reliability_of(repeats, is_good, false_alarm_rate, min_claimed):
+def _reliability_of(repeats, is_good, false_alarm_rate, min_claimed, blamed=None):
     """One channel's statistic over the ordered pairs of its held-out scores ``repeats``.
 
-    Returns per pair: the reliability ``clip(2 AUC - 1, 0, 1) * n / (n + min_claimed)`` (0 when
-    the AUC is undefined), the replicated claim AUC, the AUC against all good rows and the
-    number of claims ``n`` (see :func:`_replicated_claims`).
+    ``blamed``: per repeat, a bool per row (the channel has the lowest score of all channels
+    in that repeat), or None. Returns per pair: the reliability
+    ``clip(2 AUC - 1, 0, 1) * n / (n + min_claimed)`` (0 when the AUC is undefined), the
+    replicated claim AUC, the AUC against all good rows, the number of claims ``n`` and the
+    share of them the channel is blamed for (see :func:`_replicated_claims`).
     """
-    values, aucs, aucs_vs_good, claims = [], [], [], []
+    values, aucs, aucs_vs_good, claims, shares = [], [], [], [], []
     for a, b in itertools.permutations(range(len(repeats)), 2):
-        auc, auc_vs_good, n_claimed = _replicated_claims(
-            repeats[a], repeats[b], is_good, false_alarm_rate
-        )
+        auc, auc_vs_good, n_claimed, share = _replicated_claims(
+            repeats[a], repeats[b], is_good, false_alarm_rate,
+            None if blamed is None else blamed[a],
+        )  # fmt: skip
         evidence = n_claimed / (n_claimed + min_claimed)
         values.append(0.0 if np.isnan(auc) else np.clip(2 * auc - 1, 0, 1) * evidence)
         aucs.append(auc)
         aucs_vs_good.append(auc_vs_good)
         claims.append(n_claimed)
-    return values, aucs, aucs_vs_good, claims
+        shares.append(share)
+    return values, aucs, aucs_vs_good, claims, shares
 
 
 def _nanmean(values):
@@ -610,8 +621,11 @@ def channel_reliability(
         ``reliable`` (bool), ``replicated_auc`` (mean replicated claim AUC; NaN when the
         channel claims fewer than two bad lumisections), ``replicated_auc_vs_good`` (the
         claims against all good lumisections instead of the false alarms), ``claimed`` (mean
-        number of claimed bad lumisections), ``heldout_auc`` (mean ROC AUC of the held-out
-        score against the global label, bad = positive). ``attrs["threshold"]`` holds
+        number of claimed bad lumisections), ``blamed_share`` (mean share of the claims on
+        which the channel has the lowest score of all channels, i.e. is blamed; NaN without a
+        claim; a diagnostic, not part of ``reliability``: see ``docs/reliability.md``),
+        ``heldout_auc`` (mean ROC AUC of the held-out score against the global label, bad =
+        positive). ``attrs["threshold"]`` holds
         ``threshold``.
 
     Raises
@@ -668,10 +682,15 @@ def channel_reliability(
         repeats.append(_cross_fitted_scores(model, X, y_array, groups, cv, seed, fit_params))
     names = list(repeats[0].columns)
     repeats = [scores.to_numpy() for scores in repeats]
+    lowest = [scores.argmin(axis=1) for scores in repeats]  # the blamed channel of each row
     rows = {}
     for position, name in enumerate(names):
-        values, aucs, aucs_vs_good, claims = _reliability_of(
-            [scores[:, position] for scores in repeats], is_good, false_alarm_rate, min_claimed
+        values, aucs, aucs_vs_good, claims, shares = _reliability_of(
+            [scores[:, position] for scores in repeats],
+            is_good,
+            false_alarm_rate,
+            min_claimed,
+            blamed=[blamed == position for blamed in lowest],
         )
         heldout = [roc_auc_score(~is_good, -scores[:, position]) for scores in repeats]
         rows[name] = {
@@ -679,6 +698,7 @@ def channel_reliability(
             "replicated_auc": _nanmean(aucs),
             "replicated_auc_vs_good": _nanmean(aucs_vs_good),
             "claimed": float(np.mean(claims)),
+            "blamed_share": _nanmean(shares),
             "heldout_auc": float(np.mean(heldout)),
         }
     table = pd.DataFrame.from_dict(rows, orient="index")

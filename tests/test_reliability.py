@@ -49,6 +49,9 @@ def test_channel_reliability_marks_a_blind_channel_unreliable(blinded):
     # The blind channel's claims do not replicate: its scores are noise of each fit.
     assert table.loc["blind", "reliability"] < 0.3
     assert table.loc["clean", "replicated_auc"] > 0.8
+    # Of two channels, the lower score takes the blame: the clean one, on most of its claims.
+    assert table["blamed_share"].between(0, 1).all()
+    assert table.loc["clean", "blamed_share"] > 0.5
 
 
 def test_channel_reliability_rejects_bad_arguments(blinded):
@@ -63,6 +66,46 @@ def test_channel_reliability_rejects_bad_arguments(blinded):
         from sklearn.linear_model import LogisticRegression
 
         channel_reliability(LogisticRegression(), X, y)
+
+
+def _two_fits(passenger_gap, seed=0, n=400):
+    """Held-out scores of two refits: "lead" and "passenger" both low on the faults of
+    "lead" (in both fits), the passenger ``passenger_gap`` higher; a third channel is noise
+    above both on the faults."""
+    rng = np.random.default_rng(seed)
+    is_good = rng.random(n) > 0.3
+    repeats = []
+    for _ in range(2):
+        lead = np.where(is_good, 0.9, 0.05) + 0.02 * rng.random(n)
+        passenger = lead + passenger_gap + 0.01 * rng.random(n) * ~is_good
+        repeats.append(np.column_stack([lead, passenger, rng.uniform(0.5, 1.0, n)]))
+    return repeats, is_good
+
+
+def test_blamed_share_is_the_share_of_claims_with_the_lowest_score():
+    from channeldecomp.model_selection import _reliability_of
+
+    repeats, is_good = _two_fits(passenger_gap=0.05)
+
+    def statistic(channel):
+        values, _, _, claims, shares = _reliability_of(
+            [scores[:, channel] for scores in repeats],
+            is_good,
+            0.02,
+            20,
+            blamed=[scores.argmin(axis=1) == channel for scores in repeats],
+        )
+        return float(np.mean(values)), claims, shares
+
+    lead, lead_claims, lead_shares = statistic(0)
+    passenger, passenger_claims, passenger_shares = statistic(1)
+    # Both claim every bad row and replicate their claims; the lead takes all the blame.
+    assert min(lead_claims + passenger_claims) == (~is_good).sum()
+    assert lead_shares == [1.0, 1.0] and passenger_shares == [0.0, 0.0]
+    # The share is a diagnostic: the reliability does not depend on it.
+    assert lead == passenger > 0.8
+    without = _reliability_of([scores[:, 1] for scores in repeats], is_good, 0.02, 20)
+    assert float(np.mean(without[0])) == passenger and without[4] == [1.0, 1.0]
 
 
 def test_fit_warns_about_few_bad_lumisections_and_fault_episodes():
