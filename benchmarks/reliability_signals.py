@@ -12,7 +12,7 @@ random_state=seed)``), with the labels and runs, in
 are reused. Then, over every (cell, channel) pair, the Spearman correlation of each signal with
 the true AUC, and the reliability's validation bands at ``RELIABILITY_THRESHOLD``:
 
-- ``reliability``: the package's statistic (replicated claims x evidence x blamed share);
+- ``reliability``: the package's statistic (replicated claims x evidence);
 - ``blame_kappa``: agreement (Cohen's kappa) between the repeats on "this channel has the lowest
   score" among the bad lumisections;
 - ``added_auc``: the global AUC of the product of all channel scores minus that without this
@@ -37,8 +37,7 @@ the true AUC, and the reliability's validation bands at ``RELIABILITY_THRESHOLD`
 ``--blamed-shares`` (with ``--thresholds``) also prints the validation figures of variants of
 the reliability, from the same cells: each pair's value scaled by ``min(1, s /
 min_blamed_share)``, ``s`` the share of the channel's claims it is blamed for (0: the package's
-statistic), at each threshold. Tune on seeds
-the benchmarks do not report (they report 0-4)::
+statistic), at each threshold. Tune on seeds the benchmarks do not report (they report 0-4)::
 
     python benchmarks/reliability_signals.py --seeds 5 6 7 8 --sizes 1000 2000 \\
         --events 200 500 --difficulties default hard --cells-dir reliability_cells \\
@@ -202,11 +201,11 @@ def signals(cell):
     return rows
 
 
-def _reliability(repeats, channel, good, min_blamed_share=0.0):
-    """The package's statistic, with its defaults, on one channel of a cell's ``repeats``
-    (repeat x row x channel). ``min_blamed_share`` > 0: a variant, each pair's value scaled by
-    ``min(1, s / min_blamed_share)``, ``s`` the share of its claims on which the channel has
-    the lowest score of all channels (the table's ``blamed_share``)."""
+def _pair_values(repeats, channel, good):
+    """Per ordered pair of repeats, the package's statistic (with its defaults) on one channel
+    of a cell's ``repeats`` (repeat x row x channel) and the channel's blamed share ``s``: the
+    share of its claims on which it has the lowest score of all channels (1 without a claim,
+    where the value is 0 already)."""
     from channeldecomp.model_selection import _reliability_of
 
     defaults = inspect.signature(channel_reliability).parameters
@@ -217,27 +216,37 @@ def _reliability(repeats, channel, good, min_blamed_share=0.0):
         defaults["min_claimed"].default,
         blamed=[scores.argmin(axis=1) == channel for scores in repeats],
     )
+    return np.asarray(values), np.nan_to_num(shares, nan=1.0)
+
+
+def _reliability(repeats, channel, good, min_blamed_share=0.0):
+    """The package's statistic on one channel of a cell's ``repeats``; with
+    ``min_blamed_share`` > 0 the variant, each pair's value scaled by ``min(1, s /
+    min_blamed_share)`` (see :func:`_pair_values`)."""
+    values, shares = _pair_values(repeats, channel, good)
+    return _scaled(values, shares, min_blamed_share)
+
+
+def _scaled(values, shares, min_blamed_share):
     if min_blamed_share > 0:
-        shares = np.nan_to_num(shares, nan=1.0)  # no claim: the value is 0 already
-        values = np.asarray(values) * np.minimum(1.0, shares / min_blamed_share)
+        values = values * np.minimum(1.0, shares / min_blamed_share)
     return float(np.mean(values))
 
 
 def variants(cells, shares, thresholds, truth="fresh_true_auc"):
     """The reliability's validation figures on saved ``cells`` for each ``min_blamed_share``
     in ``shares`` and each threshold in ``thresholds``, against ``truth``: a DataFrame."""
+    pairs = []  # per (cell, channel): the pairs' values and shares, and the true AUC
+    for cell in cells:
+        good = cell["y"] == 1
+        for c in range(len(cell["names"])):
+            if not np.isnan(cell[truth][c]):
+                pairs.append((*_pair_values(cell["repeats"], c, good), cell[truth][c]))
+    true_auc = np.asarray([auc for *_, auc in pairs])
+    low, high = true_auc < 0.7, true_auc > 0.95
     rows = []
     for share in shares:
-        pairs = []
-        for cell in cells:
-            good = cell["y"] == 1
-            for c in range(len(cell["names"])):
-                reliability = _reliability(cell["repeats"], c, good, min_blamed_share=share)
-                pairs.append((reliability, cell[truth][c]))
-        reliability, true_auc = np.asarray(pairs).T
-        known = ~np.isnan(true_auc)
-        reliability, true_auc = reliability[known], true_auc[known]
-        low, high = true_auc < 0.7, true_auc > 0.95
+        reliability = np.asarray([_scaled(values, s, share) for values, s, _ in pairs])
         for threshold in thresholds:
             reliable = reliability >= threshold
             rows.append({
