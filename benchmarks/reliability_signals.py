@@ -34,10 +34,12 @@ the true AUC, and the reliability's validation bands at ``RELIABILITY_THRESHOLD`
   rests on the faults of those runs; on the fresh simulation it is the model's, over every
   fault mode. The signals are compared with both.
 
-``--blamed-shares`` (with ``--thresholds``) also prints the validation figures of variants of
-the reliability, from the same cells: each pair's value scaled by ``min(1, s /
-min_blamed_share)``, ``s`` the share of the channel's claims it is blamed for (0: the package's
-statistic), at each threshold. Tune on seeds the benchmarks do not report (they report 0-4)::
+``--blamed-shares`` and ``--claim-runs`` (with ``--thresholds``) also print the validation
+figures of variants of the reliability, from the same cells: each pair's value scaled by
+``min(1, s / min_blamed_share)``, ``s`` the share of the channel's claims it is blamed for,
+and by ``r / (r + claim_runs)``, ``r`` the number of runs its claims lie in (0: the package's
+statistic), at each threshold. ``--ceiling`` prints what the channel truth of the training runs
+could tell (:func:`ceiling`). Tune on seeds the benchmarks do not report (they report 0-4)::
 
     python benchmarks/reliability_signals.py --seeds 5 6 7 8 --sizes 1000 2000 \\
         --events 200 500 --difficulties default hard --cells-dir reliability_cells \\
@@ -201,56 +203,73 @@ def signals(cell):
     return rows
 
 
-def _pair_values(repeats, channel, good):
+def _pair_values(repeats, channel, good, runs=None):
     """Per ordered pair of repeats, the package's statistic (with its defaults) on one channel
-    of a cell's ``repeats`` (repeat x row x channel) and the channel's blamed share ``s``: the
-    share of its claims on which it has the lowest score of all channels (1 without a claim,
-    where the value is 0 already)."""
+    of a cell's ``repeats`` (repeat x row x channel), the channel's blamed share ``s`` (the
+    share of its claims on which it has the lowest score of all channels; 1 without a claim,
+    where the value is 0 already) and the number of runs its claims lie in (``runs``: the run
+    of each row; NaN without it)."""
     from channeldecomp.model_selection import _reliability_of
 
     defaults = inspect.signature(channel_reliability).parameters
+    false_alarm_rate = defaults["false_alarm_rate"].default
     values, _, _, _, shares = _reliability_of(
         list(repeats[:, :, channel]),
         good,
-        defaults["false_alarm_rate"].default,
+        false_alarm_rate,
         defaults["min_claimed"].default,
         blamed=[scores.argmin(axis=1) == channel for scores in repeats],
     )
-    return np.asarray(values), np.nan_to_num(shares, nan=1.0)
+    claim_runs = []
+    for a, _ in itertools.permutations(range(len(repeats)), 2):  # the order of _reliability_of
+        scores = repeats[a][:, channel]
+        claimed = (scores < np.quantile(scores[good], false_alarm_rate)) & ~good
+        claim_runs.append(np.nan if runs is None else len(np.unique(runs[claimed])))
+    return np.asarray(values), np.nan_to_num(shares, nan=1.0), np.asarray(claim_runs)
 
 
-def _reliability(repeats, channel, good, min_blamed_share=0.0):
+def _reliability(repeats, channel, good, min_blamed_share=0.0, *, runs=None, claim_runs=0.0):
     """The package's statistic on one channel of a cell's ``repeats``; with
     ``min_blamed_share`` > 0 the variant, each pair's value scaled by ``min(1, s /
-    min_blamed_share)`` (see :func:`_pair_values`)."""
-    values, shares = _pair_values(repeats, channel, good)
-    return _scaled(values, shares, min_blamed_share)
+    min_blamed_share)``, and with ``claim_runs`` > 0 (and ``runs``) by ``r / (r +
+    claim_runs)``, ``r`` the runs of the claims (see :func:`_pair_values`)."""
+    if claim_runs > 0 and runs is None:
+        raise ValueError("claim_runs needs the run of each row (runs).")
+    values, shares, runs_of_claims = _pair_values(repeats, channel, good, runs)
+    return _scaled(values, shares, min_blamed_share, runs_of_claims, claim_runs)
 
 
-def _scaled(values, shares, min_blamed_share):
+def _scaled(values, shares, min_blamed_share, runs_of_claims=None, claim_runs=0.0):
     if min_blamed_share > 0:
         values = values * np.minimum(1.0, shares / min_blamed_share)
+    if claim_runs > 0:
+        values = values * runs_of_claims / (runs_of_claims + claim_runs)
     return float(np.mean(values))
 
 
-def variants(cells, shares, thresholds, truth="fresh_true_auc"):
+def variants(cells, shares, thresholds, truth="fresh_true_auc", claim_runs=(0.0,)):
     """The reliability's validation figures on saved ``cells`` for each ``min_blamed_share``
-    in ``shares`` and each threshold in ``thresholds``, against ``truth``: a DataFrame."""
-    pairs = []  # per (cell, channel): the pairs' values and shares, and the true AUC
+    in ``shares``, each ``claim_runs`` constant (see :func:`_reliability`) and each threshold
+    in ``thresholds``, against ``truth``: a DataFrame."""
+    if any(k > 0 for k in claim_runs) and any("runs" not in cell for cell in cells):
+        raise ValueError("claim_runs needs the runs of each cell; a cell saved without them.")
+    pairs = []  # per (cell, channel): the pairs' values, shares and claim runs, the true AUC
     for cell in cells:
         good = cell["y"] == 1
         for c in range(len(cell["names"])):
             if not np.isnan(cell[truth][c]):
-                pairs.append((*_pair_values(cell["repeats"], c, good), cell[truth][c]))
+                parts = _pair_values(cell["repeats"], c, good, cell.get("runs"))
+                pairs.append((*parts, cell[truth][c]))
     true_auc = np.asarray([auc for *_, auc in pairs])
     low, high = true_auc < 0.7, true_auc > 0.95
     rows = []
-    for share in shares:
-        reliability = np.asarray([_scaled(values, s, share) for values, s, _ in pairs])
+    for share, k in itertools.product(shares, claim_runs):
+        reliability = np.asarray([_scaled(v, s, share, r, k) for v, s, r, _ in pairs])
         for threshold in thresholds:
             reliable = reliability >= threshold
             rows.append({
                 "min_blamed_share": share,
+                "claim_runs": k,
                 "threshold": threshold,
                 "pairs": len(true_auc),
                 "spearman": spearmanr(reliability, true_auc)[0],
@@ -258,6 +277,34 @@ def variants(cells, shares, thresholds, truth="fresh_true_auc"):
                 "high_marked": f"{int((~reliable[high]).sum())} of {int(high.sum())}",
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def ceiling(table, thresholds, truth="fresh_true_auc"):
+    """What the channel truth of the training runs could tell: the bands of ``train_true_auc <
+    t`` (marked not reliable) against ``truth`` for each ``t`` in ``thresholds``, per size
+    (1,000, 2,000 and 4,000 or more lumisections, then all): a DataFrame.
+
+    ``train_true_auc`` is the true AUC of the cross-fitted scores that the reliability reads,
+    known only to the simulation. A statistic of those scores estimates at best how well the
+    channel decomposes the faults of the training runs; where the truth on other data differs
+    (fault modes the training runs lack), no threshold on it reaches the bands.
+    ``table``: the rows of :func:`signals` with a ``cell`` named
+    ``<difficulty>_<n_ls>_<events>_<seed>``.
+    """
+    rows = table.dropna(subset=[truth, "train_true_auc"])
+    n_ls = rows["cell"].map(lambda stem: int(str(stem).split("_")[1]))
+    sizes = {"1,000": n_ls == 1000, "2,000": n_ls == 2000, ">= 4,000": n_ls >= 4000}
+    sizes["all"] = n_ls > 0
+    out = []
+    for threshold in thresholds:
+        marked = rows["train_true_auc"] < threshold
+        row = {"threshold": threshold}
+        for size, where in sizes.items():
+            low, high = where & (rows[truth] < 0.7), where & (rows[truth] > 0.95)
+            row[f"{size}: low"] = f"{int(marked[low].sum())} of {int(low.sum())}"
+            row[f"{size}: high"] = f"{int(marked[high].sum())} of {int(high.sum())}"
+        out.append(row)
+    return pd.DataFrame(out)
 
 
 def report(table):
@@ -309,11 +356,25 @@ def main(argv=None):
         "min_blamed_share values (0: the package's statistic) ...",
     )
     parser.add_argument(
+        "--claim-runs",
+        type=float,
+        nargs="+",
+        help="... and (or) each of these claim_runs constants (0: the package's statistic) ...",
+    )
+    parser.add_argument(
         "--thresholds",
         type=float,
         nargs="+",
         default=[RELIABILITY_THRESHOLD],
         help="... and each of these thresholds (default: RELIABILITY_THRESHOLD)",
+    )
+    parser.add_argument(
+        "--ceiling",
+        type=float,
+        nargs="+",
+        metavar="THRESHOLD",
+        help="also print the bands of train_true_auc < THRESHOLD against the fresh truth, "
+        "per size: what the channel truth of the training runs could tell",
     )
     parser.add_argument(
         "--saved",
@@ -348,12 +409,20 @@ def main(argv=None):
         cells.append(dict(np.load(path)))
         rows += [row | {"cell": path.stem} for row in signals(cells[-1])]
     report(pd.DataFrame(rows))
-    if args.blamed_shares:
+    table = pd.DataFrame(rows)
+    if args.blamed_shares or args.claim_runs:
+        shares, claim_runs = args.blamed_shares or [0.0], args.claim_runs or [0.0]
         for truth, where in (("true_auc", "held-out runs"), ("fresh_true_auc", "fresh simulation")):
             print(f"\nThe reliability's variants against the true AUC on the {where}:\n")
-            table = variants(cells, args.blamed_shares, args.thresholds, truth=truth)
-            print(table.to_string(index=False, float_format="%.3f"))
-    return pd.DataFrame(rows)
+            figures = variants(cells, shares, args.thresholds, truth=truth, claim_runs=claim_runs)
+            print(figures.to_string(index=False, float_format="%.3f"))
+    if args.ceiling:
+        print(
+            "\nMarked not reliable where train_true_auc < threshold, against the true AUC on "
+            "the fresh simulation (low: below 0.7, high: above 0.95):\n"
+        )
+        print(ceiling(table, args.ceiling).to_string(index=False, float_format="%.3f"))
+    return table
 
 
 if __name__ == "__main__":
