@@ -309,19 +309,22 @@ def ceiling(table, thresholds, truth="fresh_true_auc"):
 
 def report(table):
     """Print the Spearman correlation of every signal with the true AUC on the held-out runs
-    and on the fresh simulation, and the reliability's bands against both."""
-    rows = table.dropna(subset=["true_auc"])
-    print(f"(cell, channel) pairs with a true AUC: {len(rows)}\n")
+    and on the fresh simulation, and the reliability's bands against both (each over the pairs
+    with that true AUC)."""
+    truths = {"true_auc": "held-out runs", "fresh_true_auc": "fresh simulation"}
+    counts = [int(table[truth].notna().sum()) for truth in truths]
+    print(
+        f"(cell, channel) pairs with a true AUC: {counts[0]} on the held-out runs, "
+        f"{counts[1]} on the fresh simulation\n"
+    )
     print("Spearman correlation with the true decomposition AUC on")
     print(f"  {'':<16}{'held-out runs':>14}{'fresh simulation':>18}")
     for signal in (*SIGNALS, *CEILINGS):
-        rhos = [
-            spearmanr(rows[signal], rows[truth], nan_policy="omit")[0]
-            for truth in ("true_auc", "fresh_true_auc")
-        ]
+        rhos = [spearmanr(table[signal], table[truth], nan_policy="omit")[0] for truth in truths]
         print(f"  {signal:<16}{rhos[0]:>+14.2f}{rhos[1]:>+18.2f}")
-    reliable = rows["reliability"] >= RELIABILITY_THRESHOLD
-    for truth, where in (("true_auc", "held-out runs"), ("fresh_true_auc", "fresh simulation")):
+    for truth, where in truths.items():
+        rows = table.dropna(subset=[truth])
+        reliable = rows["reliability"] >= RELIABILITY_THRESHOLD
         low, high = rows[truth] < 0.7, rows[truth] > 0.95
         print(
             f"\nreliability >= {RELIABILITY_THRESHOLD} against the true AUC on the {where}: "
@@ -342,7 +345,13 @@ def main(argv=None):
     parser.add_argument(
         "--fresh-ls", type=int, default=8000, help="lumisections of the fresh simulation"
     )
-    parser.add_argument("--cells-dir", type=Path, default=Path("reliability_cells"))
+    parser.add_argument(
+        "--cells-dir",
+        type=Path,
+        nargs="+",
+        default=[Path("reliability_cells")],
+        help="where the cells are saved (several with --saved: their cells pooled)",
+    )
     parser.add_argument(
         "--no-refit",
         action="store_true",
@@ -379,25 +388,34 @@ def main(argv=None):
     parser.add_argument(
         "--saved",
         action="store_true",
-        help="report on every cell saved in --cells-dir with a seed of --seeds (any size, "
-        "events and difficulty; pools grids run apart) instead of fitting the grid",
+        help="report on every cell saved in the --cells-dir folders with a seed of --seeds "
+        "(any size, events and difficulty; pools grids run apart) instead of fitting the grid",
     )
     args = parser.parse_args(argv)
-    args.cells_dir.mkdir(parents=True, exist_ok=True)
+    if not args.saved and len(args.cells_dir) > 1:
+        parser.error("fitting saves its cells in one --cells-dir; several need --saved")
     rows, cells = [], []
     if args.saved:
         paths = [
             path
-            for path in sorted(args.cells_dir.glob("*.npz"))
+            for folder in args.cells_dir
+            for path in sorted(folder.glob("*.npz"))
             if int(path.stem.rsplit("_", 1)[1]) in args.seeds
         ]
         if not paths:
-            parser.error(f"no saved cell of seeds {args.seeds} in {args.cells_dir}")
-        grid = [(path.stem.split("_")[0], *map(int, path.stem.split("_")[1:])) for path in paths]
+            parser.error(f"no saved cell of seeds {args.seeds} in {list(map(str, args.cells_dir))}")
+        stems = pd.Series([path.stem for path in paths])
+        if stems.duplicated().any():
+            twice = sorted(set(stems[stems.duplicated()]))
+            parser.error(f"cells saved in more than one --cells-dir: {twice}; pass each once")
     else:
+        folder = args.cells_dir[0]
+        folder.mkdir(parents=True, exist_ok=True)
         grid = itertools.product(args.difficulties, args.sizes, args.events, args.seeds)
-    for difficulty, n_ls, events, seed in grid:
-        path = args.cells_dir / f"{difficulty}_{n_ls}_{events}_{seed}.npz"
+        paths = [folder / f"{d}_{n_ls}_{events}_{seed}.npz" for d, n_ls, events, seed in grid]
+    for path in paths:
+        difficulty, n_ls, events, seed = path.stem.split("_")
+        n_ls, events, seed = int(n_ls), int(events), int(seed)
         if not path.exists():
             print(f"fitting {path.name} ...", flush=True)
             collect(path, difficulty, n_ls, events, seed, cv=args.cv, max_epochs=args.max_epochs,

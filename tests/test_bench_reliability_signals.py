@@ -51,17 +51,19 @@ def test_signals_tell_a_seeing_channel_from_a_blind_one(signals_module):
 def test_report_prints_every_signal_and_the_bands(signals_module, capsys):
     rows = []
     for seed in range(3):
-        rows += [row | {"cell": seed} for row in signals_module.signals(_cell(seed))]
+        cell = _cell(seed)
+        if seed == 2:  # no fault of "blind" in the held-out runs: a fresh truth only
+            cell["true_auc"] = np.asarray([0.99, 0.98, np.nan])
+        rows += [row | {"cell": seed} for row in signals_module.signals(cell)]
     signals_module.report(pd.DataFrame(rows))
     out = capsys.readouterr().out
-    assert "(cell, channel) pairs with a true AUC: 9" in out
+    assert "pairs with a true AUC: 8 on the held-out runs, 9 on the fresh simulation" in out
     for signal in (*signals_module.SIGNALS, *signals_module.CEILINGS):
         assert f"  {signal}" in out
-    assert "held-out runs" in out and "fresh simulation" in out
     held_out, fresh = out.split("against the true AUC on the")[1:]
-    assert "true AUC < 0.7 marked not reliable 3 of 3" in held_out
+    assert "true AUC < 0.7 marked not reliable 2 of 2" in held_out
     assert "true AUC > 0.95 marked not reliable 0 of 6" in held_out
-    # On the fresh simulation "other" (0.95) is not above 0.95: 3 of 3 low, 0 of 3 high.
+    # On the fresh simulation "other" (0.95) is not above 0.95, and every "blind" counts.
     assert "true AUC < 0.7 marked not reliable 3 of 3" in fresh
     assert "true AUC > 0.95 marked not reliable 0 of 3" in fresh
 
@@ -94,12 +96,33 @@ def test_saved_cells_of_the_seeds_are_pooled_without_fitting(signals_module, tmp
     )
     out = capsys.readouterr().out
     assert sorted(set(table["cell"])) == ["default_1000_200_0", "hard_4000_500_0"]
-    assert "(cell, channel) pairs with a true AUC: 6" in out and "fitting" not in out
+    assert "pairs with a true AUC: 6 on the held-out runs" in out and "fitting" not in out
     assert out.count("The reliability's variants against the true AUC") == 2
     assert "train_true_auc < threshold" not in out  # no --ceiling
     with pytest.raises(SystemExit):
         signals_module.main(["--saved", "--seeds", "3", "--cells-dir", str(tmp_path)])
     assert "no saved cell of seeds [3]" in capsys.readouterr().err
+    more = tmp_path / "more"
+    more.mkdir()
+    np.savez(more / "hard_2000_500_0.npz", **_cell(3))
+    table = signals_module.main(
+        ["--saved", "--seeds", "0", "--cells-dir", str(tmp_path), str(more)]
+    )
+    assert sorted(set(table["cell"])) == [
+        "default_1000_200_0",
+        "hard_2000_500_0",
+        "hard_4000_500_0",
+    ]
+    capsys.readouterr()
+    np.savez(more / "hard_4000_500_0.npz", **_cell(1))  # the same cell in both folders
+    with pytest.raises(SystemExit):
+        signals_module.main(["--saved", "--seeds", "0", "--cells-dir", str(tmp_path), str(more)])
+    assert (
+        "cells saved in more than one --cells-dir: ['hard_4000_500_0']" in capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):
+        signals_module.main(["--seeds", "0", "--cells-dir", str(tmp_path), str(more)])
+    assert "several need --saved" in capsys.readouterr().err
 
 
 def test_the_blamed_share_variant_scales_a_passenger_down(signals_module):
