@@ -310,7 +310,7 @@ def ceiling(table, thresholds, truth="fresh_true_auc"):
 def report(table):
     """Print the Spearman correlation of every signal with the true AUC on the held-out runs
     and on the fresh simulation, and the reliability's bands against both (each over the pairs
-    with that true AUC)."""
+    with that true AUC), with the pairs it gets wrong."""
     truths = {"true_auc": "held-out runs", "fresh_true_auc": "fresh simulation"}
     counts = [int(table[truth].notna().sum()) for truth in truths]
     print(
@@ -332,6 +332,14 @@ def report(table):
             f"{int(low.sum())}; true AUC > 0.95 marked not reliable "
             f"{int((~reliable[high]).sum())} of {int(high.sum())}"
         )
+        misses = rows[(low & reliable) | (high & ~reliable)]
+        for _, row in misses.iterrows():
+            print(
+                f"  {'poor, marked reliable' if row[truth] < 0.7 else 'good, marked not reliable'}"
+                f": {row.get('cell', '')} {row['channel']} (true AUC {row[truth]:.3f}, "
+                f"training runs' {row['train_true_auc']:.3f}, reliability "
+                f"{row['reliability']:.3f})"
+            )
 
 
 def main(argv=None):

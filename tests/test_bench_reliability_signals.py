@@ -66,6 +66,15 @@ def test_report_prints_every_signal_and_the_bands(signals_module, capsys):
     # On the fresh simulation "other" (0.95) is not above 0.95, and every "blind" counts.
     assert "true AUC < 0.7 marked not reliable 3 of 3" in fresh
     assert "true AUC > 0.95 marked not reliable 0 of 3" in fresh
+    assert "marked reliable:" not in out and "marked not reliable:" not in out  # no miss
+    table = pd.DataFrame(rows)
+    table.loc[table["channel"] == "blind", "reliability"] = 0.45  # above the threshold
+    table.loc[table["channel"] == "seeing", "reliability"] = 0.1
+    signals_module.report(table)
+    fresh = capsys.readouterr().out.split("on the fresh simulation:")[1]
+    assert fresh.count("poor, marked reliable: ") == 3
+    assert "good, marked not reliable: 0 seeing (true AUC 0.970" in fresh
+    assert "reliability 0.100)" in fresh
 
 
 def test_variants_give_the_bands_of_each_blamed_share_and_threshold(signals_module):
