@@ -250,7 +250,8 @@ def _scaled(values, shares, min_blamed_share, runs_of_claims=None, claim_runs=0.
 def variants(cells, shares, thresholds, truth="fresh_true_auc", claim_runs=(0.0,)):
     """The reliability's validation figures on saved ``cells`` for each ``min_blamed_share``
     in ``shares``, each ``claim_runs`` constant (see :func:`_reliability`) and each threshold
-    in ``thresholds``, against ``truth``: a DataFrame."""
+    in ``thresholds``, against ``truth``: a DataFrame (``youden``: the share of the channels
+    below 0.7 marked not reliable minus that of the channels above 0.95)."""
     if any(k > 0 for k in claim_runs) and any("runs" not in cell for cell in cells):
         raise ValueError("claim_runs needs the runs of each cell; a cell saved without them.")
     pairs = []  # per (cell, channel): the pairs' values, shares and claim runs, the true AUC
@@ -275,6 +276,7 @@ def variants(cells, shares, thresholds, truth="fresh_true_auc", claim_runs=(0.0,
                 "spearman": spearmanr(reliability, true_auc)[0],
                 "low_marked": f"{int((~reliable[low]).sum())} of {int(low.sum())}",
                 "high_marked": f"{int((~reliable[high]).sum())} of {int(high.sum())}",
+                "youden": (~reliable[low]).mean() - (~reliable[high]).mean(),
             })  # fmt: skip
     return pd.DataFrame(rows)
 

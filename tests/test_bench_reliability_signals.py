@@ -174,6 +174,7 @@ def test_variants_of_claim_runs_and_their_error_without_runs(signals_module):
     # A constant of 100 runs shrinks every value (about 12 runs of claims) below 0.5.
     assert list(table["low_marked"]) == ["3 of 3", "3 of 3"]
     assert list(table["high_marked"]) == ["0 of 6", "6 of 6"]
+    assert list(table["youden"]) == [1.0, 0.0]
     del cells[1]["runs"]
     with pytest.raises(ValueError, match="claim_runs needs the runs of each cell"):
         signals_module.variants(cells, [0.0], [0.5], truth="true_auc", claim_runs=[1])
