@@ -70,6 +70,8 @@ SIGNALS = ("reliability", "blame_kappa", "added_auc", "rho_bad", "coclaim", "hel
 CEILINGS = ("train_true_auc", "refit_true_auc", "fresh_true_auc")
 #: The second fit's seed is the cell's seed plus this.
 REFIT_SEED_OFFSET = 1_000_003
+#: The two truths the signals are compared with, and where each is measured.
+TRUTHS = {"true_auc": "held-out runs", "fresh_true_auc": "fresh simulation"}
 
 
 def _true_auc(model, X, truth, names):
@@ -276,9 +278,13 @@ def variants(cells, shares, thresholds, truth="fresh_true_auc", claim_runs=(0.0,
                 "spearman": spearmanr(reliability, true_auc)[0],
                 "low_marked": f"{int((~reliable[low]).sum())} of {int(low.sum())}",
                 "high_marked": f"{int((~reliable[high]).sum())} of {int(high.sum())}",
-                "youden": (~reliable[low]).mean() - (~reliable[high]).mean(),
+                "youden": _share(~reliable[low]) - _share(~reliable[high]),
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _share(marked):
+    return marked.mean() if len(marked) else np.nan
 
 
 def ceiling(table, thresholds, truth="fresh_true_auc"):
@@ -313,8 +319,7 @@ def report(table):
     """Print the Spearman correlation of every signal with the true AUC on the held-out runs
     and on the fresh simulation, and the reliability's bands against both (each over the pairs
     with that true AUC), with the pairs it gets wrong."""
-    truths = {"true_auc": "held-out runs", "fresh_true_auc": "fresh simulation"}
-    counts = [int(table[truth].notna().sum()) for truth in truths]
+    counts = [int(table[truth].notna().sum()) for truth in TRUTHS]
     print(
         f"(cell, channel) pairs with a true AUC: {counts[0]} on the held-out runs, "
         f"{counts[1]} on the fresh simulation\n"
@@ -322,9 +327,9 @@ def report(table):
     print("Spearman correlation with the true decomposition AUC on")
     print(f"  {'':<16}{'held-out runs':>14}{'fresh simulation':>18}")
     for signal in (*SIGNALS, *CEILINGS):
-        rhos = [spearmanr(table[signal], table[truth], nan_policy="omit")[0] for truth in truths]
+        rhos = [spearmanr(table[signal], table[truth], nan_policy="omit")[0] for truth in TRUTHS]
         print(f"  {signal:<16}{rhos[0]:>+14.2f}{rhos[1]:>+18.2f}")
-    for truth, where in truths.items():
+    for truth, where in TRUTHS.items():
         rows = table.dropna(subset=[truth])
         reliable = rows["reliability"] >= RELIABILITY_THRESHOLD
         low, high = rows[truth] < 0.7, rows[truth] > 0.95
@@ -436,11 +441,11 @@ def main(argv=None):
                          fresh_ls=args.fresh_ls)  # fmt: skip
         cells.append(dict(np.load(path)))
         rows += [row | {"cell": path.stem} for row in signals(cells[-1])]
-    report(pd.DataFrame(rows))
     table = pd.DataFrame(rows)
+    report(table)
     if args.blamed_shares or args.claim_runs:
         shares, claim_runs = args.blamed_shares or [0.0], args.claim_runs or [0.0]
-        for truth, where in (("true_auc", "held-out runs"), ("fresh_true_auc", "fresh simulation")):
+        for truth, where in TRUTHS.items():
             print(f"\nThe reliability's variants against the true AUC on the {where}:\n")
             figures = variants(cells, shares, args.thresholds, truth=truth, claim_runs=claim_runs)
             print(figures.to_string(index=False, float_format="%.3f"))
