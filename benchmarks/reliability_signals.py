@@ -211,7 +211,7 @@ def _pair_values(repeats, channel, good, runs=None):
     share of its claims on which it has the lowest score of all channels; 1 without a claim,
     where the value is 0 already) and the number of runs its claims lie in (``runs``: the run
     of each row; NaN without it)."""
-    from channeldecomp.model_selection import _reliability_of
+    from channeldecomp.model_selection import _claims, _reliability_of
 
     defaults = inspect.signature(channel_reliability).parameters
     false_alarm_rate = defaults["false_alarm_rate"].default
@@ -224,8 +224,7 @@ def _pair_values(repeats, channel, good, runs=None):
     )
     claim_runs = []
     for a, _ in itertools.permutations(range(len(repeats)), 2):  # the order of _reliability_of
-        scores = repeats[a][:, channel]
-        claimed = (scores < np.quantile(scores[good], false_alarm_rate)) & ~good
+        claimed, _ = _claims(repeats[a][:, channel], good, false_alarm_rate)
         claim_runs.append(np.nan if runs is None else len(np.unique(runs[claimed])))
     return np.asarray(values), np.nan_to_num(shares, nan=1.0), np.asarray(claim_runs)
 

@@ -473,20 +473,25 @@ def _cross_fitted_scores(estimator, X, y, groups, cv, seed, fit_params):
     return scores
 
 
+def _claims(claim_scores, is_good, false_alarm_rate):
+    """The rows one refit flags: below the ``false_alarm_rate`` quantile of the good rows'
+    ``claim_scores``. Returns the bad ones flagged (the *claims*) and the good ones (the false
+    alarms), as bool arrays."""
+    flagged = claim_scores < np.quantile(claim_scores[is_good], false_alarm_rate)
+    return flagged & ~is_good, flagged & is_good
+
+
 def _replicated_claims(claim_scores, check_scores, is_good, false_alarm_rate, blamed=None):
     """Do the bad rows one refit flags stay flagged in another, more than its good flags do?
 
-    A row is flagged when its ``claim_scores`` is below the ``false_alarm_rate`` quantile of
-    the good rows' (the bad ones flagged are the channel's *claims*). Returns the ROC AUC, in
-    ``check_scores``, of the claims against the good rows flagged alike (the false alarms: what
-    chance agreement of two fits gives), the same against all good rows, the number of claims
-    and the share of the claims that ``blamed`` (bool per row: the channel has the lowest score
-    of all channels in the refit of ``claim_scores``) marks; 1 without ``blamed``, NaN without
-    a claim. The AUCs are NaN with fewer than two claims or no flagged good row.
+    The claims and false alarms of ``claim_scores`` are those of :func:`_claims`. Returns the
+    ROC AUC, in ``check_scores``, of the claims against the good rows flagged alike (the false
+    alarms: what chance agreement of two fits gives), the same against all good rows, the number
+    of claims and the share of the claims that ``blamed`` (bool per row: the channel has the
+    lowest score of all channels in the refit of ``claim_scores``) marks; 1 without ``blamed``,
+    NaN without a claim. The AUCs are NaN with fewer than two claims or no flagged good row.
     """
-    threshold = np.quantile(claim_scores[is_good], false_alarm_rate)
-    flagged = claim_scores < threshold
-    claimed, false_alarms = flagged & ~is_good, flagged & is_good
+    claimed, false_alarms = _claims(claim_scores, is_good, false_alarm_rate)
     n_claimed = int(claimed.sum())
     if n_claimed == 0:
         blamed_share = np.nan
