@@ -12,7 +12,7 @@ random_state=seed)``), with the labels and runs, in
 are reused. Then, over every (cell, channel) pair, the Spearman correlation of each signal with
 the true AUC, and the reliability's validation bands at ``RELIABILITY_THRESHOLD``:
 
-- ``reliability``: the package's statistic (replicated claims x evidence);
+- ``reliability``: the package's statistic (replicated claims x evidence), with its defaults;
 - ``blame_kappa``: agreement (Cohen's kappa) between the repeats on "this channel has the lowest
   score" among the bad lumisections;
 - ``added_auc``: the global AUC of the product of all channel scores minus that without this
@@ -34,16 +34,17 @@ the true AUC, and the reliability's validation bands at ``RELIABILITY_THRESHOLD`
   rests on the faults of those runs; on the fresh simulation it is the model's, over every
   fault mode. The signals are compared with both.
 
-``--blamed-shares`` and ``--claim-runs`` (with ``--thresholds``) also print the validation
+``--blamed-shares`` and ``--min-claim-runs`` (with ``--thresholds``) also print the validation
 figures of variants of the reliability, from the same cells: each pair's value scaled by
-``min(1, s / min_blamed_share)``, ``s`` the share of the channel's claims it is blamed for,
-and by ``r / (r + claim_runs)``, ``r`` the number of runs its claims lie in (0: the package's
-statistic), at each threshold. ``--ceiling`` prints what the channel truth of the training runs
+``min(1, s / min_blamed_share)``, ``s`` the share of the channel's claims it is blamed for
+(0: the package's statistic), and by ``r / (r + min_claim_runs)``, ``r`` the number of runs
+its claims lie in (``channel_reliability``'s ``min_claim_runs``; 0 leaves the factor out), at
+each threshold. ``--ceiling`` prints what the channel truth of the training runs
 could tell (:func:`ceiling`). Tune on seeds the benchmarks do not report (they report 0-4)::
 
     python benchmarks/reliability_signals.py --seeds 5 6 7 8 --sizes 1000 2000 \\
         --events 200 500 --difficulties default hard --cells-dir reliability_cells \\
-        --no-refit --blamed-shares 0 0.25 0.5 0.75 1 --thresholds 0.35 0.4 0.45 0.5
+        --no-refit --min-claim-runs 0 0.5 1 2 4 --thresholds 0.35 0.4 0.45 0.5
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ from channeldecomp import ChannelDecompositionClassifier, metrics
 from channeldecomp.model_selection import RELIABILITY_THRESHOLD, channel_reliability
 
 SIGNALS = ("reliability", "blame_kappa", "added_auc", "rho_bad", "coclaim", "heldout_auc")
+#: ``channel_reliability``'s default ``min_claim_runs``: the statistic's.
+MIN_CLAIM_RUNS = inspect.signature(channel_reliability).parameters["min_claim_runs"].default
 #: What only the simulation knows: the cross-fits' truth, a second fit's held-out truth, and
 #: the model's truth on a fresh simulation.
 CEILINGS = ("train_true_auc", "refit_true_auc", "fresh_true_auc")
@@ -178,7 +181,7 @@ def signals(cell):
     rows = []
     for c, name in enumerate(names):
         row = {"channel": name, "true_auc": cell["true_auc"][c]}
-        row["reliability"] = _reliability(repeats, c, good)
+        row["reliability"] = _reliability(repeats, c, good, runs=cell.get("runs"))
         lowest = [r[bad].argmin(axis=1) == c for r in repeats]
         agree = (lowest[0] == lowest[1]).mean()
         chance = lowest[0].mean() * lowest[1].mean() + (1 - lowest[0].mean()) * (
@@ -206,55 +209,60 @@ def signals(cell):
 
 
 def _pair_values(repeats, channel, good, runs=None):
-    """Per ordered pair of repeats, the package's statistic (with its defaults) on one channel
-    of a cell's ``repeats`` (repeat x row x channel), the channel's blamed share ``s`` (the
-    share of its claims on which it has the lowest score of all channels; 1 without a claim,
-    where the value is 0 already) and the number of runs its claims lie in (``runs``: the run
-    of each row; NaN without it)."""
-    from channeldecomp.model_selection import _claims, _reliability_of
+    """Per ordered pair of repeats, the package's statistic (with its defaults, but without the
+    runs factor) on one channel of a cell's ``repeats`` (repeat x row x channel), the channel's
+    blamed share ``s`` (the share of its claims on which it has the lowest score of all
+    channels; 1 without a claim, where the value is 0 already) and the number of runs its
+    claims lie in (``runs``: the run of each row; NaN without it)."""
+    from channeldecomp.model_selection import _reliability_of
 
     defaults = inspect.signature(channel_reliability).parameters
-    false_alarm_rate = defaults["false_alarm_rate"].default
-    values, _, _, _, shares = _reliability_of(
+    values, _, _, _, shares, claim_runs = _reliability_of(
         list(repeats[:, :, channel]),
         good,
-        false_alarm_rate,
+        defaults["false_alarm_rate"].default,
         defaults["min_claimed"].default,
         blamed=[scores.argmin(axis=1) == channel for scores in repeats],
+        runs=runs,
+        min_claim_runs=0.0,
     )
-    claim_runs = []
-    for a, _ in itertools.permutations(range(len(repeats)), 2):  # the order of _reliability_of
-        claimed, _ = _claims(repeats[a][:, channel], good, false_alarm_rate)
-        claim_runs.append(np.nan if runs is None else len(np.unique(runs[claimed])))
-    return np.asarray(values), np.nan_to_num(shares, nan=1.0), np.asarray(claim_runs)
+    claim_runs = np.asarray(claim_runs, dtype=float) if runs is not None else np.nan
+    return np.asarray(values), np.nan_to_num(shares, nan=1.0), claim_runs * np.ones(len(values))
 
 
-def _reliability(repeats, channel, good, min_blamed_share=0.0, *, runs=None, claim_runs=0.0):
-    """The package's statistic on one channel of a cell's ``repeats``; with
+def _reliability(
+    repeats, channel, good, min_blamed_share=0.0, *, runs=None, min_claim_runs=MIN_CLAIM_RUNS
+):
+    """The package's statistic on one channel of a cell's ``repeats`` (with ``runs``, the run
+    of each row, and ``min_claim_runs``: each pair's value scaled by ``r / (r +
+    min_claim_runs)``, ``r`` the runs of the claims; see :func:`_pair_values`); with
     ``min_blamed_share`` > 0 the variant, each pair's value scaled by ``min(1, s /
-    min_blamed_share)``, and with ``claim_runs`` > 0 (and ``runs``) by ``r / (r +
-    claim_runs)``, ``r`` the runs of the claims (see :func:`_pair_values`)."""
-    if claim_runs > 0 and runs is None:
-        raise ValueError("claim_runs needs the run of each row (runs).")
+    min_blamed_share)`` too."""
+    if min_claim_runs > 0 and runs is None:
+        raise ValueError(
+            "min_claim_runs needs the run of each row (runs); 0 leaves the runs factor out."
+        )
     values, shares, runs_of_claims = _pair_values(repeats, channel, good, runs)
-    return _scaled(values, shares, min_blamed_share, runs_of_claims, claim_runs)
+    return _scaled(values, shares, min_blamed_share, runs_of_claims, min_claim_runs)
 
 
-def _scaled(values, shares, min_blamed_share, runs_of_claims=None, claim_runs=0.0):
+def _scaled(values, shares, min_blamed_share, runs_of_claims=None, min_claim_runs=0.0):
     if min_blamed_share > 0:
         values = values * np.minimum(1.0, shares / min_blamed_share)
-    if claim_runs > 0:
-        values = values * runs_of_claims / (runs_of_claims + claim_runs)
+    if min_claim_runs > 0:
+        values = values * runs_of_claims / (runs_of_claims + min_claim_runs)
     return float(np.mean(values))
 
 
-def variants(cells, shares, thresholds, truth="fresh_true_auc", claim_runs=(0.0,)):
+def variants(cells, shares, thresholds, truth="fresh_true_auc", min_claim_runs=(MIN_CLAIM_RUNS,)):
     """The reliability's validation figures on saved ``cells`` for each ``min_blamed_share``
-    in ``shares``, each ``claim_runs`` constant (see :func:`_reliability`) and each threshold
+    in ``shares``, each ``min_claim_runs`` (see :func:`_reliability`) and each threshold
     in ``thresholds``, against ``truth``: a DataFrame (``youden``: the share of the channels
     below 0.7 marked not reliable minus that of the channels above 0.95)."""
-    if any(k > 0 for k in claim_runs) and any("runs" not in cell for cell in cells):
-        raise ValueError("claim_runs needs the runs of each cell; a cell saved without them.")
+    if any(k > 0 for k in min_claim_runs) and any("runs" not in cell for cell in cells):
+        raise ValueError(
+            "min_claim_runs needs the runs of each cell; a cell saved without them (pass 0)."
+        )
     pairs = []  # per (cell, channel): the pairs' values, shares and claim runs, the true AUC
     for cell in cells:
         good = cell["y"] == 1
@@ -265,13 +273,13 @@ def variants(cells, shares, thresholds, truth="fresh_true_auc", claim_runs=(0.0,
     true_auc = np.asarray([auc for *_, auc in pairs])
     low, high = true_auc < 0.7, true_auc > 0.95
     rows = []
-    for share, k in itertools.product(shares, claim_runs):
+    for share, k in itertools.product(shares, min_claim_runs):
         reliability = np.asarray([_scaled(v, s, share, r, k) for v, s, r, _ in pairs])
         for threshold in thresholds:
             reliable = reliability >= threshold
             rows.append({
                 "min_blamed_share": share,
-                "claim_runs": k,
+                "min_claim_runs": k,
                 "threshold": threshold,
                 "pairs": len(true_auc),
                 "spearman": spearmanr(reliability, true_auc)[0],
@@ -379,10 +387,11 @@ def main(argv=None):
         "min_blamed_share values (0: the package's statistic) ...",
     )
     parser.add_argument(
-        "--claim-runs",
+        "--min-claim-runs",
         type=float,
         nargs="+",
-        help="... and (or) each of these claim_runs constants (0: the package's statistic) ...",
+        help="... and (or) each of these min_claim_runs values (default: the package's, "
+        f"{MIN_CLAIM_RUNS}; 0: without the runs factor) ...",
     )
     parser.add_argument(
         "--thresholds",
@@ -442,11 +451,14 @@ def main(argv=None):
         rows += [row | {"cell": path.stem} for row in signals(cells[-1])]
     table = pd.DataFrame(rows)
     report(table)
-    if args.blamed_shares or args.claim_runs:
-        shares, claim_runs = args.blamed_shares or [0.0], args.claim_runs or [0.0]
+    if args.blamed_shares or args.min_claim_runs:
+        shares = args.blamed_shares or [0.0]
+        min_claim_runs = args.min_claim_runs or [MIN_CLAIM_RUNS]
         for truth, where in TRUTHS.items():
             print(f"\nThe reliability's variants against the true AUC on the {where}:\n")
-            figures = variants(cells, shares, args.thresholds, truth=truth, claim_runs=claim_runs)
+            figures = variants(
+                cells, shares, args.thresholds, truth=truth, min_claim_runs=min_claim_runs
+            )
             print(figures.to_string(index=False, float_format="%.3f"))
     if args.ceiling:
         print(

@@ -509,28 +509,39 @@ def _replicated_claims(claim_scores, check_scores, is_good, false_alarm_rate, bl
     )
 
 
-def _reliability_of(repeats, is_good, false_alarm_rate, min_claimed, blamed=None):
+def _reliability_of(
+    repeats, is_good, false_alarm_rate, min_claimed, blamed=None, runs=None, min_claim_runs=0.0
+):
     """One channel's statistic over the ordered pairs of its held-out scores ``repeats``.
 
     ``blamed``: per repeat, a bool per row (the channel has the lowest score of all channels
-    in that repeat), or None. Returns per pair: the reliability
-    ``clip(2 AUC - 1, 0, 1) * n / (n + min_claimed)`` (0 when the AUC is undefined), the
-    replicated claim AUC, the AUC against all good rows, the number of claims ``n`` and the
-    share of them the channel is blamed for (see :func:`_replicated_claims`).
+    in that repeat), or None. ``runs``: the run of each row, or None (each row a run of its
+    own). Returns per pair: the reliability ``clip(2 AUC - 1, 0, 1) * n / (n + min_claimed) *
+    r / (r + min_claim_runs)`` (0 when the AUC is undefined), the replicated claim AUC, the AUC
+    against all good rows, the number of claims ``n``, the share of them the channel is blamed
+    for (see :func:`_replicated_claims`) and the number of runs ``r`` the claims lie in.
     """
-    values, aucs, aucs_vs_good, claims, shares = [], [], [], [], []
+    values, aucs, aucs_vs_good, claims, shares, claim_runs = [], [], [], [], [], []
     for a, b in itertools.permutations(range(len(repeats)), 2):
         auc, auc_vs_good, n_claimed, share = _replicated_claims(
             repeats[a], repeats[b], is_good, false_alarm_rate,
             None if blamed is None else blamed[a],
         )  # fmt: skip
+        if runs is None:
+            n_runs = n_claimed
+        else:
+            claimed, _ = _claims(repeats[a], is_good, false_alarm_rate)
+            n_runs = len(np.unique(runs[claimed]))
         evidence = n_claimed / (n_claimed + min_claimed)
+        if min_claim_runs > 0:
+            evidence *= n_runs / (n_runs + min_claim_runs)
         values.append(0.0 if np.isnan(auc) else np.clip(2 * auc - 1, 0, 1) * evidence)
         aucs.append(auc)
         aucs_vs_good.append(auc_vs_good)
         claims.append(n_claimed)
         shares.append(share)
-    return values, aucs, aucs_vs_good, claims, shares
+        claim_runs.append(n_runs)
+    return values, aucs, aucs_vs_good, claims, shares, claim_runs
 
 
 def _nanmean(values):
@@ -547,6 +558,7 @@ def channel_reliability(
     n_repeats=2,
     false_alarm_rate=0.02,
     min_claimed=20,
+    min_claim_runs=0.5,
     threshold=RELIABILITY_THRESHOLD,
     good_label=1,
     sample_weight=None,
@@ -574,19 +586,21 @@ def channel_reliability(
        flags are noise, or a function of its inputs that has nothing to do with the faults
        (two fits on overlapping runs can learn the same one), treats both alike (AUC 0.5).
 
-    ``reliability = clip(2 * AUC - 1, 0, 1) * n / (n + min_claimed)``, the mean over pairs,
-    where ``n`` is the number of claims: a channel that flags only a handful of bad
-    lumisections gives too little evidence to vouch for it. ``reliable`` is
-    ``reliability >= threshold``. The defaults (claims at a 2 % false-alarm rate,
-    ``min_claimed=20``, threshold 0.4) were chosen on simulated-detector seeds apart from
-    those of the validation. There, over 1,000-16,000 lumisections (seeds 0-4: 240 (cell,
-    channel) pairs), against each channel's true decomposition AUC on a fresh simulation of
-    the same detector, the rank correlation was 0.802, 34 of the 40 channels below 0.7 were
-    marked not reliable and none of the 56 above 0.95 (four of the six misses on one seed at
-    1,000 lumisections, whose training runs lack a fault mode those channels see); on 192 more
-    pairs (seeds 9-12 at 1,000-2,000 lumisections, 5-8 at 4,000-16,000) 0.691, 22 of 23 and 5 of
-    53 (``docs/reliability.md``). At 1,000-2,000 lumisections, where a channel's faults sit in
-    a few runs that some refits never see, the statistic is conservative. Read
+    ``reliability = clip(2 * AUC - 1, 0, 1) * n / (n + min_claimed) * r / (r +
+    min_claim_runs)``, the mean over pairs, where ``n`` is the number of claims and ``r`` the
+    number of runs they lie in: a channel that flags only a handful of bad lumisections gives
+    too little evidence to vouch for it, and so does one whose claims all sit in one or two
+    runs, where refits sharing those runs can agree for reasons of those runs alone. Without
+    ``groups`` each lumisection counts as a run of its own. ``reliable`` is ``reliability >=
+    threshold``. The defaults (claims at a 2 % false-alarm rate, ``min_claimed=20``,
+    ``min_claim_runs=0.5``, threshold 0.4) were chosen on simulated-detector seeds apart from
+    those of the validation (seeds 5-16, 448 (cell, channel) pairs). On the validation seeds
+    0-4, over 1,000-16,000 lumisections (240 pairs), against each channel's true decomposition
+    AUC on a fresh simulation of the same detector, the rank correlation was 0.803, 36 of the
+    40 channels below 0.7 were marked not reliable and 1 of the 56 above 0.95
+    (``docs/reliability.md``; the misses are channels whose training runs lack a fault mode
+    they see on fresh data). At 1,000-2,000 lumisections, where a channel's faults sit in a
+    few runs that some refits never see, the statistic is conservative. Read
     ``reliable=False`` as "not shown to be trustworthy", not as "shown to be wrong".
 
     Parameters
@@ -610,6 +624,9 @@ def channel_reliability(
         Fraction of good lumisections a channel may flag when its claims are drawn.
     min_claimed : int, default=20
         Number of claimed bad lumisections at which the evidence counts half.
+    min_claim_runs : float, default=0.5
+        The evidence of claims in ``r`` runs is scaled by ``r / (r + min_claim_runs)``
+        (2/3 for one run, 0.8 for two); 0 leaves it out.
     threshold : float, default=RELIABILITY_THRESHOLD
         ``reliable`` is ``reliability >= threshold``.
     good_label : int or str, default=1
@@ -628,12 +645,12 @@ def channel_reliability(
         ``reliable`` (bool), ``replicated_auc`` (mean replicated claim AUC; NaN when the
         channel claims fewer than two bad lumisections), ``replicated_auc_vs_good`` (the
         claims against all good lumisections instead of the false alarms), ``claimed`` (mean
-        number of claimed bad lumisections), ``blamed_share`` (mean share of the claims on
-        which the channel has the lowest score of all channels, i.e. is blamed; NaN without a
-        claim; a diagnostic, not part of ``reliability``: see ``docs/reliability.md``),
-        ``heldout_auc`` (mean ROC AUC of the held-out score against the global label, bad =
-        positive). ``attrs["threshold"]`` holds
-        ``threshold``.
+        number of claimed bad lumisections), ``claim_runs`` (mean number of runs the claims
+        lie in; the number of claims without ``groups``), ``blamed_share`` (mean share of the
+        claims on which the channel has the lowest score of all channels, i.e. is blamed; NaN
+        without a claim; a diagnostic, not part of ``reliability``: see
+        ``docs/reliability.md``), ``heldout_auc`` (mean ROC AUC of the held-out score against
+        the global label, bad = positive). ``attrs["threshold"]`` holds ``threshold``.
 
     Raises
     ------
@@ -666,6 +683,10 @@ def channel_reliability(
             raise ValueError(f"{name} must be an integer of at least 2; got {value!r}.")
     if not 0 < false_alarm_rate < 1:
         raise ValueError(f"false_alarm_rate must be in (0, 1); got {false_alarm_rate!r}.")
+    if isinstance(min_claim_runs, bool) or not (
+        isinstance(min_claim_runs, numbers.Real) and min_claim_runs >= 0
+    ):
+        raise ValueError(f"min_claim_runs must be a number of at least 0; got {min_claim_runs!r}.")
     y_array = np.asarray(y)
     check_consistent_length(X, y_array, groups, sample_weight)
     classes = np.unique(y_array)
@@ -692,12 +713,14 @@ def channel_reliability(
     lowest = [scores.argmin(axis=1) for scores in repeats]  # the blamed channel of each row
     rows = {}
     for position, name in enumerate(names):
-        values, aucs, aucs_vs_good, claims, shares = _reliability_of(
+        values, aucs, aucs_vs_good, claims, shares, claim_runs = _reliability_of(
             [scores[:, position] for scores in repeats],
             is_good,
             false_alarm_rate,
             min_claimed,
             blamed=[blamed == position for blamed in lowest],
+            runs=groups,
+            min_claim_runs=min_claim_runs,
         )
         heldout = [roc_auc_score(~is_good, -scores[:, position]) for scores in repeats]
         rows[name] = {
@@ -705,6 +728,7 @@ def channel_reliability(
             "replicated_auc": _nanmean(aucs),
             "replicated_auc_vs_good": _nanmean(aucs_vs_good),
             "claimed": float(np.mean(claims)),
+            "claim_runs": float(np.mean(claim_runs)),
             "blamed_share": _nanmean(shares),
             "heldout_auc": float(np.mean(heldout)),
         }

@@ -83,7 +83,7 @@ def test_variants_give_the_bands_of_each_blamed_share_and_threshold(signals_modu
     assert list(zip(table["min_blamed_share"], table["threshold"])) == [
         (0.0, 0.3), (0.0, 0.95), (0.5, 0.3), (0.5, 0.95),
     ]  # fmt: skip
-    assert (table["claim_runs"] == 0).all()
+    assert (table["min_claim_runs"] == signals_module.MIN_CLAIM_RUNS).all()
     assert (table["pairs"] == 9).all()
     # "seeing" and "other" take the blame for all their claims: the factor changes nothing.
     assert table["spearman"].iloc[0] == table["spearman"].iloc[2] > 0.5
@@ -139,14 +139,14 @@ def test_the_blamed_share_variant_scales_a_passenger_down(signals_module):
     cell = _cell()
     repeats = cell["repeats"].copy()
     repeats[:, :, 1] = repeats[:, :, 0] + 0.01
-    good = cell["y"] == 1
-    assert signals_module._reliability(repeats, 1, good) > 0.8  # the package's statistic
-    assert signals_module._reliability(repeats, 1, good, min_blamed_share=0.5) == 0.0
-    seeing = signals_module._reliability(repeats, 0, good)
-    assert signals_module._reliability(repeats, 0, good, min_blamed_share=0.5) == seeing > 0.8
+    good, runs = cell["y"] == 1, cell["runs"]
+    assert signals_module._reliability(repeats, 1, good, runs=runs) > 0.8  # the package's
+    assert signals_module._reliability(repeats, 1, good, 0.5, runs=runs) == 0.0
+    seeing = signals_module._reliability(repeats, 0, good, runs=runs)
+    assert signals_module._reliability(repeats, 0, good, 0.5, runs=runs) == seeing > 0.8
 
 
-def test_the_claim_runs_variant_scales_by_the_runs_of_the_claims(signals_module):
+def test_the_runs_factor_scales_by_the_runs_of_the_claims(signals_module):
     cell = _cell()
     repeats, good, runs = cell["repeats"], cell["y"] == 1, cell["runs"]
     values, _, claim_runs = signals_module._pair_values(repeats, 0, good, runs)
@@ -154,31 +154,37 @@ def test_the_claim_runs_variant_scales_by_the_runs_of_the_claims(signals_module)
         scores = repeats[a][:, 0]
         claimed = (scores < np.quantile(scores[good], 0.02)) & ~good
         assert r == len(np.unique(runs[claimed])) > 5
-    base = signals_module._reliability(repeats, 0, good)
+    base = signals_module._reliability(repeats, 0, good, min_claim_runs=0)
     assert base == pytest.approx(values.mean()) and base > 0.8
-    scaled = signals_module._reliability(repeats, 0, good, runs=runs, claim_runs=2.0)
+    scaled = signals_module._reliability(repeats, 0, good, runs=runs, min_claim_runs=2.0)
     assert scaled == pytest.approx(np.mean(values * claim_runs / (claim_runs + 2.0)))
-    # Every claim in one run: the factor is 1 / (1 + claim_runs).
+    # Every claim in one run: the factor is 1 / (1 + min_claim_runs).
     one_run = np.zeros_like(runs)
     assert signals_module._reliability(
-        repeats, 0, good, runs=one_run, claim_runs=1.0
+        repeats, 0, good, runs=one_run, min_claim_runs=1.0
     ) == pytest.approx(base / 2)
-    with pytest.raises(ValueError, match="claim_runs needs the run of each row"):
-        signals_module._reliability(repeats, 0, good, claim_runs=1.0)
+    # The default is the package's: its statistic on the same scores.
+    k = signals_module.MIN_CLAIM_RUNS
+    assert k > 0 and signals_module._reliability(repeats, 0, good, runs=runs) == pytest.approx(
+        np.mean(values * claim_runs / (claim_runs + k))
+    )
+    with pytest.raises(ValueError, match="min_claim_runs needs the run of each row"):
+        signals_module._reliability(repeats, 0, good)
 
 
-def test_variants_of_claim_runs_and_their_error_without_runs(signals_module):
+def test_variants_of_min_claim_runs_and_their_error_without_runs(signals_module):
     cells = [_cell(seed) for seed in range(3)]
-    table = signals_module.variants(cells, [0.0], [0.5], truth="true_auc", claim_runs=[0, 100])
-    assert list(table["claim_runs"]) == [0, 100]
+    table = signals_module.variants(cells, [0.0], [0.5], truth="true_auc", min_claim_runs=[0, 100])
+    assert list(table["min_claim_runs"]) == [0, 100]
     # A constant of 100 runs shrinks every value (about 12 runs of claims) below 0.5.
     assert list(table["low_marked"]) == ["3 of 3", "3 of 3"]
     assert list(table["high_marked"]) == ["0 of 6", "6 of 6"]
     assert list(table["youden"]) == [1.0, 0.0]
     del cells[1]["runs"]
-    with pytest.raises(ValueError, match="claim_runs needs the runs of each cell"):
-        signals_module.variants(cells, [0.0], [0.5], truth="true_auc", claim_runs=[1])
-    assert len(signals_module.variants(cells, [0.0], [0.5], truth="true_auc")) == 1
+    with pytest.raises(ValueError, match="min_claim_runs needs the runs of each cell"):
+        signals_module.variants(cells, [0.0], [0.5], truth="true_auc")
+    without = signals_module.variants(cells, [0.0], [0.5], truth="true_auc", min_claim_runs=[0])
+    assert len(without) == 1
 
 
 def test_ceiling_gives_the_bands_of_the_training_truth_per_size(signals_module):
@@ -195,17 +201,17 @@ def test_ceiling_gives_the_bands_of_the_training_truth_per_size(signals_module):
     assert bands.loc[0.92, "all: low"] == "1 of 2" and bands.loc[0.92, "all: high"] == "2 of 3"
 
 
-def test_the_command_line_prints_claim_runs_variants_and_the_ceiling(
+def test_the_command_line_prints_min_claim_runs_variants_and_the_ceiling(
     signals_module, tmp_path, capsys
 ):
     for seed in (0, 1):
         np.savez(tmp_path / f"default_1000_200_{seed}.npz", **_cell(seed))
     signals_module.main([
-        "--saved", "--seeds", "0", "1", "--cells-dir", str(tmp_path), "--claim-runs", "0", "1",
+        "--saved", "--seeds", "0", "1", "--cells-dir", str(tmp_path), "--min-claim-runs", "0", "1",
         "--ceiling", "0.7", "0.9",
     ])  # fmt: skip
     out = capsys.readouterr().out
     variants = out.split("The reliability's variants against the true AUC on the fresh")[1]
-    assert "claim_runs" in variants and "1.000" in variants
+    assert "min_claim_runs" in variants and "1.000" in variants
     ceiling = out.split("train_true_auc < threshold")[1]
     assert "1,000: low" in ceiling and "0.900" in ceiling

@@ -49,6 +49,8 @@ def test_channel_reliability_marks_a_blind_channel_unreliable(blinded):
     # The blind channel's claims do not replicate: its scores are noise of each fit.
     assert table.loc["blind", "reliability"] < 0.3
     assert table.loc["clean", "replicated_auc"] > 0.8
+    # Its claims lie in several of the 80 runs (at most one per claim).
+    assert 5 < table.loc["clean", "claim_runs"] <= table.loc["clean", "claimed"]
     # Of two channels, the lower score takes the blame: the clean one, on most of its claims.
     assert table["blamed_share"].between(0, 1).all()
     assert table.loc["clean", "blamed_share"] > 0.5
@@ -60,6 +62,9 @@ def test_channel_reliability_rejects_bad_arguments(blinded):
         channel_reliability(_small_model(), X, y, cv=1)
     with pytest.raises(ValueError, match="n_repeats must be an integer of at least 2"):
         channel_reliability(_small_model(), X, y, n_repeats=1)
+    for value in (-1, "1", None):
+        with pytest.raises(ValueError, match="min_claim_runs must be a number of at least 0"):
+            channel_reliability(_small_model(), X, y, min_claim_runs=value)
     with pytest.raises(ValueError, match="good_label='ok'"):
         channel_reliability(_small_model(), X, y, good_label="ok")
     with pytest.raises(TypeError, match="no predict_channel_scores"):
@@ -88,7 +93,7 @@ def test_blamed_share_is_the_share_of_claims_with_the_lowest_score():
     repeats, is_good = _two_fits()
 
     def statistic(channel):
-        values, _, _, claims, shares = _reliability_of(
+        values, _, _, claims, shares, _ = _reliability_of(
             [scores[:, channel] for scores in repeats],
             is_good,
             0.02,
@@ -106,6 +111,23 @@ def test_blamed_share_is_the_share_of_claims_with_the_lowest_score():
     assert lead == passenger > 0.8
     without = _reliability_of([scores[:, 1] for scores in repeats], is_good, 0.02, 20)
     assert float(np.mean(without[0])) == passenger and without[4] == [1.0, 1.0]
+
+
+def test_the_runs_factor_scales_by_the_runs_of_the_claims():
+    from channeldecomp.model_selection import _reliability_of
+
+    repeats, is_good = _two_fits()
+    lead = [scores[:, 0] for scores in repeats]
+    values, _, _, claims, _, claim_runs = _reliability_of(lead, is_good, 0.02, 20)
+    assert claim_runs == claims  # without runs, each row a run of its own
+    runs = np.arange(len(is_good)) // 40  # ten runs, every one with faults of "lead"
+    scaled = _reliability_of(lead, is_good, 0.02, 20, runs=runs, min_claim_runs=0.5)
+    assert scaled[5] == [10, 10]
+    np.testing.assert_allclose(scaled[0], np.asarray(values) * 10 / 10.5)
+    one_run = _reliability_of(lead, is_good, 0.02, 20, runs=np.zeros(len(is_good)),
+                              min_claim_runs=0.5)  # fmt: skip
+    assert one_run[5] == [1, 1]
+    np.testing.assert_allclose(one_run[0], np.asarray(values) * 2 / 3)
 
 
 def test_fit_warns_about_few_bad_lumisections_and_fault_episodes():
