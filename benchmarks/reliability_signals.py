@@ -226,8 +226,9 @@ def _pair_values(repeats, channel, good, runs=None):
         runs=runs,
         min_claim_runs=0.0,
     )
-    claim_runs = np.asarray(claim_runs, dtype=float) if runs is not None else np.nan
-    return np.asarray(values), np.nan_to_num(shares, nan=1.0), claim_runs * np.ones(len(values))
+    if runs is None:  # the package counts each row as a run: not what a variant should read
+        claim_runs = np.full(len(values), np.nan)
+    return np.asarray(values), np.nan_to_num(shares, nan=1.0), np.asarray(claim_runs, float)
 
 
 def _reliability(

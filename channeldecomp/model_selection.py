@@ -598,9 +598,9 @@ def channel_reliability(
     0-4, over 1,000-16,000 lumisections (240 pairs), against each channel's true decomposition
     AUC on a fresh simulation of the same detector, the rank correlation was 0.803, 36 of the
     40 channels below 0.7 were marked not reliable and 1 of the 56 above 0.95
-    (``docs/reliability.md``; the misses are channels whose training runs lack a fault mode
-    they see on fresh data). At 1,000-2,000 lumisections, where a channel's faults sit in a
-    few runs that some refits never see, the statistic is conservative. Read
+    (``docs/reliability.md``; two of the four misses are channels whose training runs lack a
+    fault mode they see on fresh data). At 1,000-2,000 lumisections, where a channel's faults
+    sit in a few runs that some refits never see, the statistic is conservative. Read
     ``reliable=False`` as "not shown to be trustworthy", not as "shown to be wrong".
 
     Parameters
