@@ -481,7 +481,9 @@ def _claims(claim_scores, is_good, false_alarm_rate):
     return flagged & ~is_good, flagged & is_good
 
 
-def _replicated_claims(claim_scores, check_scores, is_good, false_alarm_rate, blamed=None):
+def _replicated_claims(
+    claim_scores, check_scores, is_good, false_alarm_rate, blamed=None, runs=None
+):
     """Do the bad rows one refit flags stay flagged in another, more than its good flags do?
 
     The claims and false alarms of ``claim_scores`` are those of :func:`_claims`. Returns the
@@ -489,16 +491,19 @@ def _replicated_claims(claim_scores, check_scores, is_good, false_alarm_rate, bl
     alarms: what chance agreement of two fits gives), the same against all good rows, the number
     of claims and the share of the claims that ``blamed`` (bool per row: the channel has the
     lowest score of all channels in the refit of ``claim_scores``) marks; 1 without ``blamed``,
-    NaN without a claim. The AUCs are NaN with fewer than two claims or no flagged good row.
+    NaN without a claim; and the number of runs the claims lie in (``runs``: the run of each
+    row; without it each row counts as a run). The AUCs are NaN with fewer than two claims or
+    no flagged good row.
     """
     claimed, false_alarms = _claims(claim_scores, is_good, false_alarm_rate)
     n_claimed = int(claimed.sum())
+    n_runs = n_claimed if runs is None else len(np.unique(runs[claimed]))
     if n_claimed == 0:
         blamed_share = np.nan
     else:
         blamed_share = 1.0 if blamed is None else float(blamed[claimed].mean())
     if n_claimed < 2 or not false_alarms.any():
-        return np.nan, np.nan, n_claimed, blamed_share
+        return np.nan, np.nan, n_claimed, blamed_share, n_runs
     against_alarms = claimed | false_alarms
     against_good = claimed | is_good
     return (
@@ -506,6 +511,7 @@ def _replicated_claims(claim_scores, check_scores, is_good, false_alarm_rate, bl
         float(roc_auc_score(claimed[against_good], -check_scores[against_good])),
         n_claimed,
         blamed_share,
+        n_runs,
     )
 
 
@@ -523,15 +529,10 @@ def _reliability_of(
     """
     values, aucs, aucs_vs_good, claims, shares, claim_runs = [], [], [], [], [], []
     for a, b in itertools.permutations(range(len(repeats)), 2):
-        auc, auc_vs_good, n_claimed, share = _replicated_claims(
+        auc, auc_vs_good, n_claimed, share, n_runs = _replicated_claims(
             repeats[a], repeats[b], is_good, false_alarm_rate,
-            None if blamed is None else blamed[a],
+            None if blamed is None else blamed[a], runs,
         )  # fmt: skip
-        if runs is None:
-            n_runs = n_claimed
-        else:
-            claimed, _ = _claims(repeats[a], is_good, false_alarm_rate)
-            n_runs = len(np.unique(runs[claimed]))
         evidence = n_claimed / (n_claimed + min_claimed)
         if min_claim_runs > 0:
             evidence *= n_runs / (n_runs + min_claim_runs)
