@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from benchmark_scripts import load_benchmark
+from scipy.stats import spearmanr
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +62,17 @@ def test_report_prints_every_signal_and_the_bands(signals_module, capsys):
     for signal in (*signals_module.SIGNALS, *signals_module.CEILINGS):
         assert f"  {signal}" in out
     held_out, fresh = out.split("against the true AUC on the")[1:]
+    table = pd.DataFrame(rows)
+    for text, truth, pairs in ((held_out, "true_auc", 8), (fresh, "fresh_true_auc", 9)):
+        known = table.dropna(subset=[truth])
+        rho = spearmanr(known["reliability"], known[truth])[0]
+        assert f"Spearman {rho:.3f} over {pairs} pairs; " in text
     assert "true AUC < 0.7 marked not reliable 2 of 2" in held_out
     assert "true AUC > 0.95 marked not reliable 0 of 6" in held_out
     # On the fresh simulation "other" (0.95) is not above 0.95, and every "blind" counts.
     assert "true AUC < 0.7 marked not reliable 3 of 3" in fresh
     assert "true AUC > 0.95 marked not reliable 0 of 3" in fresh
     assert "marked reliable:" not in out and "marked not reliable:" not in out  # no miss
-    table = pd.DataFrame(rows)
     table.loc[table["channel"] == "blind", "reliability"] = 0.45  # above the threshold
     table.loc[table["channel"] == "seeing", "reliability"] = 0.1
     signals_module.report(table)
