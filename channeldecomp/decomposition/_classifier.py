@@ -218,7 +218,10 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         ``fit`` is given ``groups``, on a bootstrap resample of the runs; predictions are
         averaged in log space (the geometric mean of the channel scores, the mean of log
         P(good)), and ``predict_channel_scores(X, return_std=True)`` also gives each score's
-        spread over the networks. Fitting costs ``n_estimators`` times as much.
+        spread over the networks. Fitting costs ``n_estimators`` times one network's
+        without ``groups``; with them each network trains on the lumisections of the runs its
+        resample draws (about 63 % of the runs, on average), so about ``0.63 * n_estimators``
+        times.
     reliability_cv : int or None, default=None
         With an int (at least 2), ``fit`` also estimates how far each channel's scores can be
         trusted, :func:`channeldecomp.model_selection.channel_reliability` with
