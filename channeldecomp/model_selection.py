@@ -596,11 +596,12 @@ def channel_reliability(
     threshold``. The defaults (claims at a 2 % false-alarm rate, ``min_claimed=20``,
     ``min_claim_runs=0.5``, threshold 0.4) were chosen on simulated-detector seeds apart from
     those of the validation (seeds 5-16, 448 (cell, channel) pairs). On the validation seeds
-    0-4, over 1,000-16,000 lumisections (240 pairs), against each channel's true decomposition
-    AUC on a fresh simulation of the same detector, the rank correlation was 0.803, 36 of the
-    40 channels below 0.7 were marked not reliable and 1 of the 56 above 0.95
-    (``docs/reliability.md``; two of the four misses are channels whose training runs lack a
-    fault mode they see on fresh data). At 1,000-2,000 lumisections, where a channel's faults
+    0-4, over the learning curve's whole grid (1,000-16,000 lumisections x 200 and 500 events x
+    two difficulties: 400 pairs), against each channel's true decomposition AUC on a fresh
+    simulation of the same detector, the rank correlation was 0.744, 36 of the 40 channels
+    below 0.7 were marked not reliable and 1 of the 92 above 0.95 (``docs/reliability.md``;
+    two of the four misses are channels whose training runs lack a fault mode they see on
+    fresh data). At 1,000-2,000 lumisections, where a channel's faults
     sit in a few runs that some refits never see, the statistic is conservative. Read
     ``reliable=False`` as "not shown to be trustworthy", not as "shown to be wrong".
 
