@@ -35,6 +35,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._device import module_on
 from ._torch_state import TorchModulesStateMixin, rebuildable_module
 from .base import ChannelModelMixin
 
@@ -686,11 +687,17 @@ class MLPAttributionClassifier(TorchModulesStateMixin, _GlobalLabelClassifier):
         return self
 
     def _logit_and_terms(self, X):
-        """The logit of bad and each channel's term (minus its columns' attributions)."""
+        """The logit of bad and each channel's term (minus its columns' attributions).
+
+        Inference runs on a float64 copy of the network, so a row's outputs do not depend on
+        which other rows are predicted with it (float32 matrix kernels differ with the batch
+        size, the CPU's vector width and the thread count in the last bits).
+        """
         values = validate_data(self, X, dtype=np.float64, reset=False)
-        inputs = torch.tensor(values[:, self.columns_].astype(np.float32)).requires_grad_(True)
+        module = module_on(self.module_, torch.device("cpu"), torch.float64).eval()
+        inputs = torch.tensor(values[:, self.columns_]).requires_grad_(True)
         with torch.enable_grad():
-            logit_bad = self.module_(inputs).squeeze(1)
+            logit_bad = module(inputs).squeeze(1)
             (gradient,) = torch.autograd.grad(logit_bad.sum(), inputs)
         attribution = (gradient * inputs).detach().numpy()
         position = {column: i for i, column in enumerate(self.columns_.tolist())}
@@ -716,7 +723,7 @@ class MLPAttributionClassifier(TorchModulesStateMixin, _GlobalLabelClassifier):
         Returns
         -------
         DataFrame of shape (n_samples, n_channels)
-            One column per channel (float32 precision).
+            One column per channel.
         """
         check_is_fitted(self)
         return self._channel_frame(self._logit_and_terms(X)[1], X)
@@ -736,7 +743,7 @@ class MLPAttributionClassifier(TorchModulesStateMixin, _GlobalLabelClassifier):
             of X when X is a DataFrame.
         """
         check_is_fitted(self)
-        terms = self._logit_and_terms(X)[1].astype(np.float64)
+        terms = self._logit_and_terms(X)[1]
         return self._channel_frame(np.maximum(expit(terms), _TINY), X)
 
     def _predict_good(self, X):

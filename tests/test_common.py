@@ -117,11 +117,6 @@ EXPECTED_FAILED_CHECKS = {
             "minibatch stochastic training: an integer weight is not the same as repeating the "
             "row, because the batches differ."
         ),
-        "check_methods_subset_invariance": (
-            "float32 inference: a row's output can differ in the last float32 bit (about 1e-7) "
-            "between a batch and a subset of it; agreement to float32 precision is tested in "
-            "tests/test_baselines.py::test_mlp_attribution_rows_do_not_depend_on_the_batch"
-        ),
     },
     "PerChannelOneClassDetector": {
         # The default estimator, IsolationForest(), is unseeded and the detector has no
