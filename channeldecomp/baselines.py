@@ -340,13 +340,17 @@ class PerChannelOneClassDetector(ChannelModelMixin, BaseEstimator):
     ----------
     estimator : outlier detector, default=None
         Cloned once per channel; it needs ``score_samples`` (higher = more normal). None:
-        ``IsolationForest()``. Set its ``random_state`` for reproducible fits.
+        ``IsolationForest()``.
     channels : dict or {"auto", "prefix", "columns"}, default="auto"
         How the columns of X group into channels (see :class:`PerChannelClassifier`).
     remainder : {"error", "drop"}, default="error"
         Columns in no channel: an error, or left out of the model.
     good_label : int, str or None, default=1
         The label of y whose rows the detectors learn; None: the larger of y's labels.
+    random_state : int, RandomState instance or None, default=None
+        When set, each channel's clone that has a ``random_state`` parameter gets its own seed
+        drawn from it, so fits are reproducible and the channels' detectors differ; when None,
+        the clones keep the estimator's own ``random_state`` (all channels share it).
 
     Attributes
     ----------
@@ -376,11 +380,14 @@ class PerChannelOneClassDetector(ChannelModelMixin, BaseEstimator):
     ((300, 4), True)
     """
 
-    def __init__(self, estimator=None, *, channels="auto", remainder="error", good_label=1):
+    def __init__(
+        self, estimator=None, *, channels="auto", remainder="error", good_label=1, random_state=None
+    ):
         self.estimator = estimator
         self.channels = channels
         self.remainder = remainder
         self.good_label = good_label
+        self.random_state = random_state
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit one detector per channel on the good rows.
@@ -419,9 +426,13 @@ class PerChannelOneClassDetector(ChannelModelMixin, BaseEstimator):
             sample_weight = None if sample_weight is None else sample_weight[good]
         self._resolve_channels(X)
         base = IsolationForest() if self.estimator is None else self.estimator
+        rng = check_random_state(self.random_state)
         self.estimators_, self.reference_mean_, self.reference_scale_ = {}, {}, {}
         for channel, columns in self.channel_indices_.items():
-            detector = clone(base).fit(X[:, columns], **_fit_params(sample_weight))
+            detector = clone(base)
+            if self.random_state is not None and "random_state" in detector.get_params():
+                detector.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+            detector.fit(X[:, columns], **_fit_params(sample_weight))
             if not hasattr(detector, "score_samples"):
                 raise TypeError(
                     f"estimator {type(base).__name__} has no score_samples on new data; use an "

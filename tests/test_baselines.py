@@ -179,6 +179,22 @@ def test_mlp_attribution_rows_do_not_depend_on_the_batch(data):
     assert next(model.module_.parameters()).dtype == torch.float32
 
 
+def test_one_class_detector_random_state_seeds_each_channel(data):
+    X_train, y_train, _, X_test, _, _ = data
+    forest = IsolationForest(n_estimators=20, random_state=3)
+    first = PerChannelOneClassDetector(forest, random_state=4).fit(X_train, y_train)
+    second = PerChannelOneClassDetector(forest, random_state=4).fit(X_train, y_train)
+    np.testing.assert_array_equal(first.score_samples(X_test), second.score_samples(X_test))
+    seeds = [detector.random_state for detector in first.estimators_.values()]
+    assert len(set(seeds)) == len(first.channel_names_) and 3 not in seeds
+    other = PerChannelOneClassDetector(forest, random_state=5).fit(X_train, y_train)
+    assert not np.array_equal(first.score_samples(X_test), other.score_samples(X_test))
+    # None: every clone keeps the estimator's own seed, and the estimator is left as it was.
+    unset = PerChannelOneClassDetector(forest).fit(X_train, y_train)
+    assert {detector.random_state for detector in unset.estimators_.values()} == {3}
+    assert forest.random_state == 3
+
+
 def test_one_class_detector_learns_the_good_rows_only(data):
     X_train, y_train, _, X_test, y_test, _ = data
     forest = IsolationForest(n_estimators=50, random_state=0)

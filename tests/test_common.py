@@ -47,10 +47,6 @@ _GOOD_LABEL = (
     "(a guess could invert every score); the check's labels are 'one'/'two'. Other labels are "
     "tested with good_label set (tests/test_decomposition.py::test_string_labels_and_good_label)"
 )
-_UNSEEDED = (
-    "the default IsolationForest() is unseeded and the detector has no random_state parameter, "
-    "so two fits differ; pass estimator=IsolationForest(random_state=0) for reproducible fits"
-)
 _ADC_LAYOUT = (
     "the default object_shape=(19, 3) is the ADC2021 event layout (57 columns); the check's "
     "table is no such event and the detector says so (ValueError naming object_shape); the "
@@ -119,12 +115,6 @@ EXPECTED_FAILED_CHECKS = {
         ),
     },
     "PerChannelOneClassDetector": {
-        # The default estimator, IsolationForest(), is unseeded and the detector has no
-        # random_state of its own yet, so two fits differ; seeded, it passes these checks.
-        "check_fit_idempotent": _UNSEEDED,
-        "check_pipeline_consistency": _UNSEEDED,
-        "check_transformer_data_not_an_array": _UNSEEDED,
-        "check_transformer_general": _UNSEEDED,
         "check_sample_weight_equivalence_on_dense_data": (
             "IsolationForest draws its subsamples with the weights, so a weight is not the same "
             "as repeating the row (scikit-learn lists the same failure for IsolationForest)."
