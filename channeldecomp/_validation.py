@@ -133,3 +133,18 @@ def take_rows(values, rows):
     if isinstance(values, (pd.DataFrame, pd.Series)):
         return values.iloc[rows]
     return np.asarray(values)[rows]
+
+
+def seeded_clone(estimator, rng, random_state):
+    """A clone of ``estimator`` for one channel of a per-channel model.
+
+    When the model's ``random_state`` is set and the clone has a ``random_state`` parameter, the
+    clone gets its own seed drawn from ``rng`` (``check_random_state(random_state)``, one draw
+    per channel in channel order); otherwise it keeps the estimator's own.
+    """
+    from sklearn.base import clone
+
+    estimator = clone(estimator)
+    if random_state is not None and "random_state" in estimator.get_params():
+        estimator.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+    return estimator

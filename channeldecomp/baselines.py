@@ -37,6 +37,7 @@ from sklearn.utils.validation import (
 
 from ._device import module_on
 from ._torch_state import TorchModulesStateMixin, rebuildable_module
+from ._validation import seeded_clone
 from .base import ChannelModelMixin
 
 __all__ = [
@@ -429,9 +430,7 @@ class PerChannelOneClassDetector(ChannelModelMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         self.estimators_, self.reference_mean_, self.reference_scale_ = {}, {}, {}
         for channel, columns in self.channel_indices_.items():
-            detector = clone(base)
-            if self.random_state is not None and "random_state" in detector.get_params():
-                detector.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+            detector = seeded_clone(base, rng, self.random_state)
             detector.fit(X[:, columns], **_fit_params(sample_weight))
             if not hasattr(detector, "score_samples"):
                 raise TypeError(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, OutlierMixin, clone
+from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.ensemble import IsolationForest
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._validation import seeded_clone
 from ..base import ChannelModelMixin
 from ._base import ThresholdMixin
 from ._calibration import empirical_pvalues
@@ -183,9 +184,7 @@ class PerChannelOutlierDetector(ThresholdMixin, OutlierMixin, ChannelModelMixin,
         self.reference_scores_ = {}
         raw = []
         for channel, columns in self.channel_indices_.items():
-            estimator = clone(base)
-            if self.random_state is not None and "random_state" in estimator.get_params():
-                estimator.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+            estimator = seeded_clone(base, rng, self.random_state)
             estimator.fit(X[:, columns])
             scores = _raw_scores(estimator, X[:, columns], channel)
             self.estimators_[channel] = estimator
