@@ -41,6 +41,20 @@ CASES = {
         ),
         "channels",
     ),
+    # two networks of different seeds: every net of the ensemble must leave CUDA after fit
+    "ensemble": (
+        lambda **kw: ChannelDecompositionClassifier(
+            hidden_layer_sizes=(8,),
+            input_dropout=0.0,
+            dropout=0.0,
+            head_dropout=0.0,
+            max_epochs=2,
+            n_estimators=2,
+            random_state=0,
+            **kw,
+        ),
+        "channels",
+    ),
     "autoencoder": (
         lambda **kw: AutoencoderDetector(ae_hidden_size=8, ae_max_epochs=2, random_state=0, **kw),
         "events",
@@ -97,6 +111,8 @@ def _outputs(estimator, X, labels=True):
     continuous ones only (a score near the threshold may flip its label within a tolerance)."""
     if isinstance(estimator, ChannelDecompositionClassifier):
         outputs = [estimator.predict_proba(X), estimator.predict_channel_scores(X).to_numpy()]
+        if estimator.n_estimators > 1:
+            outputs.append(estimator.predict_channel_scores(X, return_std=True)[1].to_numpy())
         return outputs + ([estimator.predict(X).astype(float)] if labels else [])
     outputs = [estimator.score_samples(X)]
     if labels:
@@ -190,6 +206,7 @@ FLOAT64 = dict(rtol=1e-9, atol=1e-12)
 FLUX_SCORES = dict(rtol=1e-4, atol=1.01 / 21)
 INFERENCE_TOLERANCE = {
     "classifier": FLOAT64,
+    "ensemble": FLOAT64,
     "autoencoder": FLOAT64,
     "anomalyclr": FLOAT64,
     "flux": [FLUX_SCORES, dict(rtol=1e-4, atol=1e-4)],
@@ -224,6 +241,7 @@ def test_cuda_inference_matches_the_cpu(name, datasets):
 CLOSE = dict(rtol=1e-4, atol=1e-4)
 TRAINING_TOLERANCE = {
     "classifier": CLOSE,
+    "ensemble": CLOSE,
     "autoencoder": CLOSE,
     "anomalyclr": CLOSE,
     "flux": [FLUX_SCORES, CLOSE],
