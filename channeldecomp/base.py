@@ -237,9 +237,9 @@ class ChannelModelMixin(TransformerMixin):
     - a ``channels`` parameter (any form :func:`resolve_channels` accepts; ``"auto"`` is the
       default of the package's models) and, optionally, ``remainder`` (``"error"`` when
       absent);
-    - in ``fit``, after ``validate_data(self, X, ...)``, a call to :meth:`_resolve_channels`,
+    - in ``fit``, after ``validate_data(self, X, ...)``, a call to ``self._resolve_channels(X)``,
       which sets ``channel_indices_`` and ``channel_names_``;
-    - :meth:`predict_channel_scores`, returning :meth:`_channel_frame` of the scores.
+    - :meth:`predict_channel_scores`, returning ``self._channel_frame(scores, X)``.
 
     What it gets: :meth:`transform` (the channel scores, so a Pipeline ending in the model gives
     them from ``pipeline.transform(X)``, as ``LinearDiscriminantAnalysis`` is a classifier that

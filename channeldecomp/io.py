@@ -43,7 +43,7 @@ __all__ = ["UntrustedTypesError", "is_model_file", "load", "save"]
 
 
 class UntrustedTypesError(TypeError):
-    """A model file holds types that :func:`load` does not trust.
+    """A model file holds types that :func:`~channeldecomp.load` does not trust.
 
     Parameters
     ----------

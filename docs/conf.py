@@ -62,6 +62,14 @@ numpydoc_xref_aliases = {
     "Tensor": "torch.Tensor",
     "Module": "torch.nn.Module",
     "path-like": ":term:`python:path-like object`",
+    # the package's own names, as its docstrings write them in parameter types
+    "ChannelDecompositionClassifier": "channeldecomp.ChannelDecompositionClassifier",
+    "LumiSections": "channeldecomp.LumiSections",
+    "LumiSectionHistograms": "channeldecomp.LumiSectionHistograms",
+    "PerChannelClassifier": "channeldecomp.baselines.PerChannelClassifier",
+    "Combiner": "channeldecomp.decomposition.Combiner",
+    "UntrustedTypesError": "channeldecomp.io.UntrustedTypesError",
+    "History": "skorch.history.History",
 }
 numpydoc_xref_ignore = {
     "of",
@@ -80,7 +88,55 @@ numpydoc_xref_ignore = {
     "n_channels",
     "type",
     "bytes",
+    # classes of other projects without an inventory here, and the networks' internal modules
+    "onnx.ModelProto",
+    "onnxruntime.InferenceSession",
+    "awkward.Array",
+    "AttributionNetwork",
+    "SetTransformerEncoder",
+    "ConditionalMAF",
 }
+
+# Every reference must resolve (the build's -W makes a dangling one an error), except the plain
+# words that numpydoc offers as references from parameter types ("float in [0, 1]", "dict of
+# str to int", "array of shape (n_objects, n_properties)"): lowercase names of no object.
+nitpicky = True
+nitpick_ignore_regex = [("py:obj", r"[a-z][a-z0-9_]*")]
+
+# "Bases:" names a class's public bases: a private base (a mixin of the package, say) stands
+# for its own bases, whose members the class's page lists anyway; a base whose module path is
+# not its public one is shown by the public name.
+_PUBLIC_BASES = {
+    "torch.nn.modules.module.Module": ":class:`torch.nn.Module`",
+    "sklearn.model_selection._split.BaseCrossValidator": (
+        "``sklearn.model_selection.BaseCrossValidator``"
+    ),
+}
+
+
+def _public_bases(app, name, obj, options, bases):
+    shown = []
+
+    def visit(base):
+        path = f"{base.__module__}.{base.__qualname__}"
+        if path in _PUBLIC_BASES:
+            shown.append(_PUBLIC_BASES[path])
+        elif any(part.startswith("_") for part in path.split(".")):
+            for parent in base.__bases__:
+                if parent is not object:
+                    visit(parent)
+        else:
+            shown.append(base)
+
+    for base in list(bases):
+        visit(base) if isinstance(base, type) else shown.append(base)
+    unique = [base for i, base in enumerate(shown) if base not in shown[:i]]
+    bases[:] = unique or [object]
+
+
+def setup(app):
+    app.connect("autodoc-process-bases", _public_bases)
+
 
 # -- Cross-references to other projects ------------------------------------------------------
 # The build machine may be offline, so intersphinx reads small inventories shipped in
@@ -100,6 +156,7 @@ intersphinx_mapping = {
         "torch": "https://docs.pytorch.org/docs/stable/",
         "dask": "https://docs.dask.org/en/stable/",
         "distributed": "https://distributed.dask.org/en/stable/",
+        "joblib": "https://joblib.readthedocs.io/en/stable/",
         "matplotlib": "https://matplotlib.org/stable/",
     }.items()
 }

@@ -28,6 +28,7 @@ INVENTORIES = {
         {
             ("py", "class"): {
                 "pathlib.Path": "library/pathlib.html#$",
+                "collections.abc.Sequence": "library/collections.abc.html#$",
                 "dict": "library/stdtypes.html#$",
                 "list": "library/stdtypes.html#$",
                 "tuple": "library/stdtypes.html#$",
@@ -52,6 +53,7 @@ INVENTORIES = {
                 "callable": "library/functions.html#$",
                 "contextlib.contextmanager": "library/contextlib.html#$",
                 "collections.namedtuple": "library/collections.html#$",
+                "re.search": "library/re.html#$",
             },
             ("std", "term"): {
                 "path-like object": "glossary.html#term-path-like-object",
@@ -119,6 +121,9 @@ INVENTORIES = {
                     "sklearn.ensemble.IsolationForest",
                     "sklearn.neural_network.MLPClassifier",
                     "sklearn.linear_model.LogisticRegression",
+                    "sklearn.utils.Bunch",
+                    "sklearn.exceptions.NotFittedError",
+                    "sklearn.exceptions.UndefinedMetricWarning",
                 )
             },
             ("py", "function"): {
@@ -132,6 +137,7 @@ INVENTORIES = {
                     "sklearn.model_selection.train_test_split",
                     "sklearn.metrics.roc_auc_score",
                     "sklearn.utils.estimator_checks.parametrize_with_checks",
+                    "sklearn.set_config",
                 )
             },
             ("std", "term"): {"meta-estimator": "glossary.html#term-meta-estimator"},
@@ -195,6 +201,10 @@ INVENTORIES = {
                 "distributed.LocalCluster": "api.html#$",
             },
         },
+    ),
+    "joblib": (
+        "1.5",
+        {("py", "function"): {"joblib.parallel_config": "generated/$.html#$"}},
     ),
     "matplotlib": (
         "3",

@@ -168,7 +168,7 @@ def _documented_names():
     """``module.name`` of every autosummary entry of the API reference."""
     documented, module = set(), None
     for line in API_INDEX.read_text(encoding="utf-8").splitlines():
-        if line.startswith(".. currentmodule::"):
+        if line.startswith((".. module::", ".. currentmodule::")):
             module = line.split("::")[1].strip()
         elif re.fullmatch(r" {3}[A-Za-z_][A-Za-z0-9_]*", line) and module:
             documented.add(f"{module}.{line.strip()}")

@@ -116,8 +116,9 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
     ``fit`` (``net_``).
 
     The classifier is a channel model (:class:`~channeldecomp.base.ChannelModelMixin`):
-    :meth:`transform` gives the channel scores, so ``pipeline.transform(X)`` of a fitted
-    Pipeline ending in it returns one column per channel, named by ``get_feature_names_out()``.
+    :meth:`~channeldecomp.base.ChannelModelMixin.transform` gives the channel scores, so
+    ``pipeline.transform(X)`` of a fitted Pipeline ending in it returns one column per channel,
+    named by ``get_feature_names_out()``.
 
     Parameters
     ----------
@@ -247,15 +248,15 @@ class ChannelDecompositionClassifier(ClassifierMixin, ChannelModelMixin, BaseEst
         Number of columns of X seen in ``fit``.
     feature_names_in_ : ndarray of str
         Column names of X seen in ``fit``, when X had string column names.
-    nets_ : list of skorch.NeuralNet
+    nets_ : list of skorch.net.NeuralNet
         The ``n_estimators`` trained nets (the ensemble), each as ``net_`` below.
-    net_ : skorch.NeuralNet
+    net_ : skorch.net.NeuralNet
         The first trained skorch net (the only one when ``n_estimators=1``);
         ``net_.module_`` is the torch module. Kept on the CPU
         (``net_.device == "cpu"``) whatever ``device`` trained it. In a model loaded from a
         file (:func:`channeldecomp.load`, pickle) the net holds the module and the history,
         without optimizer state or callbacks.
-    history_ : skorch.History
+    history_ : skorch.history.History
         Per-epoch training record (``train_loss``, ``valid_loss``, ``aux_loss_weight``, ``lr``,
         ``dur``, ...).
     channel_reliability_ : DataFrame

@@ -84,7 +84,7 @@ class ChannelDecompositionModule(nn.Module):
     hidden_layer_sizes : sequence of int
         Hidden widths of each head.
     activation : str
-        One of :data:`ACTIVATIONS`.
+        One of ``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"elu"``, ``"gelu"``, ``"selu"``.
     input_dropout, dropout : float
         Dropout on each head's inputs, and after its hidden layers (all but the last).
     combiner : str or type
@@ -140,6 +140,8 @@ class ChannelDecompositionModule(nn.Module):
         return self.combiner(head_logits, dropped)
 
     def forward(self, X):
+        """``(log P(good), log P(bad), head logits)`` of the rows of X (channels' columns in
+        order); the head logits have one column per channel."""
         head_logits = self.head_logits(X)
         log_p_good, log_p_bad = self.combine(head_logits)
         return log_p_good, log_p_bad, head_logits

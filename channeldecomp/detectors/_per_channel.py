@@ -61,7 +61,8 @@ class PerChannelOutlierDetector(ThresholdMixin, OutlierMixin, ChannelModelMixin,
       weak with uniform reference scores, since one channel at 0 only costs a factor ``e``.
 
     The detector is a channel model (:class:`~channeldecomp.base.ChannelModelMixin`):
-    :meth:`transform` gives the channel scores, named by ``get_feature_names_out()``.
+    :meth:`~channeldecomp.base.ChannelModelMixin.transform` gives the channel scores, named by
+    ``get_feature_names_out()``.
 
     The reference scores are those of the training rows themselves, so for detectors that fit
     their training rows more closely than new ones the scores of new reference rows are slightly

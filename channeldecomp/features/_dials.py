@@ -101,8 +101,8 @@ def histograms_from_table(
 ):
     """Build a LumiSectionHistograms from a long table in the DIALS layout.
 
-    The implementation of :meth:`LumiSectionHistograms.from_table`, which documents the
-    parameters.
+    The implementation of :meth:`~channeldecomp.LumiSectionHistograms.from_table`, which
+    documents the parameters.
     """
     if not isinstance(table, pd.DataFrame):
         raise TypeError(
@@ -269,7 +269,7 @@ def read_dials(paths, **kwargs):
     Every file holds records in the DIALS layout (one per ``(run, LS, ME)``: ``run_number``,
     ``ls_number``, ``me``, ``x_min``, ``x_max``, ``x_bin``, for 2D MEs ``y_min``, ``y_max``,
     ``y_bin``, ``entries`` and ``data``); the records of all files are merged, in any order, by
-    :meth:`LumiSectionHistograms.from_table`.
+    :meth:`~channeldecomp.LumiSectionHistograms.from_table`.
 
     - **Parquet** (``.parquet``, ``.pq``; needs pyarrow): ``data`` a list column (list of lists
       for 2D). A Parquet column has one type, so keep 1D and 2D MEs in separate files.
@@ -283,8 +283,8 @@ def read_dials(paths, **kwargs):
     paths : str, path-like or list of them
         The files.
     **kwargs
-        Passed to :meth:`LumiSectionHistograms.from_table` (``run=``, ``lumi=``, ``me=``,
-        ``data=``, ``entries=``, ``channels=``).
+        Passed to :meth:`~channeldecomp.LumiSectionHistograms.from_table` (``run=``,
+        ``lumi=``, ``me=``, ``data=``, ``entries=``, ``channels=``).
 
     Returns
     -------

@@ -230,7 +230,7 @@ def channel_report(
     subsystem flags are given), the score distributions, a per-run timeline (when keys are
     known), the training curves (from ``history_``), the per-channel certification at a
     false-alarm rate and the two-threshold triage. Nothing is written: render the result with
-    :meth:`ChannelReport.to_html`, or use :func:`~channeldecomp.report.write_report` for
+    :meth:`ChannelReport.to_html`, or use :func:`~channeldecomp.write_report` for
     compute, render and write in one call.
 
     Evaluate on lumisections the model was not trained on: the thresholds of the

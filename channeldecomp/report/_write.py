@@ -15,9 +15,10 @@ logger = logging.getLogger(__name__)
 def write_report(model, X, y, path, **options):
     """Write one self-contained HTML report for a fitted model on a dataset.
 
-    :func:`channel_report` followed by :meth:`ChannelReport.to_html`, written to ``path``.
-    Nothing else is written: for the per-channel golden JSON files, compute the report with
-    :func:`channel_report` and pass its ``certified`` table to
+    :func:`~channeldecomp.report.channel_report` followed by
+    :meth:`~channeldecomp.report.ChannelReport.to_html`, written to ``path``. Nothing else is
+    written: for the per-channel golden JSON files, compute the report with
+    :func:`~channeldecomp.report.channel_report` and pass its ``certified`` table to
     :func:`channeldecomp.certification.write_channel_golden_jsons`.
 
     Parameters
@@ -31,10 +32,10 @@ def write_report(model, X, y, path, **options):
     path : str or path-like
         The HTML file to write.
     **options
-        The keyword arguments of :func:`channel_report`: ``keys``, ``subsystem_labels``,
-        ``channel_truth``, ``sample_weight``, ``good_label``, ``false_alarm_rate``,
-        ``max_pollution``, ``max_loss``, ``exclusive_threshold``, ``title`` and
-        ``random_state``.
+        The keyword arguments of :func:`~channeldecomp.report.channel_report`: ``keys``,
+        ``subsystem_labels``, ``channel_truth``, ``sample_weight``, ``good_label``,
+        ``false_alarm_rate``, ``max_pollution``, ``max_loss``, ``exclusive_threshold``,
+        ``title`` and ``random_state``.
 
     Returns
     -------
@@ -44,7 +45,7 @@ def write_report(model, X, y, path, **options):
     Raises
     ------
     ValueError
-        As :func:`channel_report`.
+        As :func:`~channeldecomp.report.channel_report`.
     TypeError
         For an unknown option, e.g. ``golden_directory`` (see above).
 
