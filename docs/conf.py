@@ -129,7 +129,10 @@ def _public_bases(app, name, obj, options, bases):
             shown.append(base)
 
     for base in list(bases):
-        visit(base) if isinstance(base, type) else shown.append(base)
+        if isinstance(base, type):
+            visit(base)
+        else:
+            shown.append(base)
     unique = [base for i, base in enumerate(shown) if base not in shown[:i]]
     bases[:] = unique or [object]
 
