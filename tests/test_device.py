@@ -26,35 +26,25 @@ from channeldecomp.detectors import AnomalyCLR, AutoencoderDetector, FluxMutabil
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
+
 # Tiny, dropout-free configurations: without dropout, training on CUDA and on the CPU differ
 # only by float rounding (same initial weights, drawn on the CPU; same batches, from numpy).
+def _classifier(**kw):
+    return ChannelDecompositionClassifier(
+        hidden_layer_sizes=(8,),
+        input_dropout=0.0,
+        dropout=0.0,
+        head_dropout=0.0,
+        max_epochs=2,
+        random_state=0,
+        **kw,
+    )
+
+
 CASES = {
-    "classifier": (
-        lambda **kw: ChannelDecompositionClassifier(
-            hidden_layer_sizes=(8,),
-            input_dropout=0.0,
-            dropout=0.0,
-            head_dropout=0.0,
-            max_epochs=2,
-            random_state=0,
-            **kw,
-        ),
-        "channels",
-    ),
+    "classifier": (_classifier, "channels"),
     # two networks of different seeds: every net of the ensemble must leave CUDA after fit
-    "ensemble": (
-        lambda **kw: ChannelDecompositionClassifier(
-            hidden_layer_sizes=(8,),
-            input_dropout=0.0,
-            dropout=0.0,
-            head_dropout=0.0,
-            max_epochs=2,
-            n_estimators=2,
-            random_state=0,
-            **kw,
-        ),
-        "channels",
-    ),
+    "ensemble": (lambda **kw: _classifier(n_estimators=2, **kw), "channels"),
     "autoencoder": (
         lambda **kw: AutoencoderDetector(ae_hidden_size=8, ae_max_epochs=2, random_state=0, **kw),
         "events",
