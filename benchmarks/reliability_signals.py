@@ -40,7 +40,8 @@ figures of variants of the reliability, from the same cells: each pair's value s
 (0: the package's statistic), and by ``r / (r + min_claim_runs)``, ``r`` the number of runs
 its claims lie in (``channel_reliability``'s ``min_claim_runs``; 0 leaves the factor out), at
 each threshold. ``--ceiling`` prints what the channel truth of the training runs
-could tell (:func:`ceiling`). Tune on seeds the benchmarks do not report (they report 0-4)::
+could tell (:func:`ceiling`), ``--truth-agreement`` how far the two truths agree
+(:func:`truth_agreement`). Tune on seeds the benchmarks do not report (they report 0-4)::
 
     python benchmarks/reliability_signals.py --seeds 5 6 7 8 --sizes 1000 2000 \\
         --events 200 500 --difficulties default hard --cells-dir reliability_cells \\
@@ -295,25 +296,31 @@ def _share(marked):
     return marked.mean() if len(marked) else np.nan
 
 
-def ceiling(table, thresholds, truth="fresh_true_auc"):
-    """What the channel truth of the training runs could tell: the bands of ``train_true_auc <
+def _sizes(rows):
+    n_ls = rows["cell"].map(lambda stem: int(str(stem).split("_")[1]))
+    sizes = {"1,000": n_ls == 1000, "2,000": n_ls == 2000, ">= 4,000": n_ls >= 4000}
+    return sizes | {"all": n_ls > 0}
+
+
+def ceiling(table, thresholds, truth="fresh_true_auc", predictor="train_true_auc"):
+    """What the channel truth of the training runs could tell: the bands of ``predictor <
     t`` (marked not reliable) against ``truth`` for each ``t`` in ``thresholds``, per size
     (1,000, 2,000 and 4,000 or more lumisections, then all): a DataFrame.
 
     ``train_true_auc`` is the true AUC of the cross-fitted scores that the reliability reads,
     known only to the simulation. A statistic of those scores estimates at best how well the
     channel decomposes the faults of the training runs; where the truth on other data differs
-    (fault modes the training runs lack), no threshold on it reaches the bands.
-    ``table``: the rows of :func:`signals` with a ``cell`` named
+    (fault modes the training runs lack), no threshold on it reaches the bands. With
+    ``predictor="fresh_true_auc"`` and ``truth="true_auc"``: how well the model's true AUC on
+    new runs, known exactly, would predict its true AUC on the cell's few held-out runs
+    (:func:`truth_agreement`). ``table``: the rows of :func:`signals` with a ``cell`` named
     ``<difficulty>_<n_ls>_<events>_<seed>``.
     """
-    rows = table.dropna(subset=[truth, "train_true_auc"])
-    n_ls = rows["cell"].map(lambda stem: int(str(stem).split("_")[1]))
-    sizes = {"1,000": n_ls == 1000, "2,000": n_ls == 2000, ">= 4,000": n_ls >= 4000}
-    sizes["all"] = n_ls > 0
+    rows = table.dropna(subset=[truth, predictor])
+    sizes = _sizes(rows)
     out = []
     for threshold in thresholds:
-        marked = rows["train_true_auc"] < threshold
+        marked = rows[predictor] < threshold
         row = {"threshold": threshold}
         for size, where in sizes.items():
             low, high = where & (rows[truth] < 0.7), where & (rows[truth] > 0.95)
@@ -321,6 +328,22 @@ def ceiling(table, thresholds, truth="fresh_true_auc"):
             row[f"{size}: high"] = f"{int(marked[high].sum())} of {int(high.sum())}"
         out.append(row)
     return pd.DataFrame(out)
+
+
+def truth_agreement(table):
+    """How far the two truths agree: per size (as :func:`ceiling`), the (cell, channel) pairs
+    with both and the Spearman correlation of the true AUC on the fresh simulation with that on
+    the held-out runs, a Series. A statistic that knew each channel's fresh AUC exactly would
+    reach this correlation against the held-out truth, no more on average: the held-out runs'
+    own chance (which faults two or three runs hold) is beyond what any model predicts.
+    """
+    rows = table.dropna(subset=list(TRUTHS))
+    return pd.Series({
+        f"{size} ({int(where.sum())} pairs)": spearmanr(
+            rows.loc[where, "fresh_true_auc"], rows.loc[where, "true_auc"]
+        )[0]
+        for size, where in _sizes(rows).items()
+    })  # fmt: skip
 
 
 def report(table):
@@ -413,6 +436,15 @@ def main(argv=None):
         "per size: what the channel truth of the training runs could tell",
     )
     parser.add_argument(
+        "--truth-agreement",
+        type=float,
+        nargs="+",
+        metavar="THRESHOLD",
+        help="also print how well each pair's true AUC on the fresh simulation predicts that on "
+        "the held-out runs: their Spearman correlation per size, and the bands against the "
+        "held-out truth of fresh_true_auc < THRESHOLD (a statistic that knew the fresh truth)",
+    )
+    parser.add_argument(
         "--saved",
         action="store_true",
         help="report on every cell saved in the --cells-dir folders with a seed of --seeds "
@@ -470,6 +502,18 @@ def main(argv=None):
             "the fresh simulation (low: below 0.7, high: above 0.95):\n"
         )
         print(ceiling(table, args.ceiling).to_string(index=False, float_format="%.3f"))
+    if args.truth_agreement:
+        print(
+            "\nThe true AUC on the fresh simulation against that on the held-out runs: Spearman "
+            "correlation by size\n"
+        )
+        print(truth_agreement(table).to_string(float_format="%.3f"))
+        print(
+            "\nMarked not reliable where fresh_true_auc < threshold, against the true AUC on "
+            "the held-out runs (low: below 0.7, high: above 0.95):\n"
+        )
+        figures = ceiling(table, args.truth_agreement, truth="true_auc", predictor="fresh_true_auc")
+        print(figures.to_string(index=False, float_format="%.3f"))
     return table
 
 

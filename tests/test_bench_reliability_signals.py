@@ -220,3 +220,34 @@ def test_the_command_line_prints_min_claim_runs_variants_and_the_ceiling(
     assert "min_claim_runs" in variants and "1.000" in variants
     ceiling = out.split("train_true_auc < threshold")[1]
     assert "1,000: low" in ceiling and "0.900" in ceiling
+
+
+def test_truth_agreement_ranks_the_fresh_truth_against_the_held_out_one(signals_module):
+    table = pd.DataFrame({
+        "cell": ["default_1000_200_0"] * 3 + ["hard_4000_500_1"] * 4,
+        "true_auc": [0.6, 0.9, 0.97, 0.99, 0.8, 0.7, np.nan],
+        "fresh_true_auc": [0.7, 0.95, 0.8, 0.98, 0.85, 0.6, 0.5],
+    })  # fmt: skip
+    agreement = signals_module.truth_agreement(table)
+    assert agreement["1,000 (3 pairs)"] == pytest.approx(0.5)  # one pair of three swapped
+    assert agreement[">= 4,000 (3 pairs)"] == pytest.approx(1.0)  # the NaN pair is left out
+    assert np.isnan(agreement["2,000 (0 pairs)"])
+    expected = spearmanr(table["fresh_true_auc"][:6], table["true_auc"][:6])[0]
+    assert agreement["all (6 pairs)"] == pytest.approx(expected)
+    # The fresh truth as the predictor, the held-out truth as the truth.
+    bands = signals_module.ceiling(table, [0.9], truth="true_auc", predictor="fresh_true_auc")
+    assert bands.loc[0, "1,000: low"] == "1 of 1" and bands.loc[0, "1,000: high"] == "1 of 1"
+    assert bands.loc[0, "all: low"] == "1 of 1" and bands.loc[0, "all: high"] == "1 of 2"
+
+
+def test_the_command_line_prints_the_truth_agreement(signals_module, tmp_path, capsys):
+    for seed in (0, 1):
+        np.savez(tmp_path / f"default_1000_200_{seed}.npz", **_cell(seed))
+    signals_module.main([
+        "--saved", "--seeds", "0", "1", "--cells-dir", str(tmp_path),
+        "--truth-agreement", "0.7", "0.9",
+    ])  # fmt: skip
+    out = capsys.readouterr().out
+    agreement = out.split("Spearman correlation by size")[1]
+    assert "1,000 (6 pairs)" in agreement and "all (6 pairs)" in agreement
+    assert "fresh_true_auc < threshold" in agreement and "0.900" in agreement
