@@ -35,6 +35,8 @@ on the same seeds (mean and range over seeds; with ``--fresh-ls``, on the fresh 
     python benchmarks/bench_decomposition.py --learning-curve [--quick]  # see _learning_curve.py
     python benchmarks/bench_decomposition.py --methods cdc hgb \
         --cdc-params '{"squared_inputs": false}'         # a setting against the defaults
+    python benchmarks/bench_decomposition.py --methods per-channel-hgb oracle \
+        --boosting-params '{"early_stopping": false}'    # the boosting baselines' settings
 """
 
 from __future__ import annotations
@@ -222,14 +224,14 @@ def fit_cdc_ensemble(split, seed, **params):
 
 def make_cdc_distilled(seed, distill_params=None, **params):
     """``cdc-distilled``'s model, unfitted: ``DistilledChannelClassifier`` on cdc's network (the
-    same seed: the same network as ``cdc``) and seeded per-channel boosting; ``distill_params``:
-    its own (``blend``, ...)."""
-    return DistilledChannelClassifier(
+    same seed: the same network as ``cdc``) and its default per-channel boosting, seeded;
+    ``distill_params``: its own and its parts' (``blend``, ``estimator__max_iter``, ...)."""
+    model = DistilledChannelClassifier(
         ChannelDecompositionClassifier(random_state=seed, **params),
-        HistGradientBoostingClassifier(random_state=seed),
+        HistGradientBoostingClassifier(early_stopping=False, random_state=seed),
         channels="prefix",
-        **(distill_params or {}),
     )
+    return model.set_params(**(distill_params or {}))
 
 
 def fit_cdc_distilled(split, seed, distill_params=None, **params):
@@ -255,11 +257,15 @@ def fit_cdc_random(split, seed, **params):
     return fit_and_score(model, split | {"X_train": X.to_numpy(), "X_test": X_test.to_numpy()})
 
 
-def make_fitters(max_epochs, paper_epochs, cdc_params, distill_params=None):
-    """Each method: ``(split, seed) -> (P(good), channel scores or None)`` on the test runs."""
+def make_fitters(max_epochs, paper_epochs, cdc_params, distill_params=None, boosting_params=None):
+    """Each method: ``(split, seed) -> (P(good), channel scores or None)`` on the test runs.
+
+    ``boosting_params``: ``HistGradientBoostingClassifier`` parameters of the boosting baselines
+    (``hgb``, ``per-channel-hgb``, ``hgb-additive``, ``oracle``; default: scikit-learn's).
+    """
 
     def hgb(seed):  # on all features: the accuracy ceiling (global AUC only)
-        return HistGradientBoostingClassifier(random_state=seed)
+        return HistGradientBoostingClassifier(random_state=seed, **(boosting_params or {}))
 
     def paper(seed):  # the paper's preset, its epochs capped
         kwargs = {"channels": "prefix", "max_epochs": paper_epochs, "random_state": seed}
@@ -316,6 +322,7 @@ def run_benchmark(
     by_fault=False,
     fresh_ls=None,
     distill_params=None,
+    boosting_params=None,
 ):
     """Fit every method on every (difficulty, seed) split; one record per fit.
 
@@ -326,9 +333,10 @@ def run_benchmark(
     scored on a fresh simulation of that many LS (``fresh_test_set``), the figures prefixed
     ``fresh_``. ``distill_params``: parameters of ``cdc-distilled``'s
     ``DistilledChannelClassifier`` and ``cdc-ensemble-distilled``'s (``blend``, ``threshold``).
+    ``boosting_params``: those of the boosting baselines (``make_fitters``).
     """
     cdc_params = {"max_epochs": max_epochs, **(cdc_params or {})}
-    fitters = make_fitters(max_epochs, paper_epochs, cdc_params, distill_params)
+    fitters = make_fitters(max_epochs, paper_epochs, cdc_params, distill_params, boosting_params)
     records = []
     sizes = (n_lumisections, events_per_lumisection, scaler, sample_weight, split_kind)
     for difficulty, seed in itertools.product(difficulties, seeds):
@@ -382,7 +390,11 @@ HELP = {
     "--cdc-params": "extra ChannelDecompositionClassifier parameters for cdc, cdc-ensemble, "
     "the distilled methods' networks and cdc-random, e.g. '{\"squared_inputs\": false}'",
     "--distill-params": "DistilledChannelClassifier parameters of cdc-distilled and "
-    "cdc-ensemble-distilled, e.g. '{\"blend\": 0.3}'",
+    "cdc-ensemble-distilled, its parts' by name too, e.g. '{\"blend\": 0.3}' or "
+    '\'{"estimator__early_stopping": "auto"}\'',
+    "--boosting-params": "extra HistGradientBoostingClassifier parameters of the boosting "
+    "baselines (hgb, per-channel-hgb, hgb-additive, oracle), e.g. '{\"early_stopping\": false}' "
+    "(cdc-distilled's own boosting is its default)",
     "--records": "also write one row per fit (difficulty, seed, method, fit time, every metric "
     "at full precision) to this CSV file",
     "--by-fault": "also break the global AUC down by fault mode, and each method's global - hgb "
@@ -409,6 +421,8 @@ def main(argv=None):
     add("--cdc-params", type=json_params, default={}, metavar="JSON", help=HELP["--cdc-params"])
     add("--distill-params", type=json_params, default={}, metavar="JSON",
         help=HELP["--distill-params"])  # fmt: skip
+    add("--boosting-params", type=json_params, default={}, metavar="JSON",
+        help=HELP["--boosting-params"])  # fmt: skip
     add("--records", type=records_path, metavar="CSV", help=HELP["--records"])
     add("--by-fault", action="store_true", help=HELP["--by-fault"])
     add("--quiet", action="store_true", help="print only the table(s)")
@@ -433,6 +447,7 @@ def main(argv=None):
     sizes = (seeds, difficulties, n_ls, events, max_epochs, paper_epochs, args.methods)
     options = {"by_fault": args.by_fault, "fresh_ls": args.fresh_ls}
     options["distill_params"] = args.distill_params
+    options["boosting_params"] = args.boosting_params
     records = run_benchmark(*sizes, *settings, args.cdc_params, **options)
     if args.records is not None:
         records.to_csv(args.records, index=False)
@@ -444,6 +459,7 @@ def main(argv=None):
         f"scaling; sample weights: {args.sample_weight}; cdc/cdc-random {max_epochs} "
         f"epochs{cdc_params}, cdc-paper {paper_epochs} epochs; "
         + (f"cdc-distilled {args.distill_params}; " if args.distill_params else "")
+        + (f"boosting {args.boosting_params}; " if args.boosting_params else "")
         + (f"fresh_*: on {args.fresh_ls} fresh LS; " if args.fresh_ls else "")
         + "mean ± std over seeds; "
         f"total {time.perf_counter() - start:.0f} s\n"

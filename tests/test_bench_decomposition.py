@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 from benchmark_scripts import load_benchmark
 
+from channeldecomp import ChannelDecompositionClassifier, DistilledChannelClassifier
+
 
 @pytest.fixture(scope="module")
 def bench():
@@ -250,6 +252,22 @@ def test_cdc_params_reach_cdc_and_its_random_control(bench, monkeypatch):
     assert seen == {"cdc": expected, "cdc-ensemble": expected, "cdc-random": expected}
 
 
+def test_boosting_params_reach_the_boosting_baselines_only(bench, monkeypatch):
+    split = _feature_split(n_train=240, n_test=60)
+    fitted = _spy_on_fits(bench, monkeypatch)
+    params = {"early_stopping": False, "max_iter": 7}
+    fitters = bench.make_fitters(2, 2, {"max_epochs": 2}, boosting_params=params)
+    for method in ("hgb", "per-channel-hgb", "hgb-additive", "oracle", "cdc-distilled"):
+        fitters[method](split, 3)
+    hgb, per_channel, additive, oracle, distilled = (model for model, _ in fitted)
+    for model in (hgb, per_channel.estimator, additive.estimator, oracle.estimator):
+        assert model.get_params()["max_iter"] == 7 and model.random_state == 3
+        assert model.get_params()["early_stopping"] is False
+    assert distilled.estimator.max_iter == 100  # the distilled model's own boosting
+    assert bench.make_fitters(2, 2, {})["hgb"](split, 3) is not None
+    assert fitted[-1][0].get_params()["max_iter"] == 100  # scikit-learn's default without
+
+
 def test_the_ensemble_trains_each_network_on_a_bootstrap_of_the_training_runs(bench, monkeypatch):
     split, runs = _split_with_runs()
     fitted = _spy_on_fits(bench, monkeypatch)
@@ -406,6 +424,14 @@ def test_the_distilled_method_distils_cdcs_own_network(bench, monkeypatch):
     fitter(split, 4)
     (distilled, _), (cdc, _) = fitted
     assert distilled.blend == 0.3 and distilled.estimator.random_state == 4
+    # Its per-channel boosting is the distilled model's default, seeded.
+    default = DistilledChannelClassifier(ChannelDecompositionClassifier(max_epochs=1))
+    default.fit(split["X_train"], split["y_train"])
+    expected = default.distilled_.estimator.get_params() | {"random_state": 4}
+    assert distilled.estimator.get_params() == expected
+    # Its parts' parameters by name (scikit-learn's default boosting, to compare with).
+    old = bench.make_cdc_distilled(4, {"estimator__early_stopping": "auto", "blend": 0.2})
+    assert old.estimator.early_stopping == "auto" and old.blend == 0.2
     # The same network as cdc's: its parameters and seed (its channels are the distilled model's).
     assert distilled.decomposer.get_params() | {"channels": "prefix"} == cdc.get_params()
     np.testing.assert_allclose(

@@ -179,3 +179,16 @@ def test_any_channel_model_with_channels_can_label_the_channels(data):
         name: list(indices) for name, indices in model.channel_indices_.items()
     }
     assert model.predict_channel_scores(data.data.iloc[:5]).shape == (5, 4)
+
+
+def test_default_boosting_does_not_stop_early_at_any_size():
+    # scikit-learn's default stops early from 10,000 rows on, on a tenth held out: the model
+    # would change at that size. The distilled model's default boosting never does.
+    data = make_channel_anomalies(n_samples=10_050, n_features_per_channel=2, random_state=0)
+    network = ChannelDecompositionClassifier(hidden_layer_sizes=(4,), max_epochs=1, random_state=0)
+    model = DistilledChannelClassifier(network).fit(data.data, data.target)
+    fitted = [est for est in model.distilled_.estimators_.values() if est is not None]
+    assert fitted and not any(est.do_early_stopping_ for est in fitted)
+    assert all(est.n_iter_ == est.max_iter for est in fitted)
+    sklearn_default = HistGradientBoostingClassifier().fit(data.data, data.target)
+    assert sklearn_default.do_early_stopping_
