@@ -332,7 +332,8 @@ def run_benchmark(
     LS (``auc[DT:dead_region]``) and their number (``n[...]``). ``fresh_ls``: each model is also
     scored on a fresh simulation of that many LS (``fresh_test_set``), the figures prefixed
     ``fresh_``. ``distill_params``: parameters of ``cdc-distilled``'s
-    ``DistilledChannelClassifier`` and ``cdc-ensemble-distilled``'s (``blend``, ``threshold``).
+    ``DistilledChannelClassifier`` and ``cdc-ensemble-distilled``'s (``blend``, ``threshold``,
+    its parts' by name: ``estimator__max_iter``).
     ``boosting_params``: those of the boosting baselines (``make_fitters``).
     """
     cdc_params = {"max_epochs": max_epochs, **(cdc_params or {})}

@@ -334,8 +334,9 @@ def truth_agreement(table):
     """How far the two truths agree: per size (as :func:`ceiling`), the (cell, channel) pairs
     with both and the Spearman correlation of the true AUC on the fresh simulation with that on
     the held-out runs, a Series. A statistic that knew each channel's fresh AUC exactly would
-    reach this correlation against the held-out truth, no more on average: the held-out runs'
-    own chance (which faults two or three runs hold) is beyond what any model predicts.
+    reach this correlation against the held-out truth: the held-out runs' own chance (which
+    faults a small cell's few held-out runs hold) is beyond what any model of the training runs
+    predicts.
     """
     rows = table.dropna(subset=list(TRUTHS))
     return pd.Series({
